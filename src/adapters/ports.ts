@@ -1,0 +1,27 @@
+import type { AcceptorState } from "../core/acceptor.js";
+import type {
+  MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
+} from "../core/messages.js";
+
+/**
+ * An acceptor's durable state in its own store. Each transition is atomic and durable
+ * before the promise resolves: the acceptor replies only after that.
+ */
+export interface AcceptorStore {
+  /** The acceptor ID whose state this store holds. */
+  readonly acceptorId: string;
+  prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack>;
+  accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack>;
+  /** The state of one key, without changing it. */
+  read(key: string): Promise<AcceptorState>;
+  /** Whether a crash of the store can lose an acknowledged write. */
+  durability(): Promise<Durability>;
+  close(): Promise<void>;
+}
+
+export interface Durability {
+  readonly appendonly: boolean;
+  readonly appendfsync: string;
+  /** True only with `appendonly yes` and `appendfsync always`. */
+  readonly durable: boolean;
+}

@@ -1,0 +1,57 @@
+import { compareBallots, type Ballot } from "./ballot.js";
+import type {
+  AcceptedProposal, MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
+} from "./messages.js";
+
+/** What an acceptor must keep durably for one key. */
+export interface AcceptorState {
+  readonly promised: Ballot | null;
+  readonly accepted: AcceptedProposal | null;
+}
+
+export const EMPTY_ACCEPTOR_STATE: AcceptorState = { promised: null, accepted: null };
+
+export interface AcceptorStep<R> {
+  readonly state: AcceptorState;
+  /** False when the state is unchanged and nothing needs persisting. */
+  readonly changed: boolean;
+  readonly reply: R;
+}
+
+/**
+ * Prepare(n) succeeds only if n > promised. Then two promises (no Prepare <= n, no Accept < n,
+ * both kept by recording n as promised) and one answer (the accepted proposal, or empty).
+ */
+export function onPrepare(
+  state: AcceptorState, msg: MsgPrepare, self: string,
+): AcceptorStep<MsgPromise | MsgNack> {
+  if (state.promised !== null && compareBallots(msg.ballot, state.promised) <= 0) {
+    return { state, changed: false, reply: nack(msg, "prepare", state.promised, self) };
+  }
+  const next: AcceptorState = { promised: msg.ballot, accepted: state.accepted };
+  const reply: MsgPromise = {
+    type: "promise", key: msg.key, from: self, ballot: msg.ballot, accepted: state.accepted,
+  };
+  return { state: next, changed: true, reply };
+}
+
+/** Accept(n, v) succeeds only if n >= promised; accepting also promises n. */
+export function onAccept(
+  state: AcceptorState, msg: MsgAccept, self: string,
+): AcceptorStep<MsgAccepted | MsgNack> {
+  if (state.promised !== null && compareBallots(msg.ballot, state.promised) < 0) {
+    return { state, changed: false, reply: nack(msg, "accept", state.promised, self) };
+  }
+  const next: AcceptorState = {
+    promised: msg.ballot,
+    accepted: { ballot: msg.ballot, value: msg.value },
+  };
+  const reply: MsgAccepted = { type: "accepted", key: msg.key, from: self, ballot: msg.ballot };
+  return { state: next, changed: true, reply };
+}
+
+function nack(
+  msg: MsgPrepare | MsgAccept, phase: MsgNack["phase"], promised: Ballot, self: string,
+): MsgNack {
+  return { type: "nack", key: msg.key, from: self, phase, ballot: msg.ballot, promised };
+}

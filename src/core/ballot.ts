@@ -1,0 +1,60 @@
+import { assert } from "./assert.js";
+
+/**
+ * A proposal ID `n`: a round number with the proposer's node ID as tie-breaker.
+ * Totally ordered and globally unique as long as node IDs are unique.
+ */
+export interface Ballot {
+  readonly round: number;
+  readonly nodeId: string;
+}
+
+/** Node IDs are short ASCII tokens so that JS, Lua and the wire all order them the same way. */
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
+
+export function isValidNodeId(nodeId: string): boolean {
+  return NODE_ID_PATTERN.test(nodeId);
+}
+
+export function ballot(round: number, nodeId: string): Ballot {
+  assert(Number.isSafeInteger(round) && round >= 0, `ballot round must be a safe integer: ${round}`);
+  assert(isValidNodeId(nodeId), `ballot node ID is invalid: ${nodeId}`);
+  return { round, nodeId };
+}
+
+/** Byte order of ASCII IDs; `localeCompare` would not match Redis Lua. */
+function compareIds(a: string, b: string): -1 | 0 | 1 {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Orders ballots; `null` (nothing promised or accepted) is below every ballot. */
+export function compareBallots(a: Ballot | null, b: Ballot | null): -1 | 0 | 1 {
+  if (a === null) return b === null ? 0 : -1;
+  if (b === null) return 1;
+  if (a.round !== b.round) return a.round < b.round ? -1 : 1;
+  return compareIds(a.nodeId, b.nodeId);
+}
+
+export function ballotsEqual(a: Ballot | null, b: Ballot | null): boolean {
+  return compareBallots(a, b) === 0;
+}
+
+export function maxBallot(a: Ballot | null, b: Ballot | null): Ballot | null {
+  return compareBallots(a, b) >= 0 ? a : b;
+}
+
+/**
+ * The proposer's next ballot: above every ballot it has seen, and never below `floorRound`
+ * (a timestamp, as the seed suggests, so a fresh proposer starts above old rounds).
+ */
+export function nextBallotAbove(seen: Ballot | null, nodeId: string, floorRound: number): Ballot {
+  const round = Math.max(Math.floor(floorRound), seen === null ? 0 : seen.round + 1);
+  const next = ballot(round, nodeId);
+  assert(compareBallots(next, seen) > 0, "next ballot must be above every ballot seen");
+  return next;
+}
+
+/** `round.nodeId`, the form used in logs and traces. */
+export function formatBallot(b: Ballot | null): string {
+  return b === null ? "none" : `${b.round}.${b.nodeId}`;
+}

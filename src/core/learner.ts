@@ -1,0 +1,99 @@
+import { compareBallots, ballotsEqual, type Ballot } from "./ballot.js";
+import type { AcceptedProposal } from "./messages.js";
+import { addVoter, quorumSize } from "./quorum.js";
+
+/** A value known to be chosen for a key. */
+export interface Chosen {
+  readonly key: string;
+  readonly value: string;
+  readonly ballot: Ballot;
+}
+
+export type LearnResult =
+  | { readonly kind: "learned" }
+  | { readonly kind: "known" }
+  /** A second, different value for a key: Paxos safety is broken somewhere. */
+  | { readonly kind: "conflict"; readonly held: Chosen };
+
+/**
+ * The learner's replica: key → chosen value. A chosen value never changes, so the first one
+ * learned is kept and a different one is reported, never stored.
+ */
+export class LearnerReplica {
+  readonly #chosen = new Map<string, Chosen>();
+
+  learn(chosen: Chosen): LearnResult {
+    const held = this.#chosen.get(chosen.key);
+    if (held === undefined) {
+      this.#chosen.set(chosen.key, chosen);
+      return { kind: "learned" };
+    }
+    return held.value === chosen.value ? { kind: "known" } : { kind: "conflict", held };
+  }
+
+  get(key: string): Chosen | undefined {
+    return this.#chosen.get(key);
+  }
+
+  get size(): number {
+    return this.#chosen.size;
+  }
+
+  entries(): IterableIterator<Chosen> {
+    return this.#chosen.values();
+  }
+}
+
+/** One acceptor's answer to a read: what it has accepted for the key, if anything. */
+export interface AcceptorReport {
+  readonly from: string;
+  readonly accepted: AcceptedProposal | null;
+}
+
+/**
+ * What a read of the acceptors shows about a key:
+ * - `chosen`: a majority accepted the same proposal, so its value is chosen;
+ * - `absent`: a majority has accepted nothing, so nothing was chosen before the read;
+ * - `undecided`: something was accepted but not by a majority: finish it by running Paxos;
+ * - `insufficient`: fewer than a majority of distinct configured acceptors answered.
+ */
+export type QuorumRead =
+  | {
+    readonly kind: "chosen";
+    readonly value: string;
+    readonly ballot: Ballot;
+    readonly acceptors: readonly string[];
+  }
+  | { readonly kind: "absent" }
+  | { readonly kind: "undecided"; readonly highest: AcceptedProposal }
+  | { readonly kind: "insufficient" };
+
+export function classifyQuorumRead(
+  acceptors: readonly string[], reports: readonly AcceptorReport[],
+): QuorumRead {
+  const quorum = quorumSize(acceptors.length);
+  let voters: readonly string[] = [];
+  const distinct: AcceptorReport[] = [];
+  for (const report of reports) {
+    const next = addVoter(acceptors, voters, report.from);
+    if (next !== voters) distinct.push(report);
+    voters = next;
+  }
+  if (distinct.length < quorum) return { kind: "insufficient" };
+  let highest: AcceptedProposal | null = null;
+  for (const { accepted } of distinct) {
+    if (accepted === null) continue;
+    const same = distinct.filter((r) => r.accepted !== null &&
+      ballotsEqual(r.accepted.ballot, accepted.ballot));
+    if (same.length >= quorum) {
+      return {
+        kind: "chosen", value: accepted.value, ballot: accepted.ballot,
+        acceptors: same.map((r) => r.from),
+      };
+    }
+    if (compareBallots(accepted.ballot, highest?.ballot ?? null) > 0) highest = accepted;
+  }
+  if (highest === null) return { kind: "absent" };
+  const empty = distinct.filter((r) => r.accepted === null).length;
+  return empty >= quorum ? { kind: "absent" } : { kind: "undecided", highest };
+}

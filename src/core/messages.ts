@@ -1,0 +1,66 @@
+import type { Ballot } from "./ballot.js";
+
+/** A proposal `[n, v]` that an acceptor has accepted. */
+export interface AcceptedProposal {
+  readonly ballot: Ballot;
+  readonly value: string;
+}
+
+/** Phase 1a: the ID only, no value. */
+export interface MsgPrepare {
+  readonly type: "prepare";
+  readonly key: string;
+  readonly ballot: Ballot;
+}
+
+/** Phase 1b: "two promises and one answer"; `accepted` is the answer (or null: empty). */
+export interface MsgPromise {
+  readonly type: "promise";
+  readonly key: string;
+  readonly from: string;
+  readonly ballot: Ballot;
+  readonly accepted: AcceptedProposal | null;
+}
+
+/** Phase 2a. */
+export interface MsgAccept {
+  readonly type: "accept";
+  readonly key: string;
+  readonly ballot: Ballot;
+  readonly value: string;
+}
+
+/** Phase 2b: durable before it is sent. */
+export interface MsgAccepted {
+  readonly type: "accepted";
+  readonly key: string;
+  readonly from: string;
+  readonly ballot: Ballot;
+}
+
+/** A refusal of a Prepare or Accept; `promised` lets the proposer jump past it. */
+export interface MsgNack {
+  readonly type: "nack";
+  readonly key: string;
+  readonly from: string;
+  readonly phase: "prepare" | "accept";
+  readonly ballot: Ballot;
+  readonly promised: Ballot;
+}
+
+/** A read of an acceptor's state without changing it (quorum reads, repair). */
+export interface MsgRead {
+  readonly type: "read";
+  readonly key: string;
+}
+
+export interface MsgReadReply {
+  readonly type: "read-reply";
+  readonly key: string;
+  readonly from: string;
+  readonly promised: Ballot | null;
+  readonly accepted: AcceptedProposal | null;
+}
+
+export type ProposerToAcceptor = MsgPrepare | MsgAccept;
+export type AcceptorToProposer = MsgPromise | MsgAccepted | MsgNack;

@@ -1,0 +1,236 @@
+import { assert } from "./assert.js";
+import { compareBallots, maxBallot, nextBallotAbove, type Ballot } from "./ballot.js";
+import type {
+  AcceptedProposal, AcceptorToProposer, MsgAccept, MsgPrepare, ProposerToAcceptor,
+} from "./messages.js";
+import { addVoter, majorityImpossible, quorumSize } from "./quorum.js";
+import { randomInt, type Random } from "./random.js";
+
+/** Limits of one proposal. Times are in ticks (the node uses milliseconds). */
+export interface ProposerConfig {
+  readonly nodeId: string;
+  /** The fixed acceptor set; a quorum is a strict majority of it. */
+  readonly acceptors: readonly string[];
+  /** How long a phase waits for a majority before the proposal retries. */
+  readonly phaseTimeoutTicks: number;
+  /** Back-off before a retry is random in [1, min(max, base * 2^round)]. */
+  readonly backoffBaseTicks: number;
+  readonly backoffMaxTicks: number;
+  /** After this long the proposal gives up with `unavailable` or `timeout`. */
+  readonly deadlineTicks: number;
+  readonly roundCountMax: number;
+}
+
+/**
+ * How a proposal ended. `unavailable`: no Accept ever left this proposer, so its value was
+ * certainly not chosen through it. `timeout`: an Accept went out without a majority answering,
+ * so the value may still be chosen later; retrying the same create resolves it.
+ */
+export type ProposalOutcome =
+  | {
+    readonly kind: "chosen";
+    readonly value: string;
+    readonly ballot: Ballot;
+    /** The acceptors whose Accepted made the majority. */
+    readonly acceptors: readonly string[];
+  }
+  | { readonly kind: "unavailable"; readonly rounds: number }
+  | { readonly kind: "timeout"; readonly rounds: number };
+
+export type ProposalPhase = "prepare" | "accept" | "backoff" | "done";
+
+export interface Promised {
+  readonly from: string;
+  readonly accepted: AcceptedProposal | null;
+}
+
+/** One proposal for one key: a single Basic Paxos attempt, retried until done. */
+export interface ProposalState {
+  readonly key: string;
+  readonly ownValue: string;
+  readonly phase: ProposalPhase;
+  readonly ballot: Ballot;
+  /** The highest ballot seen in any reply; the next ballot goes above it. */
+  readonly seen: Ballot;
+  /** The value sent in phase 2 (own, or adopted from the highest accepted proposal). */
+  readonly value: string | null;
+  readonly promises: readonly Promised[];
+  readonly accepts: readonly string[];
+  readonly refusals: readonly string[];
+  readonly startedAt: number;
+  /** When the current phase times out, or when back-off ends. */
+  readonly wakeAt: number;
+  /** 1 for the first ballot; counts ballots tried. */
+  readonly rounds: number;
+  readonly acceptSent: boolean;
+  readonly outcome: ProposalOutcome | null;
+}
+
+/** What the core asks the node to log. */
+export type ProposerEvent =
+  | { readonly type: "prepare"; readonly ballot: Ballot }
+  | { readonly type: "accept"; readonly ballot: Ballot; readonly adopted: boolean }
+  | {
+    readonly type: "retry";
+    readonly ballot: Ballot;
+    readonly reason: "refused" | "timeout";
+    readonly backoffTicks: number;
+  }
+  | { readonly type: "done"; readonly outcome: ProposalOutcome };
+
+export interface ProposerStep {
+  readonly state: ProposalState;
+  /** Messages to send to every acceptor. */
+  readonly outbox: readonly ProposerToAcceptor[];
+  readonly events: readonly ProposerEvent[];
+}
+
+/** Starts a proposal: Prepare(n) to all acceptors, with n above `seen` and at least `now`. */
+export function startProposal(
+  config: ProposerConfig, key: string, value: string, now: number, seen: Ballot | null = null,
+): ProposerStep {
+  assert(config.acceptors.length >= 1, "proposer needs acceptors");
+  const ballot = nextBallotAbove(seen, config.nodeId, now);
+  const state: ProposalState = {
+    key, ownValue: value, phase: "prepare", ballot, seen: ballot, value: null,
+    promises: [], accepts: [], refusals: [], startedAt: now,
+    wakeAt: now + config.phaseTimeoutTicks, rounds: 1, acceptSent: false, outcome: null,
+  };
+  return { state, outbox: [prepareOf(state)], events: [{ type: "prepare", ballot }] };
+}
+
+/** Feeds one acceptor reply. Replies for other ballots only teach the proposer higher ballots. */
+export function onReply(
+  config: ProposerConfig, state: ProposalState, msg: AcceptorToProposer, now: number,
+  random: Random,
+): ProposerStep {
+  if (state.phase === "done" || msg.key !== state.key) return idle(state);
+  if (msg.type === "nack") return onNack(config, state, msg.from, msg.phase, msg.ballot,
+    msg.promised, now, random);
+  if (compareBallots(msg.ballot, state.ballot) !== 0) return idle(state);
+  if (msg.type === "promise" && state.phase === "prepare") {
+    return onPromise(config, state, { from: msg.from, accepted: msg.accepted }, now);
+  }
+  if (msg.type === "accepted" && state.phase === "accept") {
+    return onAccepted(config, state, msg.from, now);
+  }
+  return idle(state);
+}
+
+/** Advances time: phase timeouts, the end of back-off, and the overall deadline. */
+export function onTick(
+  config: ProposerConfig, state: ProposalState, now: number, random: Random,
+): ProposerStep {
+  if (state.phase === "done" || now < state.wakeAt) return idle(state);
+  if (state.phase === "backoff") return beginRound(config, state, now);
+  return retry(config, state, now, random, "timeout");
+}
+
+/** When the node should call `onTick` next, or null when the proposal is done. */
+export function nextWakeAt(state: ProposalState): number | null {
+  return state.phase === "done" ? null : state.wakeAt;
+}
+
+function onPromise(
+  config: ProposerConfig, state: ProposalState, promised: Promised, now: number,
+): ProposerStep {
+  const voters = addVoter(config.acceptors, state.promises.map((p) => p.from), promised.from);
+  if (voters.length === state.promises.length) return idle(state);
+  const promises = [...state.promises, promised];
+  if (promises.length < quorumSize(config.acceptors.length)) {
+    return idle({ ...state, promises });
+  }
+  const highest = highestAccepted(promises);
+  const value = highest === null ? state.ownValue : highest.value;
+  const next: ProposalState = {
+    ...state, phase: "accept", promises, value, refusals: [], acceptSent: true,
+    wakeAt: now + config.phaseTimeoutTicks,
+  };
+  const accept: MsgAccept = { type: "accept", key: state.key, ballot: state.ballot, value };
+  return {
+    state: next,
+    outbox: [accept],
+    events: [{ type: "accept", ballot: state.ballot, adopted: highest !== null }],
+  };
+}
+
+function onAccepted(
+  config: ProposerConfig, state: ProposalState, from: string, now: number,
+): ProposerStep {
+  const accepts = addVoter(config.acceptors, state.accepts, from);
+  if (accepts === state.accepts) return idle(state);
+  if (accepts.length < quorumSize(config.acceptors.length)) return idle({ ...state, accepts });
+  assert(state.value !== null, "accept phase without a value");
+  const outcome: ProposalOutcome = {
+    kind: "chosen", value: state.value, ballot: state.ballot, acceptors: accepts,
+  };
+  return finish({ ...state, accepts }, outcome, now);
+}
+
+function onNack(
+  config: ProposerConfig, state: ProposalState, from: string, phase: "prepare" | "accept",
+  rejected: Ballot, promised: Ballot, now: number, random: Random,
+): ProposerStep {
+  const seen = maxBallot(state.seen, promised) ?? state.seen;
+  const current = compareBallots(rejected, state.ballot) === 0 && phase === state.phase;
+  if (!current) return idle({ ...state, seen });
+  const refusals = addVoter(config.acceptors, state.refusals, from);
+  const next: ProposalState = { ...state, seen, refusals };
+  if (!majorityImpossible(config.acceptors.length, refusals.length)) return idle(next);
+  return retry(config, next, now, random, "refused");
+}
+
+function retry(
+  config: ProposerConfig, state: ProposalState, now: number, random: Random,
+  reason: "refused" | "timeout",
+): ProposerStep {
+  const outOfTime = now - state.startedAt >= config.deadlineTicks;
+  if (outOfTime || state.rounds >= config.roundCountMax) {
+    const kind = state.acceptSent ? "timeout" : "unavailable";
+    return finish(state, { kind, rounds: state.rounds }, now);
+  }
+  const ceiling = Math.min(config.backoffMaxTicks, config.backoffBaseTicks * 2 ** state.rounds);
+  const backoffTicks = 1 + randomInt(random, Math.max(1, ceiling));
+  const wakeAt = Math.min(now + backoffTicks, state.startedAt + config.deadlineTicks);
+  return {
+    state: { ...state, phase: "backoff", wakeAt },
+    outbox: [],
+    events: [{ type: "retry", ballot: state.ballot, reason, backoffTicks }],
+  };
+}
+
+function beginRound(config: ProposerConfig, state: ProposalState, now: number): ProposerStep {
+  const ballot = nextBallotAbove(state.seen, config.nodeId, now);
+  const next: ProposalState = {
+    ...state, phase: "prepare", ballot, seen: ballot, value: null, promises: [], accepts: [],
+    refusals: [], wakeAt: now + config.phaseTimeoutTicks, rounds: state.rounds + 1,
+  };
+  return { state: next, outbox: [prepareOf(next)], events: [{ type: "prepare", ballot }] };
+}
+
+function finish(state: ProposalState, outcome: ProposalOutcome, now: number): ProposerStep {
+  return {
+    state: { ...state, phase: "done", outcome, wakeAt: now },
+    outbox: [],
+    events: [{ type: "done", outcome }],
+  };
+}
+
+function prepareOf(state: ProposalState): MsgPrepare {
+  return { type: "prepare", key: state.key, ballot: state.ballot };
+}
+
+/** The accepted proposal with the highest ballot among the promises, or null if none. */
+export function highestAccepted(promises: readonly Promised[]): AcceptedProposal | null {
+  let best: AcceptedProposal | null = null;
+  for (const { accepted } of promises) {
+    if (accepted !== null && compareBallots(accepted.ballot, best?.ballot ?? null) > 0) {
+      best = accepted;
+    }
+  }
+  return best;
+}
+
+function idle(state: ProposalState): ProposerStep {
+  return { state, outbox: [], events: [] };
+}
