@@ -94,7 +94,8 @@ export function startProposal(
   const state: ProposalState = {
     key, ownValue: value, phase: "prepare", ballot, seen: ballot, value: null,
     promises: [], accepts: [], refusals: [], startedAt: now,
-    wakeAt: now + config.phaseTimeoutTicks, rounds: 1, acceptSent: false, outcome: null,
+    wakeAt: now + Math.min(config.phaseTimeoutTicks, config.deadlineTicks), rounds: 1,
+    acceptSent: false, outcome: null,
   };
   return { state, outbox: [prepareOf(state)], events: [{ type: "prepare", ballot }] };
 }
@@ -122,7 +123,10 @@ export function onTick(
   config: ProposerConfig, state: ProposalState, now: number, random: Random,
 ): ProposerStep {
   if (state.phase === "done" || now < state.wakeAt) return idle(state);
-  if (state.phase === "backoff") return beginRound(config, state, now);
+  // A back-off that ends at the deadline gives up instead of starting a round past it.
+  if (state.phase === "backoff" && now < deadlineOf(config, state)) {
+    return beginRound(config, state, now);
+  }
   return retry(config, state, now, random, "timeout");
 }
 
@@ -144,7 +148,7 @@ function onPromise(
   const value = highest === null ? state.ownValue : highest.value;
   const next: ProposalState = {
     ...state, phase: "accept", promises, value, refusals: [], acceptSent: true,
-    wakeAt: now + config.phaseTimeoutTicks,
+    wakeAt: phaseEnd(config, state, now),
   };
   const accept: MsgAccept = { type: "accept", key: state.key, ballot: state.ballot, value };
   return {
@@ -184,14 +188,14 @@ function retry(
   config: ProposerConfig, state: ProposalState, now: number, random: Random,
   reason: "refused" | "timeout",
 ): ProposerStep {
-  const outOfTime = now - state.startedAt >= config.deadlineTicks;
+  const outOfTime = now >= deadlineOf(config, state);
   if (outOfTime || state.rounds >= config.roundCountMax) {
     const kind = state.acceptSent ? "timeout" : "unavailable";
     return finish(state, { kind, rounds: state.rounds }, now);
   }
   const ceiling = Math.min(config.backoffMaxTicks, config.backoffBaseTicks * 2 ** state.rounds);
   const backoffTicks = 1 + randomInt(random, Math.max(1, ceiling));
-  const wakeAt = Math.min(now + backoffTicks, state.startedAt + config.deadlineTicks);
+  const wakeAt = Math.min(now + backoffTicks, deadlineOf(config, state));
   return {
     state: { ...state, phase: "backoff", wakeAt },
     outbox: [],
@@ -203,9 +207,18 @@ function beginRound(config: ProposerConfig, state: ProposalState, now: number): 
   const ballot = nextBallotAbove(state.seen, config.nodeId, now);
   const next: ProposalState = {
     ...state, phase: "prepare", ballot, seen: ballot, value: null, promises: [], accepts: [],
-    refusals: [], wakeAt: now + config.phaseTimeoutTicks, rounds: state.rounds + 1,
+    refusals: [], wakeAt: phaseEnd(config, state, now), rounds: state.rounds + 1,
   };
   return { state: next, outbox: [prepareOf(next)], events: [{ type: "prepare", ballot }] };
+}
+
+function deadlineOf(config: ProposerConfig, state: ProposalState): number {
+  return state.startedAt + config.deadlineTicks;
+}
+
+/** A phase times out after phaseTimeoutTicks, but never past the deadline (the caller's wait). */
+function phaseEnd(config: ProposerConfig, state: ProposalState, now: number): number {
+  return Math.min(now + config.phaseTimeoutTicks, deadlineOf(config, state));
 }
 
 function finish(state: ProposalState, outcome: ProposalOutcome, now: number): ProposerStep {
