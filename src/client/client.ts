@@ -1,0 +1,113 @@
+import {
+  connect, RequestError, TimeoutError, type NatsConnection,
+} from "@nats-io/transport-node";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
+import {
+  CreateReplySchema, ErrorReplySchema, GetReplySchema,
+} from "../protocol/replies.js";
+import { DEFAULT_PREFIX, publicSubject, validateKey, type Operation } from "../protocol/subjects.js";
+
+/** The chosen value of a key, and whether this create's value is the one chosen. */
+export interface CreateResult {
+  readonly key: string;
+  readonly value: string;
+  readonly created: boolean;
+}
+
+export type GetResult =
+  | { readonly key: string; readonly found: true; readonly value: string }
+  | { readonly key: string; readonly found: false };
+
+export interface ClientOptions {
+  readonly prefix?: string;
+  /** How long a request waits for its reply. */
+  readonly timeoutMs?: number;
+}
+
+export interface ConnectOptions extends ClientOptions {
+  readonly servers: string | readonly string[];
+  readonly user?: string;
+  readonly password?: string;
+}
+
+/**
+ * A typed client over the public subjects. Errors are PaxosKvError with the contract's codes;
+ * TIMEOUT means the outcome is unknown and retrying the same create is always safe.
+ */
+export class PaxosKvClient {
+  readonly #prefix: string;
+  readonly #timeoutMs: number;
+
+  constructor(readonly nc: NatsConnection, options: ClientOptions = {}) {
+    this.#prefix = options.prefix ?? DEFAULT_PREFIX;
+    this.#timeoutMs = options.timeoutMs ?? 5000;
+  }
+
+  static async connect(options: ConnectOptions): Promise<PaxosKvClient> {
+    const servers = typeof options.servers === "string" ? [options.servers] : [...options.servers];
+    const nc = await connect({
+      servers,
+      ...(options.user !== undefined ? { user: options.user } : {}),
+      ...(options.password !== undefined ? { pass: options.password } : {}),
+    });
+    return new PaxosKvClient(nc, options);
+  }
+
+  /** Creates `key` with `value` once; resolves with the key's chosen value, whoever won. */
+  async create(key: string, value: string): Promise<CreateResult> {
+    const reply = CreateReplySchema.parse(await this.#request("create", key, value));
+    return { key: reply.key, value: reply.value, created: reply.created };
+  }
+
+  /** Reads a key: linearizable, or from a replica alone with `{ replica: true }`. */
+  async get(key: string, options: { replica?: boolean } = {}): Promise<GetResult> {
+    const op: Operation = options.replica === true ? "replica-get" : "get";
+    const reply = GetReplySchema.parse(await this.#request(op, key, ""));
+    if (!reply.found) return { key: reply.key, found: false };
+    if (reply.value === undefined) {
+      throw new PaxosKvError(ErrorCode.INTERNAL, "found:true reply without a value");
+    }
+    return { key: reply.key, found: true, value: reply.value };
+  }
+
+  async close(): Promise<void> {
+    await this.nc.drain();
+  }
+
+  async #request(op: Operation, key: string, body: string): Promise<unknown> {
+    const problem = validateKey(key);
+    if (problem !== null) throw new PaxosKvError(ErrorCode.INVALID_KEY, problem);
+    let text: string;
+    try {
+      const msg = await this.nc.request(publicSubject(this.#prefix, op, key), body,
+        { timeout: this.#timeoutMs });
+      text = msg.string();
+    } catch (err) {
+      throw requestFailure(op, err);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (err) {
+      throw new PaxosKvError(ErrorCode.INTERNAL, `reply is not JSON: ${text.slice(0, 80)}`,
+        { cause: err });
+    }
+    const failure = ErrorReplySchema.safeParse(json);
+    if (failure.success) throw new PaxosKvError(failure.data.error.code, failure.data.error.message);
+    return json;
+  }
+}
+
+function requestFailure(op: Operation, err: unknown): PaxosKvError {
+  if (err instanceof RequestError && err.isNoResponders()) {
+    return new PaxosKvError(ErrorCode.UNAVAILABLE, `no node serves ${op} (no responders)`,
+      { cause: err });
+  }
+  if (err instanceof TimeoutError || (err instanceof Error && err.cause instanceof TimeoutError)) {
+    return new PaxosKvError(ErrorCode.TIMEOUT,
+      `no reply to ${op} in time; the outcome is unknown, retrying is safe`, { cause: err });
+  }
+  // A create that may have left cannot be called failed: its outcome is unknown.
+  const code = op === "create" ? ErrorCode.TIMEOUT : ErrorCode.UNAVAILABLE;
+  return new PaxosKvError(code, `${op} failed: ${String(err)}`, { cause: err });
+}

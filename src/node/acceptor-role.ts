@@ -1,0 +1,93 @@
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { z } from "zod";
+import { decodeJson } from "../adapters/nats/connection.js";
+import type { AcceptorStore } from "../adapters/ports.js";
+import { ErrorCode } from "../protocol/codes.js";
+import { errorReply } from "../protocol/replies.js";
+import { acceptorQueue, paxosSubject, type PaxosVerb } from "../protocol/subjects.js";
+import {
+  AcceptBatchSchema, encodeBatch, PrepareBatchSchema, ReadBatchSchema, type AcceptorReply,
+} from "../protocol/wire.js";
+import type { Logger } from "./logger.js";
+
+/**
+ * Serves Prepare, Accept and Read for one acceptor ID. Every process of that ID joins the same
+ * queue group, so each message is answered once per acceptor; the store's scripts make the
+ * transitions atomic, so processes sharing one Redis stay safe. Replies leave only after the
+ * store acknowledged the durable write.
+ */
+export class AcceptorRole {
+  readonly #subscriptions: Subscription[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly prefix: string,
+    private readonly store: AcceptorStore,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    this.#serve("prepare", PrepareBatchSchema, (m) => this.store.prepare(m));
+    this.#serve("accept", AcceptBatchSchema, (m) => this.store.accept(m));
+    this.#serve("read", ReadBatchSchema, async (m): Promise<AcceptorReply> => {
+      const state = await this.store.read(m.key);
+      return { type: "read-reply", key: m.key, from: this.store.acceptorId, ...state };
+    });
+  }
+
+  /** Stops taking messages and waits for the ones being handled. */
+  async stop(): Promise<void> {
+    for (const sub of this.#subscriptions) sub.unsubscribe();
+    await Promise.all(this.#inFlight);
+  }
+
+  #serve<S extends z.ZodType<{ items: readonly unknown[] }>>(
+    verb: PaxosVerb, schema: S,
+    handle: (item: z.infer<S>["items"][number]) => Promise<AcceptorReply>,
+  ): void {
+    const subject = paxosSubject(this.prefix, verb);
+    const sub = this.nc.subscribe(subject, {
+      queue: acceptorQueue(this.store.acceptorId),
+      callback: (_err, msg) => {
+        const parsed = schema.safeParse(decodeJson(msg.data));
+        if (!parsed.success) {
+          this.#refuse(msg, verb, parsed.error.issues[0]);
+          return;
+        }
+        const work = this.#answer(msg, parsed.data.items, handle);
+        this.#inFlight.add(work);
+        void work.finally(() => this.#inFlight.delete(work));
+      },
+    });
+    this.#subscriptions.push(sub);
+  }
+
+  async #answer<T>(
+    msg: Msg, items: readonly T[], handle: (item: T) => Promise<AcceptorReply>,
+  ): Promise<void> {
+    const replies = await Promise.all(items.map(async (item) => {
+      try {
+        return await handle(item);
+      } catch (err) {
+        // The store is down or slow: no reply is the honest answer; the proposer times out.
+        this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "acceptor store failed");
+        return null;
+      }
+    }));
+    const answered = replies.filter((r) => r !== null);
+    if (msg.reply !== undefined && answered.length > 0 && !this.nc.isClosed()) {
+      msg.respond(encodeBatch(answered));
+    }
+  }
+
+  #refuse(msg: Msg, verb: PaxosVerb, issue: { message: string; path: PropertyKey[] } | undefined): void {
+    const detail = issue === undefined ? "not UTF-8 JSON" :
+      `${issue.path.join(".") || "body"}: ${issue.message}`;
+    this.log.warn({ code: ErrorCode.BAD_REQUEST, subject: msg.subject, verb, detail },
+      "malformed Paxos message refused");
+    if (msg.reply !== undefined) {
+      msg.respond(JSON.stringify(errorReply(ErrorCode.BAD_REQUEST, `malformed ${verb}: ${detail}`)));
+    }
+  }
+}

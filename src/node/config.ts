@@ -1,0 +1,93 @@
+import { z } from "zod";
+import { isValidNodeId } from "../core/ballot.js";
+import { DEFAULT_PREFIX } from "../protocol/subjects.js";
+
+export const ROLES = ["proposer", "acceptor", "learner"] as const;
+export type Role = (typeof ROLES)[number];
+
+const csv = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x.length > 0);
+const bool = z.enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((s) => s === "true" || s === "1" || s === "yes");
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const nodeId = z.string().refine(isValidNodeId, "must be 1-32 characters of A-Z a-z 0-9 _ -");
+
+/** The environment, validated once at start (DESIGN.md "Configuration"). */
+const EnvSchema = z.object({
+  PAXOSKV_NODE_ID: nodeId.default("A"),
+  PAXOSKV_ROLES: z.string().default("proposer,acceptor,learner").transform(csv)
+    .pipe(z.array(z.enum(ROLES)).min(1, "name at least one role")),
+  PAXOSKV_ACCEPTORS: z.string().default("A,B,C").transform(csv)
+    .pipe(z.array(nodeId).min(1, "name at least one acceptor")
+      .refine((ids) => new Set(ids).size === ids.length, "acceptor IDs must be distinct")),
+  PAXOSKV_NATS_URL: z.string().default("nats://127.0.0.1:4222").transform(csv)
+    .pipe(z.array(z.string().regex(/^(nats|tls|wss?):\/\/|^[^:/]+(:\d+)?$/, "not a NATS URL"))
+      .min(1)),
+  PAXOSKV_NATS_USER: z.string().optional(),
+  PAXOSKV_NATS_PASSWORD: z.string().optional(),
+  PAXOSKV_REDIS_URL: z.string().regex(/^rediss?:\/\//, "must start with redis:// or rediss://")
+    .default("redis://127.0.0.1:6379"),
+  PAXOSKV_REQUIRE_DURABLE: bool.default(false),
+  PAXOSKV_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be subject tokens")
+    .default(DEFAULT_PREFIX),
+  PAXOSKV_MAX_VALUE_BYTES: int(1, 512 * 1024).default(64 * 1024),
+  PAXOSKV_REQUEST_TIMEOUT_MS: int(100, 600_000).default(4000),
+  PAXOSKV_PHASE_TIMEOUT_MS: int(10, 60_000).optional(),
+  PAXOSKV_HTTP_PORT: int(0, 65535).optional(),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
+    .default("info"),
+});
+
+export interface NodeConfig {
+  readonly nodeId: string;
+  readonly roles: readonly Role[];
+  readonly acceptors: readonly string[];
+  readonly natsServers: readonly string[];
+  readonly natsUser: string | undefined;
+  readonly natsPassword: string | undefined;
+  readonly redisUrl: string;
+  readonly requireDurable: boolean;
+  readonly prefix: string;
+  readonly valueBytesMax: number;
+  /** How long a create may run before it answers UNAVAILABLE or TIMEOUT. */
+  readonly requestTimeoutMs: number;
+  /** How long one phase waits for a majority before retrying with a higher ballot. */
+  readonly phaseTimeoutMs: number;
+  readonly httpPort: number | undefined;
+  readonly logLevel: string;
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "BAD_CONFIG";
+}
+
+/** Parses the environment; throws one ConfigError listing every bad variable. */
+export function loadConfig(env: Record<string, string | undefined>): NodeConfig {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  if (e.PAXOSKV_ROLES.includes("acceptor") && !e.PAXOSKV_ACCEPTORS.includes(e.PAXOSKV_NODE_ID)) {
+    throw new ConfigError(`invalid configuration:\n  PAXOSKV_NODE_ID: ${e.PAXOSKV_NODE_ID} runs ` +
+      `the acceptor role but is not in PAXOSKV_ACCEPTORS (${e.PAXOSKV_ACCEPTORS.join(",")})`);
+  }
+  return {
+    nodeId: e.PAXOSKV_NODE_ID,
+    roles: [...new Set(e.PAXOSKV_ROLES)],
+    acceptors: e.PAXOSKV_ACCEPTORS,
+    natsServers: e.PAXOSKV_NATS_URL,
+    natsUser: e.PAXOSKV_NATS_USER,
+    natsPassword: e.PAXOSKV_NATS_PASSWORD,
+    redisUrl: e.PAXOSKV_REDIS_URL,
+    requireDurable: e.PAXOSKV_REQUIRE_DURABLE,
+    prefix: e.PAXOSKV_PREFIX,
+    valueBytesMax: e.PAXOSKV_MAX_VALUE_BYTES,
+    requestTimeoutMs: e.PAXOSKV_REQUEST_TIMEOUT_MS,
+    phaseTimeoutMs: e.PAXOSKV_PHASE_TIMEOUT_MS ??
+      Math.max(10, Math.min(1000, Math.floor(e.PAXOSKV_REQUEST_TIMEOUT_MS / 4))),
+    httpPort: e.PAXOSKV_HTTP_PORT,
+    logLevel: e.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,47 @@
+import type { Msg } from "@nats-io/transport-node";
+import type { ProposalOutcome } from "../core/proposer.js";
+import { decodeUtf8 } from "../adapters/nats/connection.js";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
+import type { CreateReply } from "../protocol/replies.js";
+import { keyOfSubject, validateKey } from "../protocol/subjects.js";
+
+/** A client request after validation at the edge. */
+export interface CreateRequest {
+  readonly key: string;
+  readonly value: string;
+}
+
+/**
+ * Reads `prefix.create.<key>` with the value as a plain UTF-8 body (as `nats req` sends it).
+ * Throws PaxosKvError with INVALID_KEY, VALUE_TOO_LARGE or BAD_REQUEST.
+ */
+export function parseCreate(prefix: string, valueBytesMax: number, msg: Msg): CreateRequest {
+  const key = keyOfSubject(prefix, "create", msg.subject);
+  if (key === null) throw new PaxosKvError(ErrorCode.INVALID_KEY, `no key in ${msg.subject}`);
+  const keyProblem = validateKey(key);
+  if (keyProblem !== null) throw new PaxosKvError(ErrorCode.INVALID_KEY, keyProblem);
+  if (msg.data.length > valueBytesMax) {
+    throw new PaxosKvError(ErrorCode.VALUE_TOO_LARGE,
+      `the value is ${msg.data.length} bytes; the maximum is ${valueBytesMax}`);
+  }
+  const value = decodeUtf8(msg.data);
+  if (value === null) throw new PaxosKvError(ErrorCode.BAD_REQUEST, "the value is not valid UTF-8");
+  return { key, value };
+}
+
+/** The contract's reply for a finished proposal, or the error it stands for. */
+export function createReply(request: CreateRequest, outcome: ProposalOutcome): CreateReply {
+  switch (outcome.kind) {
+    case "chosen":
+      return { ok: true, key: request.key, value: outcome.value,
+        created: outcome.value === request.value };
+    case "unavailable":
+      throw new PaxosKvError(ErrorCode.UNAVAILABLE,
+        `no majority of acceptors promised within the deadline (${outcome.rounds} rounds); ` +
+        "the create did not take effect");
+    case "timeout":
+      throw new PaxosKvError(ErrorCode.TIMEOUT,
+        `an Accept was sent but no majority answered (${outcome.rounds} rounds); ` +
+        "the outcome is unknown: retry the same create to resolve it");
+  }
+}

@@ -1,0 +1,13 @@
+import { pino, type Logger } from "pino";
+import { formatBallot, type Ballot } from "../core/ballot.js";
+
+export type { Logger };
+
+/** pino JSON; `ballot` prints as `round.nodeId`. Children bind role, then key and ballot. */
+export function createLogger(nodeId: string, level: string): Logger {
+  return pino({
+    level,
+    base: { node: nodeId },
+    serializers: { ballot: (b: Ballot | null) => formatBallot(b) },
+  });
+}

@@ -1,0 +1,86 @@
+import {
+  nextWakeAt, onReply, onTick, startProposal,
+  type ProposalOutcome, type ProposalState, type ProposerConfig, type ProposerStep,
+} from "../core/proposer.js";
+import type { AcceptorToProposer, ProposerToAcceptor } from "../core/messages.js";
+import type { Random } from "../core/random.js";
+import type { Logger } from "./logger.js";
+
+interface Running {
+  state: ProposalState;
+  timer: NodeJS.Timeout | null;
+  timerAt: number;
+  readonly outcome: PromiseWithResolvers<ProposalOutcome>;
+}
+
+/**
+ * Runs the core proposer against real time and a real network: one proposal per key at a
+ * time in this process (a second create of the same key shares the running one's outcome),
+ * replies routed by key, a timer at the core's next wake-up.
+ */
+export class ProposerDriver {
+  readonly #running = new Map<string, Running>();
+
+  constructor(
+    private readonly config: ProposerConfig,
+    private readonly send: (msg: ProposerToAcceptor) => void,
+    private readonly log: Logger,
+    private readonly random: Random = { next: Math.random },
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  get inFlight(): number {
+    return this.#running.size;
+  }
+
+  /** Runs Basic Paxos for `key` proposing `value`; resolves with the outcome, never rejects. */
+  propose(key: string, value: string): Promise<ProposalOutcome> {
+    const existing = this.#running.get(key);
+    if (existing !== undefined) return existing.outcome.promise;
+    const step = startProposal(this.config, key, value, this.now());
+    const running: Running = {
+      state: step.state, timer: null, timerAt: 0, outcome: Promise.withResolvers(),
+    };
+    this.#running.set(key, running);
+    this.#apply(running, step);
+    return running.outcome.promise;
+  }
+
+  /** Feeds an acceptor's reply to the proposal for its key, if one is running. */
+  deliver(reply: AcceptorToProposer): void {
+    const running = this.#running.get(reply.key);
+    if (running === undefined) return;
+    this.#apply(running, onReply(this.config, running.state, reply, this.now(), this.random));
+  }
+
+  /** Resolves once every running proposal has finished (for graceful shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#running.values()].map((r) => r.outcome.promise));
+  }
+
+  #apply(running: Running, step: ProposerStep): void {
+    running.state = step.state;
+    for (const msg of step.outbox) this.send(msg);
+    const log = this.log.child({ key: step.state.key, ballot: step.state.ballot });
+    for (const event of step.events) {
+      if (event.type === "done") log.debug({ outcome: event.outcome.kind, rounds: step.state.rounds },
+        "proposal done");
+      else log.trace({ event: event.type }, event.type);
+    }
+    const wakeAt = nextWakeAt(step.state);
+    if (wakeAt === null) {
+      if (running.timer !== null) clearTimeout(running.timer);
+      this.#running.delete(step.state.key);
+      const outcome = step.state.outcome;
+      if (outcome !== null) running.outcome.resolve(outcome);
+      return;
+    }
+    if (running.timer !== null && running.timerAt === wakeAt) return;
+    if (running.timer !== null) clearTimeout(running.timer);
+    running.timerAt = wakeAt;
+    running.timer = setTimeout(() => {
+      running.timer = null;
+      this.#apply(running, onTick(this.config, running.state, this.now(), this.random));
+    }, Math.max(0, wakeAt - this.now()));
+  }
+}

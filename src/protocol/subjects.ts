@@ -1,0 +1,63 @@
+/** Subject names of the public contract (DESIGN.md) and of the internal Paxos traffic. */
+
+export const DEFAULT_PREFIX = "paxoskv";
+export const KEY_BYTES_MAX = 255;
+export const CHOSEN_STREAM = "PAXOSKV_CHOSEN";
+
+const KEY_TOKEN = /^[A-Za-z0-9_\-=:]+$/;
+
+/** Public operations; each takes the key as the rest of the subject. */
+export const Operation = {
+  create: "create",
+  get: "get",
+  replicaGet: "replica-get",
+  chosen: "chosen",
+} as const;
+export type Operation = (typeof Operation)[keyof typeof Operation];
+
+export function publicSubject(prefix: string, op: Operation, key: string): string {
+  return `${prefix}.${op}.${key}`;
+}
+
+/** The wildcard an endpoint listens on, e.g. `paxoskv.create.>`. */
+export function publicWildcard(prefix: string, op: Operation): string {
+  return `${prefix}.${op}.>`;
+}
+
+/** The key part of a public subject, or null when the subject is not under `prefix.op.`. */
+export function keyOfSubject(prefix: string, op: Operation, subject: string): string | null {
+  const head = `${prefix}.${op}.`;
+  return subject.startsWith(head) ? subject.slice(head.length) : null;
+}
+
+/** Why a key is invalid, or null when it is valid. One place for the rule (nats.js kv style). */
+export function validateKey(key: string): string | null {
+  if (key.length === 0) return "the key is empty";
+  if (Buffer.byteLength(key, "utf8") > KEY_BYTES_MAX) {
+    return `the key is over ${KEY_BYTES_MAX} bytes`;
+  }
+  for (const token of key.split(".")) {
+    if (!KEY_TOKEN.test(token)) {
+      return `key token ${JSON.stringify(token)} must be non-empty and use only A-Z a-z 0-9 _ - = :`;
+    }
+  }
+  return null;
+}
+
+/** Internal Paxos subjects: only cluster nodes may publish under `prefix.paxos.>`. */
+export const PaxosVerb = { prepare: "prepare", accept: "accept", read: "read" } as const;
+export type PaxosVerb = (typeof PaxosVerb)[keyof typeof PaxosVerb];
+
+export function paxosSubject(prefix: string, verb: PaxosVerb): string {
+  return `${prefix}.paxos.${verb}`;
+}
+
+/** Where acceptors send replies for one proposer process; inside `paxos.>` so clients can't forge them. */
+export function paxosReplySubject(prefix: string, nodeId: string, instance: string): string {
+  return `${prefix}.paxos.reply.${nodeId}.${instance}`;
+}
+
+/** Each acceptor ID is one queue group: every acceptor gets one copy, one process answers it. */
+export function acceptorQueue(acceptorId: string): string {
+  return `acceptor-${acceptorId}`;
+}

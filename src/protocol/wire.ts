@@ -1,0 +1,77 @@
+import { z } from "zod";
+import { NODE_ID_PATTERN } from "../core/ballot.js";
+import type { AcceptorToProposer, MsgReadReply } from "../core/messages.js";
+import { validateKey } from "./subjects.js";
+
+/**
+ * Internal Paxos messages. A message is a batch: `{"v":1,"items":[...]}` carries one or more
+ * keys, and the reply carries one item per request item that the acceptor could answer.
+ * A batch of one is the unbatched case, so batching never changes a subject's meaning.
+ */
+export const WIRE_VERSION = 1;
+export const BATCH_ITEMS_MAX = 1024;
+
+const KeySchema = z.string().refine((k) => validateKey(k) === null, "invalid key");
+const NodeIdSchema = z.string().regex(NODE_ID_PATTERN);
+
+export const BallotSchema = z.object({
+  round: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  nodeId: NodeIdSchema,
+}).strict();
+
+const AcceptedSchema = z.object({ ballot: BallotSchema, value: z.string() }).strict();
+
+export const MsgPrepareSchema = z.object({
+  type: z.literal("prepare"), key: KeySchema, ballot: BallotSchema,
+}).strict();
+
+export const MsgAcceptSchema = z.object({
+  type: z.literal("accept"), key: KeySchema, ballot: BallotSchema, value: z.string(),
+}).strict();
+
+export const MsgReadSchema = z.object({ type: z.literal("read"), key: KeySchema }).strict();
+
+export const MsgPromiseSchema = z.object({
+  type: z.literal("promise"), key: KeySchema, from: NodeIdSchema, ballot: BallotSchema,
+  accepted: AcceptedSchema.nullable(),
+}).strict();
+
+export const MsgAcceptedSchema = z.object({
+  type: z.literal("accepted"), key: KeySchema, from: NodeIdSchema, ballot: BallotSchema,
+}).strict();
+
+export const MsgNackSchema = z.object({
+  type: z.literal("nack"), key: KeySchema, from: NodeIdSchema,
+  phase: z.enum(["prepare", "accept"]), ballot: BallotSchema, promised: BallotSchema,
+}).strict();
+
+export const MsgReadReplySchema = z.object({
+  type: z.literal("read-reply"), key: KeySchema, from: NodeIdSchema,
+  promised: BallotSchema.nullable(), accepted: AcceptedSchema.nullable(),
+}).strict();
+
+const batch = <T extends z.ZodType>(item: T) => z.object({
+  v: z.literal(WIRE_VERSION),
+  items: z.array(item).min(1).max(BATCH_ITEMS_MAX),
+}).strict();
+
+export const PrepareBatchSchema = batch(MsgPrepareSchema);
+export const AcceptBatchSchema = batch(MsgAcceptSchema);
+export const ReadBatchSchema = batch(MsgReadSchema);
+
+/** Everything an acceptor sends back to a proposer's reply subject. */
+export const ReplyBatchSchema = batch(z.discriminatedUnion("type", [
+  MsgPromiseSchema, MsgAcceptedSchema, MsgNackSchema, MsgReadReplySchema,
+]));
+
+export type AcceptorReply = AcceptorToProposer | MsgReadReply;
+
+export interface Batch<T> {
+  readonly v: typeof WIRE_VERSION;
+  readonly items: readonly T[];
+}
+
+export function encodeBatch<T>(items: readonly T[]): string {
+  const body: Batch<T> = { v: WIRE_VERSION, items };
+  return JSON.stringify(body);
+}
