@@ -177,11 +177,20 @@ function onNack(
 ): ProposerStep {
   const seen = maxBallot(state.seen, promised) ?? state.seen;
   const current = compareBallots(rejected, state.ballot) === 0 && phase === state.phase;
-  if (!current) return idle({ ...state, seen });
+  if (!current || votedFor(state, from) || compareBallots(promised, state.ballot) === 0) {
+    // Not a refusal: a nack naming our own ballot echoes a duplicate Prepare the acceptor
+    // already promised, and an acceptor's yes in this phase stays valid once given.
+    return idle({ ...state, seen });
+  }
   const refusals = addVoter(config.acceptors, state.refusals, from);
   const next: ProposalState = { ...state, seen, refusals };
   if (!majorityImpossible(config.acceptors.length, refusals.length)) return idle(next);
   return retry(config, next, now, random, "refused");
+}
+
+function votedFor(state: ProposalState, from: string): boolean {
+  return state.phase === "prepare" ? state.promises.some((p) => p.from === from)
+    : state.accepts.includes(from);
 }
 
 function retry(

@@ -142,6 +142,28 @@ describe("proposer", () => {
     expect(step.state.refusals).toEqual([]);
   });
 
+  // Regression: a duplicated Prepare(n) is refused by the acceptor that promised n ("no more
+  // Prepare <= n") and the nack names n itself; counting it as a refusal retried needlessly.
+  it("proposer - a nack echoing its own ballot (a duplicate Prepare) is not a refusal", () => {
+    const start = startProposal(config, "X", "3", 0).state;
+    const echoes = feed(start, [nack("A", n(0), n(0)), nack("B", n(0), n(0))]);
+    expect(echoes.state.phase).toBe("prepare");
+    expect(echoes.state.refusals).toEqual([]);
+    expect(feed(echoes.state, [promise("A", n(0)), promise("B", n(0))]).state.phase)
+      .toBe("accept");
+  });
+
+  // Regression: an acceptor that accepted n and then promised a higher ballot nacks a duplicate
+  // Accept(n); its Accepted still counts, so it must not also count against the majority.
+  it("proposer - an acceptor that already voted yes in this phase cannot also refuse", () => {
+    const p2 = n(9, "P2");
+    const step = feed(inAcceptPhase(), [accepted("A", n(0)), nack("A", n(0), p2, "accept"),
+      nack("B", n(0), p2, "accept")]);
+    expect(step.state.phase).toBe("accept");
+    expect(step.state.seen).toEqual(p2);
+    expect(feed(step.state, [accepted("C", n(0))]).state.outcome?.kind).toBe("chosen");
+  });
+
   it.each([
     { phase: "prepare", state: () => startProposal(config, "X", "3", 0).state },
     { phase: "accept", state: inAcceptPhase },
