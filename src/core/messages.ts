@@ -52,11 +52,14 @@ export interface MsgNack {
 export interface MsgRead {
   readonly type: "read";
   readonly key: string;
+  /** Echoed in the reply, so a late reply to an older read is never counted in a newer one. */
+  readonly readId: string;
 }
 
 export interface MsgReadReply {
   readonly type: "read-reply";
   readonly key: string;
+  readonly readId: string;
   readonly from: string;
   readonly promised: Ballot | null;
   readonly accepted: AcceptedProposal | null;

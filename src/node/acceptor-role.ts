@@ -32,7 +32,9 @@ export class AcceptorRole {
     this.#serve("accept", AcceptBatchSchema, (m) => this.store.accept(m));
     this.#serve("read", ReadBatchSchema, async (m): Promise<AcceptorReply> => {
       const state = await this.store.read(m.key);
-      return { type: "read-reply", key: m.key, from: this.store.acceptorId, ...state };
+      return {
+        type: "read-reply", key: m.key, readId: m.readId, from: this.store.acceptorId, ...state,
+      };
     });
   }
 

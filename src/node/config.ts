@@ -33,6 +33,7 @@ const EnvSchema = z.object({
   PAXOSKV_REQUEST_TIMEOUT_MS: int(100, 600_000).default(4000),
   PAXOSKV_PHASE_TIMEOUT_MS: int(10, 60_000).optional(),
   PAXOSKV_HTTP_PORT: int(0, 65535).optional(),
+  PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
 });
@@ -53,6 +54,8 @@ export interface NodeConfig {
   /** How long one phase waits for a majority before retrying with a higher ballot. */
   readonly phaseTimeoutMs: number;
   readonly httpPort: number | undefined;
+  /** JetStream replicas of the chosen stream (3 in a 3-server NATS cluster). */
+  readonly streamReplicas: number;
   readonly logLevel: string;
 }
 
@@ -88,6 +91,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     phaseTimeoutMs: e.PAXOSKV_PHASE_TIMEOUT_MS ??
       Math.max(10, Math.min(1000, Math.floor(e.PAXOSKV_REQUEST_TIMEOUT_MS / 4))),
     httpPort: e.PAXOSKV_HTTP_PORT,
+    streamReplicas: e.PAXOSKV_STREAM_REPLICAS,
     logLevel: e.LOG_LEVEL,
   };
 }

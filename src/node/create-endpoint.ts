@@ -3,7 +3,7 @@ import type { ProposalOutcome } from "../core/proposer.js";
 import { decodeUtf8 } from "../adapters/nats/connection.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { CreateReply } from "../protocol/replies.js";
-import { keyOfSubject, validateKey } from "../protocol/subjects.js";
+import { keyOf } from "./endpoint.js";
 
 /** A client request after validation at the edge. */
 export interface CreateRequest {
@@ -16,10 +16,7 @@ export interface CreateRequest {
  * Throws PaxosKvError with INVALID_KEY, VALUE_TOO_LARGE or BAD_REQUEST.
  */
 export function parseCreate(prefix: string, valueBytesMax: number, msg: Msg): CreateRequest {
-  const key = keyOfSubject(prefix, "create", msg.subject);
-  if (key === null) throw new PaxosKvError(ErrorCode.INVALID_KEY, `no key in ${msg.subject}`);
-  const keyProblem = validateKey(key);
-  if (keyProblem !== null) throw new PaxosKvError(ErrorCode.INVALID_KEY, keyProblem);
+  const key = keyOf(prefix, "create", msg.subject);
   if (msg.data.length > valueBytesMax) {
     throw new PaxosKvError(ErrorCode.VALUE_TOO_LARGE,
       `the value is ${msg.data.length} bytes; the maximum is ${valueBytesMax}`);

@@ -1,21 +1,25 @@
-import { Svcm, type Service, type ServiceMsg } from "@nats-io/services";
+import { Svcm, type Service } from "@nats-io/services";
+import { nuid } from "@nats-io/transport-node";
+import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
 import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
 import type { AcceptorStore } from "../adapters/ports.js";
 import type { ProposerConfig } from "../core/proposer.js";
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import { errorReply } from "../protocol/replies.js";
+import { ErrorCode } from "../protocol/codes.js";
 import { publicWildcard } from "../protocol/subjects.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import type { NodeConfig } from "./config.js";
 import { createReply, parseCreate } from "./create-endpoint.js";
+import { serve } from "./endpoint.js";
+import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
 import type { Logger } from "./logger.js";
 import { ProposerDriver } from "./proposer-driver.js";
+import { QuorumReader } from "./quorum-reader.js";
 
 export const SERVICE_NAME = "paxoskv";
 export const SERVICE_VERSION = "0.1.0";
-/** All proposers share one queue group for creates; all learners one for reads. */
-export const PROPOSER_QUEUE = "paxoskv-proposers";
+/** Client endpoints run in one queue group: each request is answered by one node. */
+export const SERVICE_QUEUE = "paxoskv";
 
 export interface NodeDeps {
   readonly log: Logger;
@@ -25,6 +29,8 @@ export interface NodeDeps {
 
 export interface RunningNode {
   readonly nc: NatsConnection;
+  /** The learner's replica, when this node is a learner. */
+  readonly learner: LearnerRole | null;
   /** Stops taking requests, finishes the ones in flight, drains NATS, closes Redis. */
   stop(): Promise<void>;
 }
@@ -50,6 +56,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     name: `paxoskv-${config.nodeId}`,
   });
   void watchNatsStatus(nc, log);
+  // Stopped in order: client endpoints first, then work in flight, then the acceptor.
   const stops: (() => Promise<void>)[] = [];
 
   if (config.roles.includes("acceptor")) {
@@ -63,26 +70,18 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     });
   }
 
-  let service: Service | null = null;
-  if (config.roles.includes("proposer")) {
-    service = await new Svcm(nc).add({
-      name: SERVICE_NAME, version: SERVICE_VERSION, queue: PROPOSER_QUEUE,
-      description: "paxoskv: a write-once key-value store on Basic Paxos",
-      metadata: { node: config.nodeId, roles: config.roles.join(",") },
-    });
-    const proposerLog = log.child({ role: "proposer" });
-    const driver = startProposer(nc, config, proposerLog, service);
-    stops.unshift(async () => {
-      await service?.stop();
-      await driver.settled();
-    });
+  let learner: LearnerRole | null = null;
+  if (config.roles.includes("proposer") || config.roles.includes("learner")) {
+    const clientSide = await startClientSide(nc, config, log);
+    learner = clientSide.learner;
+    stops.unshift(clientSide.stop);
   }
 
   await nc.flush();
   log.info({ roles: config.roles, acceptors: config.acceptors, prefix: config.prefix },
     "node started");
   return {
-    nc,
+    nc, learner,
     async stop() {
       for (const stop of stops) await stop();
       if (!nc.isClosed()) await nc.drain();
@@ -91,43 +90,87 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   };
 }
 
-function startProposer(
-  nc: NatsConnection, config: NodeConfig, log: Logger, service: Service,
-): ProposerDriver {
+/** The proposer and learner roles: Paxos rounds, quorum reads, the stream, client endpoints. */
+async function startClientSide(
+  nc: NatsConnection, config: NodeConfig, log: Logger,
+): Promise<{ learner: LearnerRole | null; stop: () => Promise<void> }> {
+  const chosenLog = await ChosenLog.open(nc, config.prefix, config.streamReplicas);
+  const proposerLog = log.child({ role: "proposer" });
   let driver: ProposerDriver | null = null;
-  const transport = new NatsPaxosTransport(nc, config.prefix, config.nodeId,
-    (reply) => { if (reply.type !== "read-reply") driver?.deliver(reply); },
-    (reason) => log.warn({ code: ErrorCode.BAD_REQUEST }, reason));
-  driver = new ProposerDriver(proposerConfigOf(config), (m) => transport.send(m), log);
+  let reader: QuorumReader | null = null;
+  const transport = new NatsPaxosTransport(nc, config.prefix, config.nodeId, (reply) => {
+    if (reply.type === "read-reply") reader?.deliver(reply);
+    else driver?.deliver(reply);
+  }, (reason) => proposerLog.warn({ code: ErrorCode.BAD_REQUEST }, reason));
+  driver = new ProposerDriver(proposerConfigOf(config), (m) => transport.send(m), proposerLog);
+  reader = new QuorumReader(config.acceptors, (m) => transport.send(m), config.phaseTimeoutMs,
+    nuid.next());
   transport.start();
-  const proposer = driver;
-  service.addEndpoint("create", {
-    subject: publicWildcard(config.prefix, "create"),
-    handler: (_err, msg) => void handleCreate(msg, config, proposer, log),
-    metadata: { description: "create a key once: the body is the value" },
+
+  let learner: LearnerRole | null = null;
+  const announce = (learned: Learned) => {
+    learner?.learn(learned.key, learned.value, learned.ballot);
+    // The stream is a fast path: a failed announcement is repaired by reads and at start.
+    chosenLog.announce(chosenEventOf(learned)).catch((err: unknown) => {
+      proposerLog.warn({ err, key: learned.key, code: ErrorCode.UNAVAILABLE },
+        "announcing a chosen value failed");
+    });
+  };
+
+  const service: Service = await new Svcm(nc).add({
+    name: SERVICE_NAME, version: SERVICE_VERSION, queue: SERVICE_QUEUE,
+    description: "paxoskv: a write-once key-value store on Basic Paxos",
+    metadata: { node: config.nodeId, roles: config.roles.join(",") },
+    statsHandler: () => Promise.resolve(learner === null ? null :
+      { replicaSize: learner.replica.size, lag: learner.lag }),
   });
-  return proposer;
-}
 
-async function handleCreate(
-  msg: ServiceMsg, config: NodeConfig, driver: ProposerDriver, log: Logger,
-): Promise<void> {
-  try {
-    const request = parseCreate(config.prefix, config.valueBytesMax, msg);
-    const outcome = await driver.propose(request.key, request.value);
-    respond(msg, createReply(request, outcome));
-  } catch (err) {
-    const known = err instanceof PaxosKvError;
-    const code = known ? err.code : ErrorCode.INTERNAL;
-    const message = err instanceof Error ? err.message : String(err);
-    if (known) log.debug({ code, subject: msg.subject }, message);
-    else log.error({ err, code, subject: msg.subject }, "create failed");
-    respond(msg, errorReply(code, message));
+  if (config.roles.includes("proposer")) {
+    const proposer = driver;
+    service.addEndpoint("create", {
+      subject: publicWildcard(config.prefix, "create"),
+      metadata: { description: "create a key once: the body is the value" },
+      handler: (_err, msg) => void serve(msg, proposerLog, async () => {
+        const request = parseCreate(config.prefix, config.valueBytesMax, msg);
+        const outcome = await proposer.propose(request.key, request.value);
+        if (outcome.kind === "chosen") {
+          announce({ key: request.key, value: outcome.value, ballot: outcome.ballot,
+            acceptors: outcome.acceptors });
+        }
+        return createReply(request, outcome);
+      }),
+    });
   }
-}
 
-function respond(msg: ServiceMsg, body: unknown): void {
-  if (msg.reply !== undefined) msg.respond(JSON.stringify(body));
+  if (config.roles.includes("learner")) {
+    const learnerLog = log.child({ role: "learner" });
+    const proposer = driver;
+    const quorum = reader;
+    const role = new LearnerRole(config.prefix, chosenLog,
+      (key) => resolveChosen(key, quorum, proposer), announce, learnerLog);
+    learner = role;
+    role.start();
+    service.addEndpoint("get", {
+      subject: publicWildcard(config.prefix, "get"),
+      metadata: { description: "linearizable read" },
+      handler: (_err, msg) => void serve(msg, learnerLog, () => role.get(msg)),
+    });
+    service.addEndpoint("replica-get", {
+      subject: publicWildcard(config.prefix, "replica-get"),
+      metadata: { description: "read from the replica alone (may be stale on a miss)" },
+      handler: (_err, msg) => void serve(msg, learnerLog, () => role.replicaGet(msg)),
+    });
+  }
+
+  return {
+    learner,
+    async stop() {
+      await service.stop();
+      await driver.settled();
+      learner?.stop();
+      transport.close();
+    },
+  };
 }
 
 async function watchNatsStatus(nc: NatsConnection, log: Logger): Promise<void> {

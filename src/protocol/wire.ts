@@ -29,7 +29,11 @@ export const MsgAcceptSchema = z.object({
   type: z.literal("accept"), key: KeySchema, ballot: BallotSchema, value: z.string(),
 }).strict();
 
-export const MsgReadSchema = z.object({ type: z.literal("read"), key: KeySchema }).strict();
+const ReadIdSchema = z.string().min(1).max(64);
+
+export const MsgReadSchema = z.object({
+  type: z.literal("read"), key: KeySchema, readId: ReadIdSchema,
+}).strict();
 
 export const MsgPromiseSchema = z.object({
   type: z.literal("promise"), key: KeySchema, from: NodeIdSchema, ballot: BallotSchema,
@@ -46,7 +50,7 @@ export const MsgNackSchema = z.object({
 }).strict();
 
 export const MsgReadReplySchema = z.object({
-  type: z.literal("read-reply"), key: KeySchema, from: NodeIdSchema,
+  type: z.literal("read-reply"), key: KeySchema, readId: ReadIdSchema, from: NodeIdSchema,
   promised: BallotSchema.nullable(), accepted: AcceptedSchema.nullable(),
 }).strict();
 

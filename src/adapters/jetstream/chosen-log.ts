@@ -1,0 +1,123 @@
+import {
+  DiscardPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError,
+  RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeJson } from "../nats/connection.js";
+import { ChosenEventSchema, type ChosenEvent } from "../../protocol/replies.js";
+import { CHOSEN_STREAM, publicSubject, publicWildcard } from "../../protocol/subjects.js";
+
+/** What happened to an announcement: the stream holds one message per key, the first one. */
+export type AnnounceResult = "announced" | "already-announced";
+
+/** One chosen event read from the stream, and how many messages remain behind it. */
+export interface ChosenRecord {
+  readonly event: ChosenEvent;
+  readonly sequence: number;
+  readonly pending: number;
+}
+
+/**
+ * The JetStream stream of chosen values. A key is chosen once, so the stream keeps one
+ * message per subject and refuses a second (expected last subject sequence 0, `Nats-Msg-Id`
+ * per key, and a per-subject limit with discard-new): any node that learns a value may
+ * announce it, and the stream stays free of duplicates.
+ */
+export class ChosenLog {
+  private constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly prefix: string,
+  ) {}
+
+  /** Creates the stream, or checks that the existing one has the settings safety needs. */
+  static async open(nc: NatsConnection, prefix: string, replicas = 1): Promise<ChosenLog> {
+    const jsm = await jetstreamManager(nc);
+    const subjects = [publicWildcard(prefix, "chosen")];
+    const config = {
+      name: CHOSEN_STREAM, subjects, storage: StorageType.File,
+      retention: RetentionPolicy.Limits, max_msgs_per_subject: 1, discard: DiscardPolicy.New,
+      discard_new_per_subject: true, num_replicas: replicas, duplicate_window: 120_000_000_000,
+    };
+    try {
+      const info = await jsm.streams.info(CHOSEN_STREAM);
+      if (info.config.max_msgs_per_subject !== 1 || info.config.discard !== DiscardPolicy.New) {
+        await jsm.streams.update(CHOSEN_STREAM, { ...info.config, ...config });
+      }
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
+        throw err;
+      }
+      try {
+        await jsm.streams.add(config);
+      } catch (addErr) {
+        // Another node created it at the same moment: fine, it has the same config.
+        await jsm.streams.info(CHOSEN_STREAM).catch(() => { throw addErr; });
+      }
+    }
+    return new ChosenLog(jetstream(nc), jsm, prefix);
+  }
+
+  /** Publishes `event` unless the stream already holds the key's chosen value. */
+  async announce(event: ChosenEvent): Promise<AnnounceResult> {
+    try {
+      const ack = await this.js.publish(publicSubject(this.prefix, "chosen", event.key),
+        JSON.stringify(event), { msgID: event.key, expect: { lastSubjectSequence: 0 } });
+      return ack.duplicate ? "already-announced" : "announced";
+    } catch (err) {
+      if (isAlreadyThere(err)) return "already-announced";
+      throw err;
+    }
+  }
+
+  /** The announced event of `key`, or null when the stream has none. */
+  async lookup(key: string): Promise<ChosenEvent | null> {
+    const stored = await this.jsm.streams.getMessage(CHOSEN_STREAM,
+      { last_by_subj: publicSubject(this.prefix, "chosen", key) });
+    if (stored === null) return null;
+    const parsed = ChosenEventSchema.safeParse(decodeJson(stored.data));
+    return parsed.success ? parsed.data : null;
+  }
+
+  /** Messages in the stream (one per chosen key). */
+  async size(): Promise<number> {
+    return (await this.jsm.streams.info(CHOSEN_STREAM)).state.messages;
+  }
+
+  /**
+   * Reads the stream from the start and then follows it live, until `signal` aborts.
+   * Malformed messages are reported to `onMalformed` and skipped.
+   */
+  async follow(
+    onRecord: (record: ChosenRecord) => void, onMalformed: (reason: string) => void,
+    signal: AbortSignal,
+  ): Promise<void> {
+    // An ordered consumer over the whole stream (it holds only chosen events; a filter would
+    // need nats-server 2.10, and the Debian server is 2.9).
+    const consumer = await this.js.consumers.get(CHOSEN_STREAM);
+    const messages = await consumer.consume();
+    signal.addEventListener("abort", () => void messages.close(), { once: true });
+    for await (const msg of messages) {
+      const parsed = ChosenEventSchema.safeParse(decodeJson(msg.data));
+      if (!parsed.success) {
+        onMalformed(`malformed chosen event at sequence ${msg.seq} on ${msg.subject}`);
+        continue;
+      }
+      onRecord({ event: parsed.data, sequence: msg.seq, pending: pendingOf(msg) });
+    }
+  }
+}
+
+function pendingOf(msg: JsMsg): number {
+  return msg.info.pending;
+}
+
+function isAlreadyThere(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = err instanceof JetStreamApiError ? err.code :
+    (err.cause instanceof JetStreamApiError ? err.cause.code : undefined);
+  // Wrong last subject sequence: a message for the key exists. Per-subject discard-new says
+  // the same in words ("maximum messages per subject exceeded").
+  return code === JetStreamApiCodes.StreamWrongLastSequence ||
+    /maximum messages per subject exceeded|wrong last sequence/i.test(err.message);
+}

@@ -1,0 +1,142 @@
+import type { ServiceMsg } from "@nats-io/services";
+import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
+import { formatBallot } from "../core/ballot.js";
+import { LearnerReplica, type Chosen } from "../core/learner.js";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
+import type { GetReply } from "../protocol/replies.js";
+import type { Operation } from "../protocol/subjects.js";
+import { keyOf } from "./endpoint.js";
+import type { Logger } from "./logger.js";
+import type { ProposerDriver } from "./proposer-driver.js";
+import type { QuorumReader } from "./quorum-reader.js";
+
+/** A chosen value with the acceptors that accepted it, when known. */
+export interface Learned extends Chosen {
+  readonly acceptors?: readonly string[];
+}
+
+/**
+ * Finds a key's chosen value for a linearizable read when the replica misses: a quorum read of
+ * the acceptors, and read repair (a Paxos round that completes or supersedes a value accepted
+ * by a minority) when the quorum is undecided. Null means a majority holds nothing.
+ */
+export async function resolveChosen(
+  key: string, reader: QuorumReader, driver: ProposerDriver,
+): Promise<Learned | null> {
+  const read = await reader.read(key);
+  switch (read.kind) {
+    case "chosen":
+      return { key, value: read.value, ballot: read.ballot, acceptors: read.acceptors };
+    case "absent":
+      return null;
+    case "insufficient":
+      throw new PaxosKvError(ErrorCode.UNAVAILABLE,
+        "no majority of acceptors answered the read; cannot tell whether the key exists");
+    case "undecided": {
+      const outcome = await driver.propose(key, read.highest.value);
+      if (outcome.kind === "chosen") {
+        return { key, value: outcome.value, ballot: outcome.ballot, acceptors: outcome.acceptors };
+      }
+      throw new PaxosKvError(outcome.kind === "timeout" ? ErrorCode.TIMEOUT : ErrorCode.UNAVAILABLE,
+        "a value is accepted by a minority and repairing it did not finish; retry the read");
+    }
+  }
+}
+
+/**
+ * A read replica: the key → value map built from the chosen stream (from its start, then live),
+ * serving `replica-get` from the map alone and `get` linearizably.
+ */
+export class LearnerRole {
+  readonly replica = new LearnerReplica();
+  /** Stream messages not yet applied (as JetStream reported with the last one). */
+  lag = 0;
+  readonly #stop = new AbortController();
+
+  constructor(
+    private readonly prefix: string,
+    private readonly chosenLog: ChosenLog,
+    private readonly resolve: (key: string) => Promise<Learned | null>,
+    private readonly announce: (learned: Learned) => void,
+    private readonly log: Logger,
+  ) {}
+
+  /** Follows the stream in the background; resolves once it is attached. */
+  start(): void {
+    const following = this.chosenLog.follow((record) => {
+      this.learn(record.event.key, record.event.value, record.event.ballot);
+      const wasBehind = this.lag > 0;
+      this.lag = record.pending;
+      if (wasBehind && this.lag === 0) {
+        this.log.info({ size: this.replica.size, sequence: record.sequence }, "replica caught up");
+      }
+    }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), this.#stop.signal);
+    following.catch((err: unknown) => {
+      if (this.#stop.signal.aborted) return;
+      this.log.error({ err, code: ErrorCode.UNAVAILABLE }, "chosen stream consumer stopped");
+    });
+  }
+
+  stop(): void {
+    this.#stop.abort();
+  }
+
+  /** Records a chosen value; a second, different value for a key is logged, never stored. */
+  learn(key: string, value: string, ballot: string | Chosen["ballot"]): void {
+    const b = typeof ballot === "string" ? parseBallotText(ballot) : ballot;
+    if (b === null) {
+      this.log.warn({ key, code: ErrorCode.BAD_REQUEST }, `chosen event with bad ballot ${ballot}`);
+      return;
+    }
+    const result = this.replica.learn({ key, value, ballot: b });
+    if (result.kind === "conflict") {
+      this.log.error({ key, ballot: b, held: result.held.value, seen: value, code: "INTERNAL" },
+        "SAFETY VIOLATION: a second value for a chosen key; keeping the first");
+    }
+  }
+
+  /** `replica-get`: the replica alone; a miss may be stale. */
+  async replicaGet(msg: ServiceMsg): Promise<GetReply> {
+    const key = this.#keyOf("replica-get", msg);
+    const held = this.replica.get(key);
+    return held === undefined ? { ok: true, key, found: false } :
+      { ok: true, key, found: true, value: held.value };
+  }
+
+  /** `get`: a replica hit is final; a miss is confirmed by a majority of acceptors. */
+  async get(msg: ServiceMsg): Promise<GetReply> {
+    const key = this.#keyOf("get", msg);
+    const held = this.replica.get(key);
+    if (held !== undefined) return { ok: true, key, found: true, value: held.value };
+    const learned = await this.resolve(key);
+    if (learned === null) return { ok: true, key, found: false };
+    this.learn(key, learned.value, learned.ballot);
+    this.announce(learned);
+    return { ok: true, key, found: true, value: learned.value };
+  }
+
+  #keyOf(op: Operation, msg: ServiceMsg): string {
+    const key = keyOf(this.prefix, op, msg.subject);
+    if (msg.data.length > 0) {
+      throw new PaxosKvError(ErrorCode.BAD_REQUEST, `${op} takes an empty body`);
+    }
+    return key;
+  }
+}
+
+/** Parses `round.nodeId` (the event's ballot form). */
+export function parseBallotText(text: string): Chosen["ballot"] | null {
+  const match = /^(\d{1,16})\.([A-Za-z0-9_-]{1,32})$/.exec(text);
+  if (match === null) return null;
+  const round = Number(match[1]);
+  return Number.isSafeInteger(round) ? { round, nodeId: match[2] ?? "" } : null;
+}
+
+export function chosenEventOf(learned: Learned): {
+  key: string; value: string; ballot: string; acceptors?: string[];
+} {
+  return {
+    key: learned.key, value: learned.value, ballot: formatBallot(learned.ballot),
+    ...(learned.acceptors !== undefined ? { acceptors: [...learned.acceptors] } : {}),
+  };
+}
