@@ -1,0 +1,366 @@
+import { EMPTY_ACCEPTOR_STATE, type AcceptorState } from "../../src/core/acceptor.js";
+import { formatBallot, maxBallot, type Ballot } from "../../src/core/ballot.js";
+import { LearnerReplica, classifyQuorumRead } from "../../src/core/learner.js";
+import type { AcceptorToProposer, ProposerToAcceptor } from "../../src/core/messages.js";
+import {
+  nextWakeAt, type ProposalOutcome, type ProposalState, type ProposerConfig, type ProposerStep,
+} from "../../src/core/proposer.js";
+import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
+import { formatMsg } from "../../src/sim/format.js";
+import { Observer, Violation } from "./checker.js";
+import { coreWith, type SimCore } from "./core.js";
+import {
+  Network, chain, delaying, duplicating, lossy, partitioned, type Envelope, type Faults,
+  type SimMsg,
+} from "./network.js";
+import { scenarioName, type SimOptions } from "./options.js";
+
+export type Trace = (line: string) => void;
+
+export interface SimResult {
+  readonly seed: number;
+  readonly scenario: string;
+  /** The first violation, or null when the run kept every property. */
+  readonly violation: string | null;
+  /** The tick the run stopped at: all decided, or the violation. */
+  readonly tick: number;
+  readonly delivered: number;
+  readonly rounds: number;
+}
+
+interface Acceptor {
+  readonly id: string;
+  up: boolean;
+  /** Durable state, the only thing that survives a crash (Redis with AOF in the real system). */
+  readonly store: Map<string, AcceptorState>;
+}
+
+/** A client's create request: retried, as a client would, until its key is chosen. */
+interface Create {
+  readonly key: string;
+  readonly value: string;
+  nextTryAt: number | null;
+  result: string | null;
+  tries: number;
+  /** Creates the client will send again after success: retrying a create is always safe. */
+  repeats: number;
+}
+
+interface ProposerNode {
+  readonly id: string;
+  readonly config: ProposerConfig;
+  readonly creates: Map<string, Create>;
+  /** At most one proposal in flight per key. */
+  readonly proposals: Map<string, ProposalState>;
+  /** The highest ballot seen per key, so a retried create starts above it. */
+  readonly seen: Map<string, Ballot>;
+}
+
+const ACCEPTOR_IDS = ["A", "B", "C", "D", "E"];
+const LEARNER_IDS = ["L1", "L2"];
+const KEYS = ["X", "Y", "Z", "W"];
+/** P1 proposes 3, P2 proposes 7, ...: client 1's X=3 against client 2's X=7. */
+const valueOf = (proposer: number): string => String(3 + 4 * proposer);
+
+/** Runs one seeded scenario: faults until `healAt`, then a healed network until all decide. */
+export function runSimulation(options: SimOptions, trace?: Trace): SimResult {
+  const sim = new Simulation(options, trace);
+  let violation: string | null = null;
+  try {
+    sim.run();
+  } catch (error) {
+    if (!(error instanceof Violation)) throw error;
+    violation = error.message;
+  }
+  return {
+    seed: options.seed, scenario: scenarioName(options), violation, tick: sim.now,
+    delivered: sim.delivered, rounds: sim.rounds,
+  };
+}
+
+class Simulation {
+  now = 0;
+  delivered = 0;
+  rounds = 0;
+  readonly #o: SimOptions;
+  readonly #core: SimCore;
+  readonly #random: Random;
+  readonly #trace: Trace | undefined;
+  readonly #faults: Faults;
+  readonly #net: Network;
+  readonly #observer: Observer;
+  readonly #acceptors: Acceptor[];
+  readonly #proposers: ProposerNode[];
+  readonly #learners = new Map(LEARNER_IDS.map((id) => [id, new LearnerReplica()]));
+
+  constructor(options: SimOptions, trace: Trace | undefined) {
+    this.#o = options;
+    this.#core = coreWith(options.bug);
+    // Its own stream, so changing an option (a planted bug) keeps the same seed comparable.
+    this.#random = seededRandom(options.seed ^ 0x5eed5eed);
+    this.#trace = trace;
+    this.#faults = {
+      lossPct: options.lossPct, dupPct: options.dupPct, delayTicksMax: options.delayTicksMax,
+      partition: null,
+    };
+    const proxy = chain(partitioned(this.#faults), lossy(this.#faults),
+      duplicating(this.#faults), delaying(this.#faults));
+    this.#net = new Network(proxy, this.#random, (kind, env, why) =>
+      this.#log(() => `${kind} ${describe(env)} (${why})`));
+    this.#observer = new Observer(options.acceptorCount, options.checkAcceptorRules);
+    const ids = ACCEPTOR_IDS.slice(0, options.acceptorCount);
+    this.#acceptors = ids.map((id) => ({ id, up: true, store: new Map() }));
+    this.#proposers = Array.from({ length: options.proposerCount }, (_, i) =>
+      this.#proposerNode(i, ids));
+    this.#log(() => `scenario ${scenarioName(options)} seed=${options.seed} ` +
+      `healAt=${options.healAt} phaseTimeout=${options.phaseTimeoutTicks}`);
+  }
+
+  run(): void {
+    this.#initialFaults();
+    const deadline = this.#o.healAt + this.#o.livenessTicks;
+    for (; !this.#decided(); this.now++) {
+      if (this.now > deadline) this.#livenessFailure();
+      if (this.now < this.#o.healAt) this.#maybeFault();
+      if (this.now === this.#o.healAt) this.#heal();
+      this.#startDueCreates();
+      for (const env of this.#net.take(this.now)) this.#deliver(env);
+      this.#tickProposers();
+      if (this.#random.next() < 0.05) this.#quorumRead();
+    }
+    this.#log(() => `decided: ${[...this.#observer.chosen].map(([k, c]) =>
+      `${k}=${c.value}`).join(" ")}`);
+  }
+
+  #proposerNode(index: number, acceptorIds: string[]): ProposerNode {
+    const o = this.#o;
+    const config: ProposerConfig = {
+      nodeId: `P${index + 1}`, acceptors: this.#core.acceptorsOf(acceptorIds, index),
+      phaseTimeoutTicks: o.phaseTimeoutTicks, backoffBaseTicks: 3, backoffMaxTicks: 40,
+      deadlineTicks: 6 * o.phaseTimeoutTicks, roundCountMax: 4,
+    };
+    const creates = new Map<string, Create>();
+    o.racers.forEach((racers, k) => {
+      if (!racers.includes(index)) return;
+      const key = KEYS[k] as string;
+      // Clients start within a round trip or two of each other, so they really race.
+      const startAt = randomInt(this.#random, 2 * o.delayTicksMax + 3);
+      creates.set(key, { key, value: valueOf(index), nextTryAt: startAt, result: null, tries: 0,
+        repeats: randomInt(this.#random, 4) });
+    });
+    return { id: config.nodeId, config, creates, proposals: new Map(), seen: new Map() };
+  }
+
+  #decided(): boolean {
+    if (this.now <= this.#o.healAt) return false;
+    for (const p of this.#proposers) {
+      if (p.proposals.size > 0) return false;
+      for (const c of p.creates.values()) if (c.result === null || c.nextTryAt !== null) return false;
+    }
+    for (const learner of this.#learners.values()) {
+      if (learner.size < this.#observer.chosen.size) return false;
+    }
+    return true;
+  }
+
+  #livenessFailure(): never {
+    const pending = this.#proposers.flatMap((p) => [...p.creates.values()]
+      .filter((c) => c.result === null).map((c) => `${p.id}/${c.key} (tries ${c.tries})`));
+    throw new Violation(`liveness: healed at t=${this.#o.healAt}, still undecided after ` +
+      `${this.#o.livenessTicks} ticks: ${pending.join(", ") || "learners behind"}`);
+  }
+
+  /** About one fault every 25 ticks: crash or restart an acceptor, split or rejoin the network. */
+  #maybeFault(): void {
+    if (this.#random.next() >= 0.04) return;
+    const o = this.#o;
+    if (o.crashes && (!o.partitions || this.#random.next() < 0.5)) {
+      const acceptor = this.#acceptors[randomInt(this.#random, this.#acceptors.length)] as Acceptor;
+      if (acceptor.up) this.#crash(acceptor, "");
+      else this.#restart(acceptor);
+    } else if (o.partitions) {
+      this.#faults.partition = this.#faults.partition === null ? this.#split() : null;
+      this.#log(() => this.#faults.partition === null ? "partition healed" :
+        `partition ${formatPartition(this.#faults.partition)}`);
+    }
+  }
+
+  /** Faults from the first tick: some acceptors down, the network already split. */
+  #initialFaults(): void {
+    if (this.#o.crashes) {
+      for (const a of this.#acceptors) if (this.#random.next() < 0.3) this.#crash(a, "");
+    }
+    if (this.#o.partitions && this.#random.next() < 0.5) {
+      this.#faults.partition = this.#split();
+      this.#log(() => `partition ${formatPartition(this.#faults.partition ?? new Map())}`);
+    }
+  }
+
+  #split(): Map<string, number> {
+    const nodes = [...this.#acceptors.map((a) => a.id), ...this.#proposers.map((p) => p.id)];
+    return new Map(nodes.map((id) => [id, randomInt(this.#random, 2)]));
+  }
+
+  #heal(): void {
+    // Duplicates and reordering stay: they cost retries, never progress.
+    this.#faults.lossPct = 0;
+    this.#faults.partition = null;
+    for (const acceptor of this.#acceptors) if (!acceptor.up) this.#restart(acceptor);
+    this.#log(() => "heal: no loss, no partition, every acceptor up");
+  }
+
+  #crash(acceptor: Acceptor, why: string): void {
+    acceptor.up = false;
+    this.#log(() => `crash ${acceptor.id}${why}`);
+  }
+
+  #restart(acceptor: Acceptor): void {
+    acceptor.up = true;
+    this.#log(() => `restart ${acceptor.id} with ${acceptor.store.size} durable key(s)`);
+  }
+
+  #startDueCreates(): void {
+    for (const node of this.#proposers) {
+      for (const create of node.creates.values()) {
+        if (create.nextTryAt !== this.now) continue;
+        create.nextTryAt = null;
+        create.tries += 1;
+        this.#log(() => `client → ${node.id} create ${create.key}=${create.value} ` +
+          `(try ${create.tries})`);
+        const step = this.#core.startProposal(node.config, create.key, create.value, this.now,
+          node.seen.get(create.key) ?? null);
+        this.#apply(node, step);
+      }
+    }
+  }
+
+  #tickProposers(): void {
+    for (const node of this.#proposers) {
+      for (const state of node.proposals.values()) {
+        const wake = nextWakeAt(state);
+        if (wake !== null && wake <= this.now) {
+          this.#apply(node, this.#core.onTick(node.config, state, this.now, this.#random));
+        }
+      }
+    }
+  }
+
+  /** Stores the proposer's new state, reports its events, sends its outbox to every acceptor. */
+  #apply(node: ProposerNode, step: ProposerStep): void {
+    const { state } = step;
+    node.proposals.set(state.key, state);
+    node.seen.set(state.key, maxBallot(node.seen.get(state.key) ?? null, state.seen) as Ballot);
+    for (const event of step.events) {
+      if (event.type === "prepare") this.rounds += 1;
+      if (event.type === "prepare" || event.type === "accept") {
+        this.#log(() => `${node.id} ${state.key} sends ${event.type === "prepare" ? "Prepare" :
+          `Accept v=${state.value ?? ""}${event.adopted ? " (adopted)" : " (own)"}`} ` +
+          `n=${formatBallot(event.ballot)}`);
+      }
+      if (event.type === "retry") {
+        this.#log(() => `tick ${node.id} ${state.key} retry after ${event.reason} of ` +
+          `${formatBallot(event.ballot)}, back-off ${event.backoffTicks}`);
+      }
+      if (event.type === "done") this.#finish(node, state.key, event.outcome);
+    }
+    for (const msg of step.outbox) {
+      for (const acceptor of this.#acceptors) this.#net.send(node.id, acceptor.id, msg, this.now);
+    }
+  }
+
+  #finish(node: ProposerNode, key: string, outcome: ProposalOutcome): void {
+    node.proposals.delete(key);
+    const create = node.creates.get(key) as Create;
+    this.#observer.onOutcome(node.id, key, outcome);
+    if (outcome.kind !== "chosen") {
+      create.nextTryAt = this.now + 1 + randomInt(this.#random, 20);
+      this.#log(() => `${node.id} → client ${key} ${outcome.kind} after ${outcome.rounds} ` +
+        `round(s); client retries at t=${create.nextTryAt}`);
+      return;
+    }
+    create.result = outcome.value;
+    if (create.repeats > 0 && this.now < this.#o.healAt) {
+      create.repeats -= 1;
+      create.nextTryAt = this.now + 1 + randomInt(this.#random, 60);
+    }
+    this.#log(() => `chosen ${key}=${outcome.value} n=${formatBallot(outcome.ballot)} by ` +
+      `${node.id} (accepted by ${outcome.acceptors.join(",")}); created=` +
+      String(outcome.value === create.value));
+    // The chosen stream is durable (JetStream): learners get it late, but always.
+    for (const learner of LEARNER_IDS) {
+      const msg = { type: "learn", key, value: outcome.value, ballot: outcome.ballot } as const;
+      const at = this.now + 1 + randomInt(this.#random, this.#faults.delayTicksMax * 3);
+      this.#net.sendReliably(node.id, learner, msg, at);
+    }
+  }
+
+  #deliver(env: Envelope): void {
+    const { msg } = env;
+    if (msg.type === "learn") return this.#learn(env.to, msg.key, msg.value, msg.ballot, env);
+    if (msg.type === "prepare" || msg.type === "accept") return this.#toAcceptor(env, msg);
+    const node = this.#proposers.find((p) => p.id === env.to) as ProposerNode;
+    const state = node.proposals.get(msg.key);
+    this.delivered += 1;
+    this.#log(() => `deliver ${describe(env)}${state === undefined ? " (no proposal)" : ""}`);
+    if (state !== undefined) {
+      this.#apply(node, this.#core.onReply(node.config, state, msg, this.now, this.#random));
+    }
+  }
+
+  #toAcceptor(env: Envelope, msg: ProposerToAcceptor): void {
+    const acceptor = this.#acceptors.find((a) => a.id === env.to) as Acceptor;
+    if (!acceptor.up) return this.#log(() => `drop ${describe(env)} (${acceptor.id} is down)`);
+    this.delivered += 1;
+    this.#log(() => `deliver ${describe(env)}`);
+    const before = acceptor.store.get(msg.key) ?? EMPTY_ACCEPTOR_STATE;
+    const step = msg.type === "prepare" ? this.#core.onPrepare(before, msg, acceptor.id)
+      : this.#core.onAccept(before, msg, acceptor.id);
+    // Persist before replying: a crash from here on keeps the new state.
+    if (step.changed) acceptor.store.set(msg.key, step.state);
+    const fact = this.#observer.onAcceptorStep(acceptor.id, msg.key, before, step.state);
+    if (fact !== null) {
+      this.#log(() => `observer: ${msg.key}=${fact.value} chosen at ` +
+        `${formatBallot(fact.ballot)} (a majority accepted it)`);
+    }
+    if (this.#o.crashes && this.now < this.#o.healAt && this.#random.next() < 0.02) {
+      return this.#crash(acceptor, " after persisting, before replying");
+    }
+    this.#net.send(acceptor.id, env.from, step.reply, this.now);
+  }
+
+  #learn(learner: string, key: string, value: string, ballot: Ballot, env: Envelope): void {
+    const replica = this.#learners.get(learner) as LearnerReplica;
+    const result = replica.learn({ key, value, ballot });
+    this.#log(() => `deliver ${env.from} → ${learner}  Learn ${key}=${value} ` +
+      `n=${formatBallot(ballot)}: ${result.kind}`);
+    this.#observer.onLearn(learner, key, value, result);
+  }
+
+  /** A reader asks some live acceptors at one instant; what it concludes must be true. */
+  #quorumRead(): void {
+    const key = KEYS[randomInt(this.#random, this.#o.keyCount)] as string;
+    const live = this.#acceptors.filter((a) => a.up && this.#random.next() < 0.8);
+    const reports = live.map((a) => ({ from: a.id, accepted: a.store.get(key)?.accepted ?? null }));
+    const read = classifyQuorumRead(this.#acceptors.map((a) => a.id), reports);
+    this.#observer.onRead(key, read);
+  }
+
+  #log(line: () => string): void {
+    if (this.#trace !== undefined) this.#trace(`t=${this.now} ${line()}`);
+  }
+}
+
+function describe(env: Envelope): string {
+  return `${env.from} → ${env.to}  ${formatSimMsg(env.msg)}`;
+}
+
+function formatSimMsg(msg: SimMsg): string {
+  if (msg.type === "learn") return `Learn ${msg.key}=${msg.value}`;
+  return formatMsg(msg as ProposerToAcceptor | AcceptorToProposer);
+}
+
+function formatPartition(sides: Map<string, number>): string {
+  const side = (s: number): string => [...sides].filter(([, v]) => v === s).map(([k]) => k)
+    .join(",");
+  return `[${side(0)}] | [${side(1)}]`;
+}
