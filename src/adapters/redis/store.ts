@@ -1,0 +1,200 @@
+import { Redis, type RedisOptions } from "ioredis";
+import type { AcceptorState } from "../../core/acceptor.js";
+import { assert } from "../../core/assert.js";
+import {
+  ballot, ballotsEqual, compareBallots, isValidNodeId, type Ballot,
+} from "../../core/ballot.js";
+import type {
+  AcceptedProposal, MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
+} from "../../core/messages.js";
+import type { AcceptorStore, Durability } from "../ports.js";
+import { ACCEPT_LUA, HASH_FIELDS, PREPARE_LUA } from "./scripts.js";
+
+export interface RedisAcceptorStoreOptions {
+  /** The acceptor whose state this store holds (a node ID). */
+  readonly acceptorId: string;
+  /** This acceptor's Redis, `redis://host:port[/db]`. */
+  readonly url: string;
+  /** Key prefix; hashes are `${prefix}:acc:${acceptorId}:${key}`. Default `paxoskv`. */
+  readonly prefix?: string;
+  /** A command without a reply after this long fails (a hung Redis). Default 5000. */
+  readonly commandTimeoutMs?: number;
+  /** Told about connection errors; ioredis keeps reconnecting on its own. */
+  readonly onConnectionError?: (error: Error) => void;
+  /** Extra ioredis options, applied last. */
+  readonly redisOptions?: RedisOptions;
+}
+
+/** Redis failed or did not answer: to the acceptor this is "no reply", never a crash. */
+export class RedisStoreError extends Error {
+  override readonly name = "RedisStoreError";
+  readonly code = "UNAVAILABLE";
+  constructor(operation: string, key: string | null, cause: unknown) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    super(`redis ${operation}${key === null ? "" : ` of key ${key}`} failed: ${detail}`,
+      { cause });
+  }
+}
+
+/** Reconnect back-off: 50 ms doubling, capped so a recovered Redis is found within a second. */
+export function reconnectDelayMs(attempt: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 10), 1000);
+}
+
+type ScriptReply = readonly (string | null)[];
+
+/** The client with the two scripts registered by `defineCommand` (called by EVALSHA). */
+type ScriptedRedis = Redis & {
+  paxoskvPrepare(key: string, round: string, nodeId: string): Promise<ScriptReply>;
+  paxoskvAccept(key: string, round: string, nodeId: string, value: string): Promise<ScriptReply>;
+};
+
+/**
+ * An acceptor's Paxos state in Redis: one hash per key, each transition one Lua script.
+ * Any number of store instances (processes) for the same acceptor may share one Redis; the
+ * scripts are the only writers, so their atomicity is all the coordination needed.
+ */
+export class RedisAcceptorStore implements AcceptorStore {
+  readonly acceptorId: string;
+  readonly #prefix: string;
+  readonly #redis: ScriptedRedis;
+
+  constructor(options: RedisAcceptorStoreOptions) {
+    assert(isValidNodeId(options.acceptorId), `invalid acceptor ID: ${options.acceptorId}`);
+    this.acceptorId = options.acceptorId;
+    this.#prefix = options.prefix ?? "paxoskv";
+    const redis = new Redis(options.url, {
+      retryStrategy: reconnectDelayMs,
+      // Commands issued while disconnected wait for at most two reconnect attempts, then fail:
+      // the node treats a failure as "no reply" and the proposer retries elsewhere.
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? 5000,
+      connectTimeout: 2000,
+      enableAutoPipelining: true,
+      ...options.redisOptions,
+    });
+    // Without a listener ioredis prints every reconnect failure; the node logs them instead.
+    redis.on("error", (error: Error) => options.onConnectionError?.(error));
+    redis.defineCommand("paxoskvPrepare", { numberOfKeys: 1, lua: PREPARE_LUA });
+    redis.defineCommand("paxoskvAccept", { numberOfKeys: 1, lua: ACCEPT_LUA });
+    this.#redis = redis as ScriptedRedis;
+  }
+
+  /** The Redis key of one Paxos key's hash (built here, passed to scripts in KEYS). */
+  hashKey(key: string): string {
+    return `${this.#prefix}:acc:${this.acceptorId}:${key}`;
+  }
+
+  async prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack> {
+    const [round, nodeId] = ballotArgs(msg.ballot);
+    const reply = await this.#call("prepare", msg.key,
+      () => this.#redis.paxoskvPrepare(this.hashKey(msg.key), round, nodeId));
+    const [kind, ...rest] = reply;
+    if (kind === "nack") {
+      const promised = decodeBallot(rest[0], rest[1]);
+      // Pair assertion: the script refused, so it must hold a promise at or above n.
+      assert(compareBallots(promised, msg.ballot) >= 0,
+        `prepare nack below the ballot sent for key ${msg.key}`);
+      return this.#nack(msg, "prepare", promised);
+    }
+    assert(kind === "promise", `unexpected prepare reply: ${String(kind)}`);
+    assert(ballotsEqual(decodeBallot(rest[0], rest[1]), msg.ballot),
+      `promise does not echo the ballot sent for key ${msg.key}`);
+    const accepted = rest.length > 2 ? decodeAccepted(rest[2], rest[3], rest[4]) : null;
+    assert(accepted === null || compareBallots(accepted.ballot, msg.ballot) < 0,
+      `promise answers with an accepted proposal at or above its ballot for key ${msg.key}`);
+    return {
+      type: "promise", key: msg.key, from: this.acceptorId, ballot: msg.ballot, accepted,
+    };
+  }
+
+  async accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack> {
+    const [round, nodeId] = ballotArgs(msg.ballot);
+    const reply = await this.#call("accept", msg.key,
+      () => this.#redis.paxoskvAccept(this.hashKey(msg.key), round, nodeId, msg.value));
+    const [kind, ...rest] = reply;
+    if (kind === "nack") {
+      const promised = decodeBallot(rest[0], rest[1]);
+      // Pair assertion: Accept(n) is refused only when something above n was promised.
+      assert(compareBallots(promised, msg.ballot) > 0,
+        `accept nack not above the ballot sent for key ${msg.key}`);
+      return this.#nack(msg, "accept", promised);
+    }
+    assert(kind === "accepted", `unexpected accept reply: ${String(kind)}`);
+    assert(ballotsEqual(decodeBallot(rest[0], rest[1]), msg.ballot),
+      `accepted does not echo the ballot sent for key ${msg.key}`);
+    return { type: "accepted", key: msg.key, from: this.acceptorId, ballot: msg.ballot };
+  }
+
+  async read(key: string): Promise<AcceptorState> {
+    const [pRound, pNode, aRound, aNode, value] = await this.#call("read", key,
+      () => this.#redis.hmget(this.hashKey(key), ...HASH_FIELDS));
+    const promised = pRound == null ? null : decodeBallot(pRound, pNode);
+    const accepted = aRound == null ? null : decodeAccepted(aRound, aNode, value);
+    assert(accepted === null || compareBallots(accepted.ballot, promised) <= 0,
+      `accepted above promised for key ${key}`);
+    return { promised, accepted };
+  }
+
+  async durability(): Promise<Durability> {
+    const [appendonly, appendfsync] = await Promise.all([
+      this.#config("appendonly"), this.#config("appendfsync"),
+    ]);
+    const aof = appendonly === "yes";
+    return { appendonly: aof, appendfsync, durable: aof && appendfsync === "always" };
+  }
+
+  /** Waits for replies to commands already sent, then disconnects. */
+  async close(): Promise<void> {
+    if (this.#redis.status === "ready") {
+      await this.#redis.quit().catch(() => this.#redis.disconnect());
+    } else {
+      this.#redis.disconnect();
+    }
+  }
+
+  async #config(name: string): Promise<string> {
+    const reply = await this.#call("CONFIG GET", null, () => this.#redis.config("GET", name));
+    const value = (reply as unknown[])[1];
+    if (typeof value !== "string") {
+      throw new RedisStoreError("CONFIG GET", null, new Error(`no setting ${name}`));
+    }
+    return value;
+  }
+
+  /** Every Redis failure becomes a RedisStoreError; assertion failures pass through. */
+  async #call<T>(operation: string, key: string | null, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw new RedisStoreError(operation, key, error);
+    }
+  }
+
+  #nack(msg: MsgPrepare | MsgAccept, phase: MsgNack["phase"], promised: Ballot): MsgNack {
+    return {
+      type: "nack", key: msg.key, from: this.acceptorId, phase, ballot: msg.ballot, promised,
+    };
+  }
+}
+
+function ballotArgs(b: Ballot): [round: string, nodeId: string] {
+  const checked = ballot(b.round, b.nodeId); // asserts a safe integer round and a valid ID
+  return [String(checked.round), checked.nodeId];
+}
+
+function decodeBallot(
+  round: string | null | undefined, nodeId: string | null | undefined,
+): Ballot {
+  assert(typeof round === "string" && /^\d+$/.test(round) && typeof nodeId === "string",
+    `malformed ballot from redis: ${String(round)}.${String(nodeId)}`);
+  return ballot(Number(round), nodeId);
+}
+
+function decodeAccepted(
+  round: string | null | undefined, nodeId: string | null | undefined,
+  value: string | null | undefined,
+): AcceptedProposal {
+  assert(typeof value === "string", "accepted proposal without a value in redis");
+  return { ballot: decodeBallot(round, nodeId), value };
+}

@@ -1,0 +1,246 @@
+/**
+ * Real servers for integration tests (after nats.js `nst`): each call spawns its own
+ * `redis-server` / `nats-server` on a free loopback port in a fresh temp dir. `cleanup()` kills
+ * them all and removes the dirs; exit handlers do the same if a test run dies first.
+ * Without the binary on PATH, a Docker engine (testcontainers) is the fallback.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { createServer, connect } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+
+/** A running server. `restart()` keeps the data dir, so AOF / JetStream state comes back. */
+export interface ServerHandle {
+  readonly kind: ServerKind;
+  /** `redis://127.0.0.1:P` or `nats://127.0.0.1:P` (a getter: a container may move ports). */
+  readonly url: string;
+  readonly port: number;
+  /** The data dir (for a container, the path inside it). */
+  readonly dir: string;
+  /** Graceful stop (SIGTERM); resolves once the process has exited. */
+  stop(): Promise<void>;
+  /** Sends `signal` (default SIGKILL: a crash) and waits for the exit. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Stops the server if it runs, starts it again on the same port and dir, waits for ready. */
+  restart(): Promise<void>;
+}
+
+export type ServerKind = "redis" | "nats";
+
+export interface RedisServerOptions {
+  /** Default true. */
+  readonly appendonly?: boolean;
+  /** Default "always": every acknowledged write is on disk. */
+  readonly appendfsync?: "always" | "everysec" | "no";
+}
+
+export interface NatsServerOptions {
+  /** Default true: `-js -sd <dir>`. */
+  readonly jetstream?: boolean;
+}
+
+/** What differs between kinds; everything else is shared. */
+export interface ServerSpec {
+  readonly kind: ServerKind;
+  readonly binary: string;
+  readonly aptPackage: string;
+  readonly image: string;
+  readonly containerPort: number;
+  readonly readyLog: RegExp;
+  args(port: number, dir: string): string[];
+}
+
+export async function startRedis(options: RedisServerOptions = {}): Promise<ServerHandle> {
+  const appendonly = options.appendonly ?? true;
+  return start({
+    kind: "redis", binary: "redis-server", aptPackage: "redis-server", image: "redis:7.2",
+    containerPort: 6379, readyLog: /Ready to accept connections/,
+    args: (port, dir) => [
+      "--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
+      "--appendonly", appendonly ? "yes" : "no",
+      "--appendfsync", options.appendfsync ?? "always",
+      "--save", "", "--protected-mode", "no",
+    ],
+  });
+}
+
+export async function startNats(options: NatsServerOptions = {}): Promise<ServerHandle> {
+  const jetstream = options.jetstream ?? true;
+  return start({
+    kind: "nats", binary: "nats-server", aptPackage: "nats-server", image: "nats:2.10",
+    containerPort: 4222, readyLog: /Server is ready/,
+    args: (port, dir) => [
+      "-a", "127.0.0.1", "-p", String(port), ...(jetstream ? ["-js", "-sd", dir] : []),
+    ],
+  });
+}
+
+/** Kills every server started by this process and removes their dirs. */
+export async function cleanup(): Promise<void> {
+  const all = [...running];
+  running.clear();
+  await Promise.allSettled(all.map((s) => s.destroy()));
+}
+
+/** What `cleanup` and the exit handlers need of a server. */
+export interface Destroyable {
+  destroy(): Promise<void>;
+  destroySync(): void;
+}
+
+const running = new Set<Destroyable>();
+
+export function track(server: Destroyable): void {
+  if (running.size === 0 && !exitHandlersInstalled) installExitHandlers();
+  running.add(server);
+}
+
+let exitHandlersInstalled = false;
+
+function installExitHandlers(): void {
+  exitHandlersInstalled = true;
+  const destroyAll = () => {
+    for (const s of running) s.destroySync();
+    running.clear();
+  };
+  process.on("exit", destroyAll);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    // Clean up, then re-raise so the default (or another) handler still ends the process.
+    process.once(signal, () => {
+      destroyAll();
+      process.kill(process.pid, signal);
+    });
+  }
+}
+
+async function start(spec: ServerSpec): Promise<ServerHandle> {
+  if (onPath(spec.binary)) {
+    const server = new NativeServer(spec, await freePort(), mkdtempSync(join(tmpdir(),
+      `paxoskv-${spec.kind}-`)));
+    track(server);
+    await server.start();
+    return server;
+  }
+  const { startContainer } = await import("./containers.js");
+  return startContainer(spec);
+}
+
+class NativeServer implements ServerHandle, Destroyable {
+  #child: ChildProcess | null = null;
+  #exited: Promise<unknown> = Promise.resolve();
+  #output = "";
+
+  constructor(readonly spec: ServerSpec, readonly port: number, readonly dir: string) {}
+
+  get kind(): ServerKind {
+    return this.spec.kind;
+  }
+
+  get url(): string {
+    return `${this.spec.kind}://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const child = spawn(this.spec.binary, this.spec.args(this.port, this.dir),
+      { stdio: ["ignore", "pipe", "pipe"] });
+    this.#child = child;
+    this.#output = "";
+    const keep = (chunk: Buffer) => { this.#output = (this.#output + chunk).slice(-4000); };
+    child.stdout?.on("data", keep);
+    child.stderr?.on("data", keep);
+    // `once` rejects on 'error' (e.g. a failed spawn): that ends the process for us too.
+    this.#exited = once(child, "exit").catch(() => undefined)
+      .finally(() => { this.#child = null; });
+    const died = this.#exited.then(() => {
+      throw new Error(`${this.spec.binary} exited before it was ready:\n${this.#output}`);
+    });
+    died.catch(() => undefined); // settles later on a normal stop too: not an error then
+    const alive = () => this.#child === child;
+    await Promise.race([waitReady(this.spec.kind, "127.0.0.1", this.port, alive), died]);
+  }
+
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const child = this.#child;
+    if (child === null) return;
+    child.kill(signal);
+    await this.#exited;
+  }
+
+  stop(): Promise<void> {
+    return this.kill("SIGTERM");
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async destroy(): Promise<void> {
+    await this.kill("SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  destroySync(): void {
+    this.#child?.kill("SIGKILL");
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+function onPath(binary: string): boolean {
+  return (process.env["PATH"] ?? "").split(delimiter).some((dir) => {
+    try {
+      accessSync(join(dir, binary), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** A port the kernel just handed out on loopback; free again the moment we close it. */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port from bind");
+  return address.port;
+}
+
+/**
+ * Ready means the protocol answers: redis PONG (not -LOADING while the AOF replays), nats its
+ * INFO line (sent only after JetStream is up and the client listener is open).
+ */
+export async function waitReady(
+  kind: ServerKind, host: string, port: number, alive: () => boolean = () => true,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (alive()) {
+    if (await probe(kind, host, port)) return;
+    if (Date.now() > deadline) throw new Error(`${kind} on ${host}:${port} not ready`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`${kind} on ${host}:${port} exited before it was ready`);
+}
+
+function probe(kind: ServerKind, host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    let data = "";
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.on("error", () => done(false));
+    socket.on("connect", () => { if (kind === "redis") socket.write("PING\r\n"); });
+    socket.on("data", (chunk) => {
+      data += chunk.toString("latin1");
+      if (data.includes("\r\n")) done(data.startsWith(kind === "redis" ? "+PONG" : "INFO "));
+    });
+  });
+}
