@@ -1,18 +1,18 @@
-import { EMPTY_ACCEPTOR_STATE, type AcceptorState } from "../../src/core/acceptor.js";
+import { EMPTY_ACCEPTOR_STATE } from "../../src/core/acceptor.js";
 import { formatBallot, maxBallot, type Ballot } from "../../src/core/ballot.js";
 import { LearnerReplica, classifyQuorumRead } from "../../src/core/learner.js";
-import type { AcceptorToProposer, ProposerToAcceptor } from "../../src/core/messages.js";
-import {
-  nextWakeAt, type ProposalOutcome, type ProposalState, type ProposerConfig, type ProposerStep,
-} from "../../src/core/proposer.js";
+import type { ProposerToAcceptor } from "../../src/core/messages.js";
+import { nextWakeAt, type ProposalOutcome, type ProposerStep } from "../../src/core/proposer.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
-import { formatMsg } from "../../src/sim/format.js";
 import { Observer, Violation } from "./checker.js";
 import { coreWith, type SimCore } from "./core.js";
 import {
   Network, chain, delaying, duplicating, lossy, partitioned, type Envelope, type Faults,
-  type SimMsg,
 } from "./network.js";
+import {
+  ACCEPTOR_IDS, KEYS, LEARNER_IDS, describe, formatPartition, proposerNode, type Acceptor,
+  type Create, type ProposerNode,
+} from "./nodes.js";
 import { scenarioName, type SimOptions } from "./options.js";
 
 export type Trace = (line: string) => void;
@@ -28,40 +28,6 @@ export interface SimResult {
   readonly rounds: number;
 }
 
-interface Acceptor {
-  readonly id: string;
-  up: boolean;
-  /** Durable state, the only thing that survives a crash (Redis with AOF in the real system). */
-  readonly store: Map<string, AcceptorState>;
-}
-
-/** A client's create request: retried, as a client would, until its key is chosen. */
-interface Create {
-  readonly key: string;
-  readonly value: string;
-  nextTryAt: number | null;
-  result: string | null;
-  tries: number;
-  /** Creates the client will send again after success: retrying a create is always safe. */
-  repeats: number;
-}
-
-interface ProposerNode {
-  readonly id: string;
-  readonly config: ProposerConfig;
-  readonly creates: Map<string, Create>;
-  /** At most one proposal in flight per key. */
-  readonly proposals: Map<string, ProposalState>;
-  /** The highest ballot seen per key, so a retried create starts above it. */
-  readonly seen: Map<string, Ballot>;
-}
-
-const ACCEPTOR_IDS = ["A", "B", "C", "D", "E"];
-const LEARNER_IDS = ["L1", "L2"];
-const KEYS = ["X", "Y", "Z", "W"];
-/** P1 proposes 3, P2 proposes 7, ...: client 1's X=3 against client 2's X=7. */
-const valueOf = (proposer: number): string => String(3 + 4 * proposer);
-
 /** Runs one seeded scenario: faults until `healAt`, then a healed network until all decide. */
 export function runSimulation(options: SimOptions, trace?: Trace): SimResult {
   const sim = new Simulation(options, trace);
@@ -69,8 +35,9 @@ export function runSimulation(options: SimOptions, trace?: Trace): SimResult {
   try {
     sim.run();
   } catch (error) {
-    if (!(error instanceof Violation)) throw error;
-    violation = error.message;
+    // A core assertion is a finding too: report it with the seed rather than lose the seed.
+    if (!(error instanceof Error)) throw error;
+    violation = error instanceof Violation ? error.message : `${error.name}: ${error.message}`;
   }
   return {
     seed: options.seed, scenario: scenarioName(options), violation, tick: sim.now,
@@ -111,7 +78,7 @@ class Simulation {
     const ids = ACCEPTOR_IDS.slice(0, options.acceptorCount);
     this.#acceptors = ids.map((id) => ({ id, up: true, store: new Map() }));
     this.#proposers = Array.from({ length: options.proposerCount }, (_, i) =>
-      this.#proposerNode(i, ids));
+      proposerNode(i, ids, options, this.#core, this.#random));
     this.#log(() => `scenario ${scenarioName(options)} seed=${options.seed} ` +
       `healAt=${options.healAt} phaseTimeout=${options.phaseTimeoutTicks}`);
   }
@@ -128,27 +95,22 @@ class Simulation {
       this.#tickProposers();
       if (this.#random.next() < 0.05) this.#quorumRead();
     }
+    this.#checkLearners();
     this.#log(() => `decided: ${[...this.#observer.chosen].map(([k, c]) =>
       `${k}=${c.value}`).join(" ")}`);
   }
 
-  #proposerNode(index: number, acceptorIds: string[]): ProposerNode {
-    const o = this.#o;
-    const config: ProposerConfig = {
-      nodeId: `P${index + 1}`, acceptors: this.#core.acceptorsOf(acceptorIds, index),
-      phaseTimeoutTicks: o.phaseTimeoutTicks, backoffBaseTicks: 3, backoffMaxTicks: 40,
-      deadlineTicks: 6 * o.phaseTimeoutTicks, roundCountMax: 4,
-    };
-    const creates = new Map<string, Create>();
-    o.racers.forEach((racers, k) => {
-      if (!racers.includes(index)) return;
-      const key = KEYS[k] as string;
-      // Clients start within a round trip or two of each other, so they really race.
-      const startAt = randomInt(this.#random, 2 * o.delayTicksMax + 3);
-      creates.set(key, { key, value: valueOf(index), nextTryAt: startAt, result: null, tries: 0,
-        repeats: randomInt(this.#random, 4) });
-    });
-    return { id: config.nodeId, config, creates, proposals: new Map(), seen: new Map() };
+  /** Every learner ends with every chosen value (it was told each one as it was learned). */
+  #checkLearners(): void {
+    for (const [id, learner] of this.#learners) {
+      for (const [key, chosen] of this.#observer.chosen) {
+        const held = learner.get(key)?.value;
+        if (held !== chosen.value) {
+          throw new Violation(`${key}: learner ${id} holds ${held ?? "nothing"}, chosen is ` +
+            chosen.value);
+        }
+      }
+    }
   }
 
   #decided(): boolean {
@@ -175,6 +137,7 @@ class Simulation {
     if (this.#random.next() >= 0.04) return;
     const o = this.#o;
     if (o.crashes && (!o.partitions || this.#random.next() < 0.5)) {
+      if (this.#random.next() < 0.3) return this.#crashProposer();
       const acceptor = this.#acceptors[randomInt(this.#random, this.#acceptors.length)] as Acceptor;
       if (acceptor.up) this.#crash(acceptor, "");
       else this.#restart(acceptor);
@@ -206,12 +169,30 @@ class Simulation {
     this.#faults.lossPct = 0;
     this.#faults.partition = null;
     for (const acceptor of this.#acceptors) if (!acceptor.up) this.#restart(acceptor);
-    this.#log(() => "heal: no loss, no partition, every acceptor up");
+    this.#log(() => "heal (no loss, no partition, every acceptor up)");
   }
 
   #crash(acceptor: Acceptor, why: string): void {
     acceptor.up = false;
     this.#log(() => `crash ${acceptor.id}${why}`);
+  }
+
+  /**
+   * A proposer restarts at once with nothing remembered, and its clock may have stepped back:
+   * it can reuse a ballot it sent before, which the acceptors' "n > promised" must make safe.
+   * Its clients hear nothing and retry later.
+   */
+  #crashProposer(): void {
+    const node = this.#proposers[randomInt(this.#random, this.#proposers.length)] as ProposerNode;
+    node.skew = Math.max(0, node.skew - randomInt(this.#random, 40));
+    this.#log(() => `crash ${node.id}: restarts with no proposals, no ballots seen, clock ` +
+      `skew ${node.skew}`);
+    for (const key of node.proposals.keys()) {
+      const create = node.creates.get(key) as Create;
+      create.nextTryAt = this.now + 1 + randomInt(this.#random, 30);
+    }
+    node.proposals.clear();
+    node.seen.clear();
   }
 
   #restart(acceptor: Acceptor): void {
@@ -227,8 +208,8 @@ class Simulation {
         create.tries += 1;
         this.#log(() => `client → ${node.id} create ${create.key}=${create.value} ` +
           `(try ${create.tries})`);
-        const step = this.#core.startProposal(node.config, create.key, create.value, this.now,
-          node.seen.get(create.key) ?? null);
+        const step = this.#core.startProposal(node.config, create.key, create.value,
+          this.now + node.skew, node.seen.get(create.key) ?? null);
         this.#apply(node, step);
       }
     }
@@ -238,8 +219,9 @@ class Simulation {
     for (const node of this.#proposers) {
       for (const state of node.proposals.values()) {
         const wake = nextWakeAt(state);
-        if (wake !== null && wake <= this.now) {
-          this.#apply(node, this.#core.onTick(node.config, state, this.now, this.#random));
+        const local = this.now + node.skew;
+        if (wake !== null && wake <= local) {
+          this.#apply(node, this.#core.onTick(node.config, state, local, this.#random));
         }
       }
     }
@@ -303,7 +285,8 @@ class Simulation {
     this.delivered += 1;
     this.#log(() => `deliver ${describe(env)}${state === undefined ? " (no proposal)" : ""}`);
     if (state !== undefined) {
-      this.#apply(node, this.#core.onReply(node.config, state, msg, this.now, this.#random));
+      const local = this.now + node.skew;
+      this.#apply(node, this.#core.onReply(node.config, state, msg, local, this.#random));
     }
   }
 
@@ -348,19 +331,4 @@ class Simulation {
   #log(line: () => string): void {
     if (this.#trace !== undefined) this.#trace(`t=${this.now} ${line()}`);
   }
-}
-
-function describe(env: Envelope): string {
-  return `${env.from} → ${env.to}  ${formatSimMsg(env.msg)}`;
-}
-
-function formatSimMsg(msg: SimMsg): string {
-  if (msg.type === "learn") return `Learn ${msg.key}=${msg.value}`;
-  return formatMsg(msg as ProposerToAcceptor | AcceptorToProposer);
-}
-
-function formatPartition(sides: Map<string, number>): string {
-  const side = (s: number): string => [...sides].filter(([, v]) => v === s).map(([k]) => k)
-    .join(",");
-  return `[${side(0)}] | [${side(1)}]`;
 }
