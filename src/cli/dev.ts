@@ -1,3 +1,52 @@
-export async function runDev(_args: string[]): Promise<number> {
-  throw new Error("not yet");
+import { parseArgs } from "node:util";
+import { startLocalCluster } from "../dev/cluster.js";
+import { cleanup, MissingBinaryError } from "../dev/servers.js";
+
+/**
+ * `paxoskv dev`: a whole cluster on this machine: nats-server with JetStream and three
+ * redis-servers (AOF, fsync always) from PATH, and nodes A, B, C as child processes.
+ */
+export async function runDev(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, options: { "nats-port": { type: "string" }, "log-level": { type: "string" } },
+  });
+  const natsPort = Number(values["nats-port"] ?? 4222);
+  let cluster;
+  try {
+    cluster = await startLocalCluster({
+      natsPort, logLevel: values["log-level"] ?? "warn",
+      echo: (_id, text) => process.stdout.write(text),
+    });
+  } catch (err) {
+    if (err instanceof MissingBinaryError) {
+      console.error(`paxoskv dev: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  const nodes = await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
+  const server = cluster.nats.url;
+  console.log(`paxoskv dev: a local cluster is up
+  NATS       ${server} (JetStream)
+  acceptors  ${cluster.acceptors.map((id) => `${id} ${cluster.redis.get(id)?.url}`).join(", ")}
+  nodes      ${nodes.map((n) => n.id).join(", ")} (proposer, acceptor, learner)
+
+Try, from another shell:
+  nats --server ${server} req paxoskv.create.X 3
+  nats --server ${server} req paxoskv.create.X 7      # X is already 3: created=false
+  nats --server ${server} req paxoskv.get.X ''
+  nats --server ${server} sub 'paxoskv.chosen.>'
+  npx paxoskv create Y hello --nats ${server}
+  npx paxoskv get Y --nats ${server}
+
+Node logs (pino JSON, level ${values["log-level"] ?? "warn"}; --log-level info for more) follow.
+Ctrl-C stops everything.`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  console.log("paxoskv dev: stopping");
+  await Promise.all(nodes.map((n) => n.stop()));
+  await cleanup();
+  return 0;
 }

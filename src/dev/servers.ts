@@ -1,8 +1,9 @@
 /**
- * Real servers for integration tests (after nats.js `nst`): each call spawns its own
- * `redis-server` / `nats-server` on a free loopback port in a fresh temp dir. `cleanup()` kills
- * them all and removes the dirs; exit handlers do the same if a test run dies first.
- * Without the binary on PATH, a Docker engine (testcontainers) is the fallback.
+ * Real servers for `paxoskv dev` and the integration tests (after nats.js `nst`): each call
+ * spawns its own `redis-server` / `nats-server` on a free loopback port in a fresh temp dir.
+ * `cleanup()` kills them all and removes the dirs; exit handlers do the same if the process
+ * dies first. Without the binary on PATH, a registered fallback (the tests' testcontainers)
+ * runs, or a clear error names the missing binary and its Debian package.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -34,11 +35,15 @@ export interface RedisServerOptions {
   readonly appendonly?: boolean;
   /** Default "always": every acknowledged write is on disk. */
   readonly appendfsync?: "always" | "everysec" | "no";
+  /** A port to prefer (used when free); default any free port. */
+  readonly port?: number;
 }
 
 export interface NatsServerOptions {
   /** Default true: `-js -sd <dir>`. */
   readonly jetstream?: boolean;
+  /** A port to prefer (used when free); default any free port. */
+  readonly port?: number;
 }
 
 /** What differs between kinds; everything else is shared. */
@@ -54,7 +59,7 @@ export interface ServerSpec {
 
 export async function startRedis(options: RedisServerOptions = {}): Promise<ServerHandle> {
   const appendonly = options.appendonly ?? true;
-  return start({
+  return start(options.port, {
     kind: "redis", binary: "redis-server", aptPackage: "redis-server", image: "redis:7.2",
     containerPort: 6379, readyLog: /Ready to accept connections/,
     args: (port, dir) => [
@@ -68,7 +73,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Serv
 
 export async function startNats(options: NatsServerOptions = {}): Promise<ServerHandle> {
   const jetstream = options.jetstream ?? true;
-  return start({
+  return start(options.port, {
     kind: "nats", binary: "nats-server", aptPackage: "nats-server", image: "nats:2.10",
     containerPort: 4222, readyLog: /Server is ready/,
     args: (port, dir) => [
@@ -115,16 +120,33 @@ function installExitHandlers(): void {
   }
 }
 
-async function start(spec: ServerSpec): Promise<ServerHandle> {
+/** Starts a server some other way when its binary is missing (tests: a container). */
+export type ServerFallback = (spec: ServerSpec) => Promise<ServerHandle>;
+let fallback: ServerFallback | null = null;
+
+export function setServerFallback(f: ServerFallback): void {
+  fallback = f;
+}
+
+export class MissingBinaryError extends Error {
+  override readonly name = "MissingBinaryError";
+  readonly code = "MISSING_BINARY";
+  constructor(spec: ServerSpec) {
+    super(`${spec.binary} is not on PATH: install the Debian package ` +
+      `(apt-get install -y ${spec.aptPackage})`);
+  }
+}
+
+async function start(port: number | undefined, spec: ServerSpec): Promise<ServerHandle> {
   if (onPath(spec.binary)) {
-    const server = new NativeServer(spec, await freePort(), mkdtempSync(join(tmpdir(),
+    const server = new NativeServer(spec, await freePort(port), mkdtempSync(join(tmpdir(),
       `paxoskv-${spec.kind}-`)));
     track(server);
     await server.start();
     return server;
   }
-  const { startContainer } = await import("./containers.js");
-  return startContainer(spec);
+  if (fallback === null) throw new MissingBinaryError(spec);
+  return fallback(spec);
 }
 
 class NativeServer implements ServerHandle, Destroyable {
@@ -200,10 +222,14 @@ function onPath(binary: string): boolean {
 }
 
 /** A port the kernel just handed out on loopback; free again the moment we close it. */
-async function freePort(): Promise<number> {
+async function freePort(preferred = 0): Promise<number> {
   const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
+  server.listen(preferred, "127.0.0.1");
+  const listening = await new Promise<boolean>((resolve) => {
+    server.once("listening", () => resolve(true));
+    server.once("error", () => resolve(false));
+  });
+  if (!listening) return preferred === 0 ? Promise.reject(new Error("no free port")) : freePort();
   const address = server.address();
   server.close();
   if (address === null || typeof address === "string") throw new Error("no port from bind");

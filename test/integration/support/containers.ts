@@ -2,8 +2,8 @@
  * Fallback for a machine without the server binaries: the same server in a container, when a
  * Docker engine answers. Loaded only then, so the native path never imports testcontainers.
  */
-import type { Destroyable, ServerHandle, ServerSpec } from "./servers.js";
-import { track, waitReady } from "./servers.js";
+import type { Destroyable, ServerHandle, ServerSpec } from "../../../src/dev/servers.js";
+import { track, waitReady } from "../../../src/dev/servers.js";
 
 export async function startContainer(spec: ServerSpec): Promise<ServerHandle> {
   // Ryuk (the reaper container) is one more image to pull; our cleanup() removes containers.

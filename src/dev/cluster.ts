@@ -1,0 +1,159 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import {
+  startNats, startRedis, track, type Destroyable, type ServerHandle,
+} from "./servers.js";
+
+/** A paxoskv node run as a child process (`paxoskv node`), so it can crash for real. */
+export interface NodeProcess {
+  readonly id: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** The last lines it printed (pino JSON). */
+  output(): string;
+  readonly running: boolean;
+  /** SIGTERM: a graceful stop. */
+  stop(): Promise<void>;
+  /** Default SIGKILL: a crash. SIGSTOP/SIGCONT pause and resume it. */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts it again (after a stop or a crash) and waits until it serves. */
+  start(): Promise<void>;
+}
+
+export interface LocalClusterOptions {
+  readonly acceptors?: readonly string[];
+  readonly prefix?: string;
+  readonly logLevel?: string;
+  /** A NATS port to prefer (e.g. 4222 for `paxoskv dev`); default any free port. */
+  readonly natsPort?: number;
+  /** Extra environment for every node. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Receives every node's output as it comes (default: kept in memory only). */
+  readonly echo?: (nodeId: string, text: string) => void;
+}
+
+/** nats-server with JetStream, one redis-server per acceptor (AOF always); nodes on demand. */
+export interface LocalCluster {
+  readonly nats: ServerHandle;
+  readonly redis: ReadonlyMap<string, ServerHandle>;
+  readonly acceptors: readonly string[];
+  readonly prefix: string;
+  /** Environment for a node `id` with `roles` (its Redis when it is an acceptor). */
+  nodeEnv(id: string, roles?: string, env?: Record<string, string>): Record<string, string>;
+  /** Starts `paxoskv node` as a child process and waits until it serves. */
+  spawnNode(id: string, roles?: string, env?: Record<string, string>): Promise<NodeProcess>;
+  /** Stops every node process started here (the servers belong to `cleanup()`). */
+  stopNodes(): Promise<void>;
+}
+
+export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
+  const acceptors = options.acceptors ?? ["A", "B", "C"];
+  const prefix = options.prefix ?? "paxoskv";
+  const [nats, ...redisList] = await Promise.all([
+    startNats(options.natsPort === undefined ? {} : { port: options.natsPort }), ...acceptors.map(() => startRedis({ appendfsync: "always" })),
+  ]);
+  if (nats === undefined) throw new Error("nats-server did not start");
+  const redis = new Map(acceptors.map((id, i) => [id, redisList[i] as ServerHandle]));
+  const nodes: NodeProcess[] = [];
+
+  const nodeEnv = (id: string, roles = "proposer,acceptor,learner",
+    env: Record<string, string> = {}): Record<string, string> => ({
+    PAXOSKV_NODE_ID: id,
+    PAXOSKV_ROLES: roles,
+    PAXOSKV_ACCEPTORS: acceptors.join(","),
+    PAXOSKV_NATS_URL: nats.url,
+    PAXOSKV_REDIS_URL: redis.get(id)?.url ?? "redis://127.0.0.1:1",
+    PAXOSKV_PREFIX: prefix,
+    PAXOSKV_REQUIRE_DURABLE: "true",
+    LOG_LEVEL: options.logLevel ?? "info",
+    ...options.env,
+    ...env,
+  });
+
+  return {
+    nats, redis, acceptors, prefix, nodeEnv,
+    async spawnNode(id, roles, env) {
+      const node = new ChildNode(id, nodeEnv(id, roles, env), options.echo);
+      nodes.push(node);
+      track(node);
+      await node.start();
+      return node;
+    },
+    async stopNodes() {
+      await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
+    },
+  };
+}
+
+/** `node [--import tsx] <cli> node`: the CLI next to this file, source or built. */
+function nodeCommand(): string[] {
+  const here = import.meta.url;
+  const source = here.endsWith(".ts");
+  const cli = fileURLToPath(new URL(`../cli/main.${source ? "ts" : "js"}`, here));
+  return [...(source ? ["--import", "tsx"] : []), cli, "node"];
+}
+
+class ChildNode implements NodeProcess, Destroyable {
+  #child: ChildProcess | null = null;
+  #exited: Promise<unknown> = Promise.resolve();
+  #output = "";
+
+  constructor(
+    readonly id: string, readonly env: Readonly<Record<string, string>>,
+    private readonly echo?: (nodeId: string, text: string) => void,
+  ) {}
+
+  get running(): boolean {
+    return this.#child !== null;
+  }
+
+  output(): string {
+    return this.#output;
+  }
+
+  async start(): Promise<void> {
+    if (this.#child !== null) return;
+    const child = spawn(process.execPath, nodeCommand(), {
+      env: { ...process.env, ...this.env }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.#child = child;
+    const started = new Promise<void>((resolve, reject) => {
+      const keep = (chunk: Buffer) => {
+        this.echo?.(this.id, chunk.toString());
+        this.#output = (this.#output + chunk.toString()).slice(-20_000);
+        if (this.#output.includes('"msg":"node started"')) resolve();
+      };
+      child.stdout?.on("data", keep);
+      child.stderr?.on("data", keep);
+      child.once("exit", (code) => reject(new Error(
+        `node ${this.id} exited with ${code} before it served:\n${this.#output.slice(-3000)}`)));
+    });
+    this.#exited = once(child, "exit").catch(() => undefined)
+      .finally(() => { if (this.#child === child) this.#child = null; });
+    await started;
+  }
+
+  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    const child = this.#child;
+    if (child === null) return;
+    if (signal === "SIGSTOP" || signal === "SIGCONT") {
+      child.kill(signal);
+      return;
+    }
+    child.kill("SIGCONT"); // a paused process would never act on the signal
+    child.kill(signal);
+    await this.#exited;
+  }
+
+  stop(): Promise<void> {
+    return this.kill("SIGTERM");
+  }
+
+  destroy(): Promise<void> {
+    return this.kill("SIGKILL");
+  }
+
+  destroySync(): void {
+    this.#child?.kill("SIGKILL");
+  }
+}
