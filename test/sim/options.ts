@@ -46,7 +46,7 @@ export function optionsFromSeed(seed: number): SimOptions {
     partitions: random.next() < 0.3,
     crashes: random.next() < 0.4,
     healAt: 50 + randomInt(random, 250),
-    livenessTicks: 3000,
+    livenessTicks: 1000,
     // Above a round trip, so a healed network lets a phase finish.
     phaseTimeoutTicks: 2 * delayTicksMax + 4 + randomInt(random, 10),
     bug: null,
