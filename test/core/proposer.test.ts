@@ -88,16 +88,17 @@ describe("proposer", () => {
   // "v is the value of the highest-ID accepted proposal among the replies, or its own value".
   it.each([
     { name: "no accepted proposals: own value", a: null, b: null, want: "3" },
-    { name: "one accepted proposal", a: null, b: [n(0, "P0"), "7"], want: "7" },
-    { name: "the highest ID wins", a: [n(0, "P0"), "7"], b: [n(0, "P0X"), "9"], want: "9" },
-    { name: "higher round beats node ID", a: [n(0, "P0"), "7"], b: [n(0, "P"), "9"], want: "7" },
+    { name: "one accepted proposal", a: null, b: [n(3, "P2"), "7"], want: "7" },
+    { name: "the higher round wins", a: [n(5, "P0"), "7"], b: [n(4, "P9"), "9"], want: "7" },
+    { name: "same round: node ID breaks the tie", a: [n(5, "P0"), "7"], b: [n(5, "P2"), "9"],
+      want: "9" },
   ] as { name: string; a: [Ballot, string] | null; b: [Ballot, string] | null; want: string }[])(
     "proposer - phase 2 value: $name", ({ a, b, want }) => {
-      const start = startProposal(config, "X", "3", 0, n(0, "P")).state;
+      const start = startProposal(config, "X", "3", 10).state;
       const step = feed(start, [promise("A", start.ballot, a), promise("B", start.ballot, b)]);
-      expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: start.ballot, value: want }]);
+      expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(10), value: want }]);
       expect(step.events).toContainEqual({
-        type: "accept", ballot: start.ballot, adopted: a !== null || b !== null,
+        type: "accept", ballot: n(10), adopted: a !== null || b !== null,
       });
     });
 
