@@ -14,6 +14,14 @@ export interface AcceptorStore {
   accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack>;
   /** The state of one key, without changing it. */
   read(key: string): Promise<AcceptorState>;
+  /**
+   * Keys this acceptor accepted at least `minAgeSeconds` ago and has not seen announced on
+   * the chosen stream: the work list of the repair that makes every chosen value reach it.
+   */
+  unannounced(minAgeSeconds: number, offset: number, count: number): Promise<string[]>;
+  markAnnounced(keys: readonly string[]): Promise<void>;
+  /** Every key this acceptor holds state for (anti-entropy); cursor "0" starts and ends. */
+  scanKeys(cursor: string, count: number): Promise<KeyPage>;
   /** Whether a crash of the store can lose an acknowledged write. */
   durability(): Promise<Durability>;
   close(): Promise<void>;
@@ -24,4 +32,10 @@ export interface Durability {
   readonly appendfsync: string;
   /** True only with `appendonly yes` and `appendfsync always`. */
   readonly durable: boolean;
+}
+
+/** One page of a cursor scan. */
+export interface KeyPage {
+  readonly cursor: string;
+  readonly keys: readonly string[];
 }

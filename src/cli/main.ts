@@ -53,6 +53,9 @@ async function runNode(args: string[]): Promise<number> {
     process.exit(1);
   });
   const node = await startNode(config, { log, openStore: openRedisStore });
+  // A parent that spawned us with an IPC channel (`paxoskv dev`, tests) waits for this.
+  process.send?.("ready");
+  process.channel?.unref();
   await new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       log.info({ signal }, "shutting down: finishing requests in flight");

@@ -114,15 +114,16 @@ class ChildNode implements NodeProcess, Destroyable {
   async start(): Promise<void> {
     if (this.#child !== null) return;
     const child = spawn(process.execPath, nodeCommand(), {
-      env: { ...process.env, ...this.env }, stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...this.env }, stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     this.#child = child;
     const started = new Promise<void>((resolve, reject) => {
       const keep = (chunk: Buffer) => {
         this.echo?.(this.id, chunk.toString());
         this.#output = (this.#output + chunk.toString()).slice(-20_000);
-        if (this.#output.includes('"msg":"node started"')) resolve();
       };
+      // The node says it serves over IPC, whatever its log level.
+      child.once("message", () => resolve());
       child.stdout?.on("data", keep);
       child.stderr?.on("data", keep);
       child.once("exit", (code) => reject(new Error(

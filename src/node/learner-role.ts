@@ -58,6 +58,8 @@ export class LearnerRole {
     private readonly chosenLog: ChosenLog,
     private readonly resolve: (key: string) => Promise<Learned | null>,
     private readonly announce: (learned: Learned) => void,
+    /** Told each key read from the stream (an acceptor on this node stops tracking it). */
+    private readonly onStreamed: (key: string) => void,
     private readonly log: Logger,
   ) {}
 
@@ -65,6 +67,7 @@ export class LearnerRole {
   start(): void {
     const following = this.chosenLog.follow((record) => {
       this.learn(record.event.key, record.event.value, record.event.ballot);
+      this.onStreamed(record.event.key);
       const wasBehind = this.lag > 0;
       this.lag = record.pending;
       if (wasBehind && this.lag === 0) {

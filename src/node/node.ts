@@ -8,6 +8,7 @@ import type { ProposerConfig } from "../core/proposer.js";
 import { ErrorCode } from "../protocol/codes.js";
 import { publicWildcard } from "../protocol/subjects.js";
 import { AcceptorRole } from "./acceptor-role.js";
+import { AnnouncementRepair } from "./announce-repair.js";
 import type { NodeConfig } from "./config.js";
 import { createReply, parseCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
@@ -59,23 +60,22 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   // Stopped in order: client endpoints first, then work in flight, then the acceptor.
   const stops: (() => Promise<void>)[] = [];
 
+  let store: AcceptorStore | null = null;
   if (config.roles.includes("acceptor")) {
     const acceptorLog = log.child({ role: "acceptor" });
-    const store = await deps.openStore(config, acceptorLog);
-    const acceptor = new AcceptorRole(nc, config.prefix, store, acceptorLog);
+    const opened = await deps.openStore(config, acceptorLog);
+    store = opened;
+    const acceptor = new AcceptorRole(nc, config.prefix, opened, acceptorLog);
     acceptor.start();
     stops.push(async () => {
       await acceptor.stop();
-      await store.close();
+      await opened.close();
     });
   }
 
-  let learner: LearnerRole | null = null;
-  if (config.roles.includes("proposer") || config.roles.includes("learner")) {
-    const clientSide = await startClientSide(nc, config, log);
-    learner = clientSide.learner;
-    stops.unshift(clientSide.stop);
-  }
+  const clientSide = await startClientSide(nc, config, log, store);
+  stops.unshift(clientSide.stop);
+  const learner = clientSide.learner;
 
   await nc.flush();
   log.info({ roles: config.roles, acceptors: config.acceptors, prefix: config.prefix },
@@ -90,9 +90,12 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   };
 }
 
-/** The proposer and learner roles: Paxos rounds, quorum reads, the stream, client endpoints. */
+/**
+ * Paxos rounds, quorum reads and the chosen stream, which every role uses (an acceptor to
+ * repair lost announcements), and the client endpoints of the proposer and learner roles.
+ */
 async function startClientSide(
-  nc: NatsConnection, config: NodeConfig, log: Logger,
+  nc: NatsConnection, config: NodeConfig, log: Logger, store: AcceptorStore | null,
 ): Promise<{ learner: LearnerRole | null; stop: () => Promise<void> }> {
   const chosenLog = await ChosenLog.open(nc, config.prefix, config.streamReplicas);
   const proposerLog = log.child({ role: "proposer" });
@@ -107,6 +110,7 @@ async function startClientSide(
     nuid.next());
   transport.start();
 
+  const resolve = (key: string) => resolveChosen(key, reader, driver);
   let learner: LearnerRole | null = null;
   const announce = (learned: Learned) => {
     learner?.learn(learned.key, learned.value, learned.ballot);
@@ -144,10 +148,9 @@ async function startClientSide(
 
   if (config.roles.includes("learner")) {
     const learnerLog = log.child({ role: "learner" });
-    const proposer = driver;
-    const quorum = reader;
-    const role = new LearnerRole(config.prefix, chosenLog,
-      (key) => resolveChosen(key, quorum, proposer), announce, learnerLog);
+    const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
+    const role = new LearnerRole(config.prefix, chosenLog, resolve, announce,
+      (key) => seen?.add(key), learnerLog);
     learner = role;
     role.start();
     service.addEndpoint("get", {
@@ -162,15 +165,41 @@ async function startClientSide(
     });
   }
 
+  const repair = store === null ? null :
+    new AnnouncementRepair(store, chosenLog, resolve, log.child({ role: "acceptor" }));
+  repair?.start();
+
   return {
     learner,
     async stop() {
       await service.stop();
+      await repair?.stop();
       await driver.settled();
       learner?.stop();
       transport.close();
     },
   };
+}
+
+/** Tells this node's acceptor store, in batches, which keys the stream now holds. */
+class AnnouncedBatcher {
+  #keys: string[] = [];
+
+  constructor(private readonly store: AcceptorStore, private readonly log: Logger) {}
+
+  add(key: string): void {
+    if (this.#keys.length === 0) setTimeout(() => this.#flush(), 100);
+    this.#keys.push(key);
+  }
+
+  #flush(): void {
+    const keys = this.#keys;
+    this.#keys = [];
+    // Best effort: a key left behind is checked, and removed, by the next repair pass.
+    this.store.markAnnounced(keys).catch((err: unknown) => {
+      this.log.debug({ err }, "could not mark keys announced");
+    });
+  }
 }
 
 async function watchNatsStatus(nc: NatsConnection, log: Logger): Promise<void> {

@@ -8,7 +8,8 @@
  * it) unless every build step learns to copy it. A constant cannot go missing.
  *
  * KEYS[1] is the acceptor's hash for one key; ARGV carries the ballot (round, nodeId) and, for
- * Accept, the value. Hash fields are named in HASH_FIELDS. Replies are arrays of strings so no
+ * Accept, the value, then the Paxos key, which Accept adds to the sorted set KEYS[2] of keys
+ * accepted but not yet seen announced (scored by Redis time in seconds). Hash fields are named in HASH_FIELDS. Replies are arrays of strings so no
  * number passes through Lua's doubles on the way back:
  *   prepare: {"promise", round, nodeId}                  nothing accepted
  *            {"promise", round, nodeId, aRound, aNodeId, value}
@@ -77,5 +78,8 @@ if s[1] and compare_ballots(round, node, s[1], s[2]) < 0 then
 end
 redis.call("HSET", KEYS[1], "promised_round", round, "promised_node", node,
   "accepted_round", round, "accepted_node", node, "accepted_value", value)
+-- Remember the key, and when, until the node has seen it announced (repair of lost
+-- announcements skips keys accepted moments ago: their proposer is still at work).
+redis.call("ZADD", KEYS[2], tonumber(redis.call("TIME")[1]), ARGV[4])
 return {"accepted", round, node}
 `;

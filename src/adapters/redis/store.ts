@@ -7,7 +7,7 @@ import {
 import type {
   AcceptedProposal, MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
 } from "../../core/messages.js";
-import type { AcceptorStore, Durability } from "../ports.js";
+import type { AcceptorStore, Durability, KeyPage } from "../ports.js";
 import { ACCEPT_LUA, HASH_FIELDS, PREPARE_LUA } from "./scripts.js";
 
 export interface RedisAcceptorStoreOptions {
@@ -46,7 +46,10 @@ type ScriptReply = readonly (string | null)[];
 /** The client with the two scripts registered by `defineCommand` (called by EVALSHA). */
 type ScriptedRedis = Redis & {
   paxoskvPrepare(key: string, round: string, nodeId: string): Promise<ScriptReply>;
-  paxoskvAccept(key: string, round: string, nodeId: string, value: string): Promise<ScriptReply>;
+  paxoskvAccept(
+    key: string, unannounced: string, round: string, nodeId: string, value: string,
+    paxosKey: string,
+  ): Promise<ScriptReply>;
 };
 
 /**
@@ -76,13 +79,43 @@ export class RedisAcceptorStore implements AcceptorStore {
     // Without a listener ioredis prints every reconnect failure; the node logs them instead.
     redis.on("error", (error: Error) => options.onConnectionError?.(error));
     redis.defineCommand("paxoskvPrepare", { numberOfKeys: 1, lua: PREPARE_LUA });
-    redis.defineCommand("paxoskvAccept", { numberOfKeys: 1, lua: ACCEPT_LUA });
+    redis.defineCommand("paxoskvAccept", { numberOfKeys: 2, lua: ACCEPT_LUA });
     this.#redis = redis as ScriptedRedis;
   }
 
   /** The Redis key of one Paxos key's hash (built here, passed to scripts in KEYS). */
   hashKey(key: string): string {
-    return `${this.#prefix}:acc:${this.acceptorId}:${key}`;
+    return `${this.#keyPrefix}${key}`;
+  }
+
+  /** `~` never occurs in a Paxos key, so this set cannot collide with a key's hash. */
+  get #unannouncedKey(): string {
+    return `${this.#keyPrefix}~unannounced`;
+  }
+
+  get #keyPrefix(): string {
+    return `${this.#prefix}:acc:${this.acceptorId}:`;
+  }
+
+  async unannounced(minAgeSeconds: number, offset: number, count: number): Promise<string[]> {
+    return this.#call("ZRANGEBYSCORE", null, async () => {
+      const [seconds] = await this.#redis.time();
+      return this.#redis.zrangebyscore(this.#unannouncedKey, "-inf",
+        Number(seconds) - minAgeSeconds, "LIMIT", offset, count);
+    });
+  }
+
+  async markAnnounced(keys: readonly string[]): Promise<void> {
+    if (keys.length === 0) return;
+    await this.#call("ZREM", null, () => this.#redis.zrem(this.#unannouncedKey, ...keys));
+  }
+
+  async scanKeys(cursor: string, count: number): Promise<KeyPage> {
+    const prefix = this.#keyPrefix;
+    const [next, names] = await this.#call("SCAN", null,
+      () => this.#redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", count));
+    const keys = names.map((name) => name.slice(prefix.length)).filter((k) => !k.startsWith("~"));
+    return { cursor: next, keys };
   }
 
   async prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack> {
@@ -111,7 +144,8 @@ export class RedisAcceptorStore implements AcceptorStore {
   async accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack> {
     const [round, nodeId] = ballotArgs(msg.ballot);
     const reply = await this.#call("accept", msg.key,
-      () => this.#redis.paxoskvAccept(this.hashKey(msg.key), round, nodeId, msg.value));
+      () => this.#redis.paxoskvAccept(this.hashKey(msg.key), this.#unannouncedKey, round, nodeId,
+        msg.value, msg.key));
     const [kind, ...rest] = reply;
     if (kind === "nack") {
       const promised = decodeBallot(rest[0], rest[1]);

@@ -1,0 +1,88 @@
+import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
+import type { AcceptorStore } from "../adapters/ports.js";
+import { ErrorCode } from "../protocol/codes.js";
+import { chosenEventOf, type Learned } from "./learner-role.js";
+import type { Logger } from "./logger.js";
+
+export interface RepairOptions {
+  /** Time between passes. */
+  readonly intervalMs: number;
+  /** Keys accepted more recently than this are left to the proposer still at work on them. */
+  readonly minAgeSeconds: number;
+  /** Keys looked at concurrently. */
+  readonly batchSize: number;
+}
+
+export const DEFAULT_REPAIR: RepairOptions = { intervalMs: 10_000, minAgeSeconds: 3, batchSize: 64 };
+
+/**
+ * Makes every value this acceptor accepted reach the chosen stream, even when its proposer
+ * crashed between the accept phase and the announcement: at start and then periodically it
+ * takes the keys its store holds as accepted-but-not-seen-announced, and for each one not on
+ * the stream finds the chosen value (quorum read, read repair) and announces it.
+ */
+export class AnnouncementRepair {
+  readonly #stop = new AbortController();
+  #pass: Promise<void> = Promise.resolve();
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly store: AcceptorStore,
+    private readonly chosenLog: ChosenLog,
+    private readonly resolve: (key: string) => Promise<Learned | null>,
+    private readonly log: Logger,
+    private readonly options: RepairOptions = DEFAULT_REPAIR,
+  ) {}
+
+  start(): void {
+    const loop = () => {
+      this.#pass = this.pass().then(() => undefined, (err: unknown) => {
+        this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "announcement repair pass failed");
+      }).finally(() => {
+        if (!this.#stop.signal.aborted) this.#timer = setTimeout(loop, this.options.intervalMs);
+      });
+    };
+    loop();
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    await this.#pass;
+  }
+
+  /** One pass over the work list; returns the number of keys announced by it. */
+  async pass(): Promise<number> {
+    let offset = 0;
+    let announced = 0;
+    while (!this.#stop.signal.aborted) {
+      const keys = await this.store.unannounced(this.options.minAgeSeconds, offset,
+        this.options.batchSize);
+      if (keys.length === 0) break;
+      const results = await Promise.all(keys.map((key) => this.#repair(key)));
+      const settled = keys.filter((_k, i) => results[i] !== "failed");
+      announced += results.filter((r) => r === "announced").length;
+      await this.store.markAnnounced(settled);
+      offset += keys.length - settled.length; // failed keys stay for the next pass
+    }
+    if (announced > 0) this.log.info({ announced }, "repaired lost announcements");
+    return announced;
+  }
+
+  async #repair(key: string): Promise<"on-stream" | "announced" | "not-chosen" | "failed"> {
+    try {
+      if (await this.chosenLog.lookup(key) !== null) return "on-stream";
+      const learned = await this.resolve(key);
+      // A majority holds nothing: our accept was a minority's; whoever completes it announces.
+      if (learned === null) return "not-chosen";
+      const result = await this.chosenLog.announce(chosenEventOf(learned));
+      if (result === "announced") {
+        this.log.info({ key, ballot: learned.ballot }, "announced a chosen value found by repair");
+      }
+      return "announced";
+    } catch (err) {
+      this.log.debug({ err, key }, "repair of key failed; retrying next pass");
+      return "failed";
+    }
+  }
+}
