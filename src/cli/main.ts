@@ -7,27 +7,52 @@ import { createLogger } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { openRedisStore } from "../node/open-store.js";
 import { runDev } from "./dev.js";
+import { paxosRebuildSubject } from "../protocol/subjects.js";
 
 const USAGE = `usage:
   paxoskv node   [--node-id A] [--roles proposer,acceptor,learner] [--acceptors A,B,C]
-                 [--nats URL] [--redis URL]           run one node (env: PAXOSKV_*)
+                 [--nats URL] [--redis URL] [--rebuild true] run one node (env: PAXOSKV_*)
   paxoskv create <key> <value> [--nats URL] [--timeout MS]
   paxoskv get    <key> [--replica] [--nats URL] [--timeout MS]
-  paxoskv dev                                         a local 3-node cluster (npm start)
+  paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
+  paxoskv replica rebuild [--nats URL] [--timeout MS] every learner rebuilds from the acceptors
+  paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
 client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX`;
 
 /** Flags of `paxoskv node` and the environment variables they override. */
 const NODE_FLAGS = {
   "node-id": "PAXOSKV_NODE_ID", roles: "PAXOSKV_ROLES", acceptors: "PAXOSKV_ACCEPTORS",
   nats: "PAXOSKV_NATS_URL", redis: "PAXOSKV_REDIS_URL", prefix: "PAXOSKV_PREFIX",
-  "http-port": "PAXOSKV_HTTP_PORT", "log-level": "LOG_LEVEL",
+  "http-port": "PAXOSKV_HTTP_PORT", "log-level": "LOG_LEVEL", rebuild: "PAXOSKV_REBUILD_ON_START",
 } as const;
+
+const CLIENT_OPTIONS = {
+  nats: { type: "string" }, timeout: { type: "string" }, replica: { type: "boolean" },
+  prefix: { type: "string" },
+} as const;
+
+type ClientValues = { nats?: string; timeout?: string; prefix?: string };
+
+function connectClient(values: ClientValues): Promise<PaxosKvClient> {
+  const env = process.env;
+  return PaxosKvClient.connect({
+    servers: (values.nats ?? env.PAXOSKV_NATS_URL ?? "nats://127.0.0.1:4222").split(","),
+    prefix: values.prefix ?? env.PAXOSKV_PREFIX ?? "paxoskv",
+    timeoutMs: values.timeout === undefined ? 5000 : Number(values.timeout),
+    ...(env.PAXOSKV_NATS_USER ? { user: env.PAXOSKV_NATS_USER } : {}),
+    ...(env.PAXOSKV_NATS_PASSWORD ? { password: env.PAXOSKV_NATS_PASSWORD } : {}),
+  });
+}
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "node": return runNode(rest);
-    case "create": case "get": return runClient(command, rest);
+    case "create": case "get": case "watch": return runClient(command, rest);
+    case "replica":
+      if (rest[0] === "rebuild") return runRebuild(rest.slice(1));
+      console.error(`unknown command: replica ${rest[0] ?? ""}\n${USAGE}`);
+      return 2;
     case "dev": return runDev(rest);
     case undefined: case "help": case "--help": case "-h":
       console.log(USAGE);
@@ -69,32 +94,48 @@ async function runNode(args: string[]): Promise<number> {
   return 0;
 }
 
-async function runClient(command: "create" | "get", args: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args, allowPositionals: true,
-    options: {
-      nats: { type: "string" }, timeout: { type: "string" }, replica: { type: "boolean" },
-      prefix: { type: "string" },
-    },
-  });
+async function runClient(command: "create" | "get" | "watch", args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: CLIENT_OPTIONS });
   const [key, value] = positionals;
-  if (key === undefined || (command === "create" && value === undefined)) {
+  const missing = command === "create" ? value === undefined : command === "get" && key === undefined;
+  if (missing) {
     console.error(USAGE);
     return 2;
   }
-  const client = await PaxosKvClient.connect({
-    servers: (values.nats ?? process.env.PAXOSKV_NATS_URL ?? "nats://127.0.0.1:4222").split(","),
-    prefix: values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv",
-    timeoutMs: values.timeout === undefined ? 5000 : Number(values.timeout),
-    ...(process.env.PAXOSKV_NATS_USER ? { user: process.env.PAXOSKV_NATS_USER } : {}),
-    ...(process.env.PAXOSKV_NATS_PASSWORD ? { password: process.env.PAXOSKV_NATS_PASSWORD } : {}),
-  });
+  const client = await connectClient(values);
   try {
+    if (command === "watch") {
+      const stop = new AbortController();
+      process.once("SIGINT", () => stop.abort());
+      for await (const event of client.watch(key, stop.signal)) console.log(JSON.stringify(event));
+      return 0;
+    }
     const result = command === "create"
-      ? await client.create(key, value ?? "")
-      : await client.get(key, { replica: values.replica === true });
+      ? await client.create(key ?? "", value ?? "")
+      : await client.get(key ?? "", { replica: values.replica === true });
     console.log(JSON.stringify(result));
     return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Asks every learner to rebuild its replica from the acceptors and prints each report. */
+async function runRebuild(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: CLIENT_OPTIONS });
+  const client = await connectClient(values);
+  try {
+    const prefix = values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv";
+    const replies = await client.nc.requestMany(paxosRebuildSubject(prefix), "",
+      { maxWait: values.timeout === undefined ? 30_000 : Number(values.timeout),
+        strategy: "stall", stall: 5_000 });
+    let count = 0;
+    for await (const reply of replies) {
+      console.log(reply.string());
+      count++;
+    }
+    if (count === 0) console.error("paxoskv: no learner answered");
+    return count === 0 ? 1 : 0;
   } finally {
     await client.close();
   }

@@ -1,9 +1,10 @@
 import {
   connect, RequestError, TimeoutError, type NatsConnection,
 } from "@nats-io/transport-node";
+import { decodeJson } from "../adapters/nats/connection.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import {
-  CreateReplySchema, ErrorReplySchema, GetReplySchema,
+  ChosenEventSchema, CreateReplySchema, ErrorReplySchema, GetReplySchema, type ChosenEvent,
 } from "../protocol/replies.js";
 import { DEFAULT_PREFIX, publicSubject, validateKey, type Operation } from "../protocol/subjects.js";
 
@@ -70,6 +71,46 @@ export class PaxosKvClient {
     return { key: reply.key, found: true, value: reply.value };
   }
 
+  /**
+   * Chosen values as they are announced, for keys equal to `keyPrefix` or under it (all keys
+   * when omitted). Live only: values chosen before the call are not replayed.
+   */
+  async *watch(keyPrefix?: string, signal?: AbortSignal): AsyncGenerator<ChosenEvent> {
+    if (keyPrefix !== undefined) {
+      const problem = validateKey(keyPrefix);
+      if (problem !== null) throw new PaxosKvError(ErrorCode.INVALID_KEY, problem);
+    }
+    const base = publicSubject(this.#prefix, "chosen", keyPrefix ?? "");
+    const subjects = keyPrefix === undefined ? [`${base}>`] : [base, `${base}.>`];
+    const subs = subjects.map((subject) => this.nc.subscribe(subject));
+    const queue: ChosenEvent[] = [];
+    let wake: (() => void) | null = null;
+    const pump = async (sub: (typeof subs)[number]) => {
+      for await (const msg of sub) {
+        const event = ChosenEventSchema.safeParse(decodeJson(msg.data));
+        if (event.success) queue.push(event.data);
+        wake?.();
+      }
+    };
+    const done = Promise.all(subs.map(pump));
+    const stop = () => { for (const sub of subs) sub.unsubscribe(); wake?.(); };
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      while (!subs.every((s) => s.isClosed()) || queue.length > 0) {
+        const event = queue.shift();
+        if (event !== undefined) {
+          yield event;
+          continue;
+        }
+        await new Promise<void>((resolve) => { wake = resolve; });
+        wake = null;
+      }
+    } finally {
+      stop();
+      await done;
+    }
+  }
+
   async close(): Promise<void> {
     await this.nc.drain();
   }
@@ -111,3 +152,4 @@ function requestFailure(op: Operation, err: unknown): PaxosKvError {
   const code = op === "create" ? ErrorCode.TIMEOUT : ErrorCode.UNAVAILABLE;
   return new PaxosKvError(code, `${op} failed: ${String(err)}`, { cause: err });
 }
+

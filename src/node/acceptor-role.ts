@@ -4,9 +4,12 @@ import { decodeJson } from "../adapters/nats/connection.js";
 import type { AcceptorStore } from "../adapters/ports.js";
 import { ErrorCode } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
-import { acceptorQueue, paxosSubject, type PaxosVerb } from "../protocol/subjects.js";
 import {
-  AcceptBatchSchema, encodeBatch, PrepareBatchSchema, ReadBatchSchema, type AcceptorReply,
+  acceptorQueue, paxosListSubject, paxosSubject, type PaxosVerb,
+} from "../protocol/subjects.js";
+import {
+  AcceptBatchSchema, encodeBatch, ListRequestSchema, PrepareBatchSchema, ReadBatchSchema,
+  WIRE_VERSION, type AcceptorReply, type ListReply,
 } from "../protocol/wire.js";
 import type { Logger } from "./logger.js";
 
@@ -36,6 +39,7 @@ export class AcceptorRole {
         type: "read-reply", key: m.key, readId: m.readId, from: this.store.acceptorId, ...state,
       };
     });
+    this.#serveList();
   }
 
   /** Stops taking messages and waits for the ones being handled. */
@@ -65,6 +69,32 @@ export class AcceptorRole {
     this.#subscriptions.push(sub);
   }
 
+  /** Pages of the keys this acceptor holds, for a learner rebuilding its replica. */
+  #serveList(): void {
+    const subject = paxosListSubject(this.prefix, this.store.acceptorId);
+    const sub = this.nc.subscribe(subject, {
+      queue: acceptorQueue(this.store.acceptorId),
+      callback: (_err, msg) => {
+        const parsed = ListRequestSchema.safeParse(decodeJson(msg.data));
+        if (!parsed.success) {
+          this.#refuse(msg, "list", parsed.error.issues[0]);
+          return;
+        }
+        const work = this.store.scanKeys(parsed.data.cursor, parsed.data.count).then((page) => {
+          const reply: ListReply = {
+            v: WIRE_VERSION, from: this.store.acceptorId, cursor: page.cursor, keys: [...page.keys],
+          };
+          if (msg.reply !== undefined) msg.respond(JSON.stringify(reply));
+        }, (err: unknown) => {
+          this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "acceptor store failed to list keys");
+        });
+        this.#inFlight.add(work);
+        void work.finally(() => this.#inFlight.delete(work));
+      },
+    });
+    this.#subscriptions.push(sub);
+  }
+
   async #answer<T>(
     msg: Msg, items: readonly T[], handle: (item: T) => Promise<AcceptorReply>,
   ): Promise<void> {
@@ -83,7 +113,7 @@ export class AcceptorRole {
     }
   }
 
-  #refuse(msg: Msg, verb: PaxosVerb, issue: { message: string; path: PropertyKey[] } | undefined): void {
+  #refuse(msg: Msg, verb: PaxosVerb | "list", issue: { message: string; path: PropertyKey[] } | undefined): void {
     const detail = issue === undefined ? "not UTF-8 JSON" :
       `${issue.path.join(".") || "body"}: ${issue.message}`;
     this.log.warn({ code: ErrorCode.BAD_REQUEST, subject: msg.subject, verb, detail },

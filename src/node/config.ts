@@ -34,6 +34,7 @@ const EnvSchema = z.object({
   PAXOSKV_PHASE_TIMEOUT_MS: int(10, 60_000).optional(),
   PAXOSKV_HTTP_PORT: int(0, 65535).optional(),
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
+  PAXOSKV_REBUILD_ON_START: bool.default(false),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
 });
@@ -56,6 +57,8 @@ export interface NodeConfig {
   readonly httpPort: number | undefined;
   /** JetStream replicas of the chosen stream (3 in a 3-server NATS cluster). */
   readonly streamReplicas: number;
+  /** A learner rebuilds its replica from the acceptors at start (anti-entropy). */
+  readonly rebuildOnStart: boolean;
   readonly logLevel: string;
 }
 
@@ -92,6 +95,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
       Math.max(10, Math.min(1000, Math.floor(e.PAXOSKV_REQUEST_TIMEOUT_MS / 4))),
     httpPort: e.PAXOSKV_HTTP_PORT,
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,
+    rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -5,8 +5,9 @@ import { connectNats, type NatsConnection } from "../adapters/nats/connection.js
 import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
 import type { AcceptorStore } from "../adapters/ports.js";
 import type { ProposerConfig } from "../core/proposer.js";
-import { ErrorCode } from "../protocol/codes.js";
-import { publicWildcard } from "../protocol/subjects.js";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
+import { errorReply } from "../protocol/replies.js";
+import { paxosRebuildSubject, publicWildcard } from "../protocol/subjects.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import { AnnouncementRepair } from "./announce-repair.js";
 import type { NodeConfig } from "./config.js";
@@ -16,6 +17,7 @@ import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learn
 import type { Logger } from "./logger.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { QuorumReader } from "./quorum-reader.js";
+import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
 
 export const SERVICE_NAME = "paxoskv";
 export const SERVICE_VERSION = "0.1.0";
@@ -146,6 +148,7 @@ async function startClientSide(
     });
   }
 
+  let stopRebuilds: (() => void) | null = null;
   if (config.roles.includes("learner")) {
     const learnerLog = log.child({ role: "learner" });
     const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
@@ -153,6 +156,12 @@ async function startClientSide(
       (key) => seen?.add(key), learnerLog);
     learner = role;
     role.start();
+    stopRebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
+      acceptors: config.acceptors,
+      listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
+      has: (key) => role.replica.get(key) !== undefined,
+      resolve, learn: announce,
+    }));
     service.addEndpoint("get", {
       subject: publicWildcard(config.prefix, "get"),
       metadata: { description: "linearizable read" },
@@ -174,11 +183,40 @@ async function startClientSide(
     async stop() {
       await service.stop();
       await repair?.stop();
+      stopRebuilds?.();
       await driver.settled();
       learner?.stop();
       transport.close();
     },
   };
+}
+
+/**
+ * Rebuilds on request (`paxoskv replica rebuild`: every learner answers with its report) and
+ * at start when configured. Returns a function that stops taking requests.
+ */
+function serveRebuild(
+  nc: NatsConnection, config: NodeConfig, log: Logger, rebuild: () => Promise<RebuildReport>,
+): () => void {
+  const run = async (): Promise<unknown> => {
+    log.info("rebuilding the replica from the acceptors");
+    try {
+      const report = await rebuild();
+      log.info({ ...report }, "replica rebuilt");
+      return { ok: true, node: config.nodeId, ...report };
+    } catch (err) {
+      const code = err instanceof PaxosKvError ? err.code : ErrorCode.INTERNAL;
+      log.warn({ err, code }, "replica rebuild failed");
+      return errorReply(code, err instanceof Error ? err.message : String(err));
+    }
+  };
+  if (config.rebuildOnStart) void run();
+  const sub = nc.subscribe(paxosRebuildSubject(config.prefix), {
+    callback: (_err, msg) => void run().then((body) => {
+      if (msg.reply !== undefined) msg.respond(JSON.stringify(body));
+    }),
+  });
+  return () => sub.unsubscribe();
 }
 
 /** Tells this node's acceptor store, in batches, which keys the stream now holds. */

@@ -57,6 +57,16 @@ export function paxosReplySubject(prefix: string, nodeId: string, instance: stri
   return `${prefix}.paxos.reply.${nodeId}.${instance}`;
 }
 
+/** Lists the keys one acceptor holds (anti-entropy); answered by one process of that ID. */
+export function paxosListSubject(prefix: string, acceptorId: string): string {
+  return `${prefix}.paxos.list.${acceptorId}`;
+}
+
+/** Asks every learner to rebuild its replica from the acceptors. */
+export function paxosRebuildSubject(prefix: string): string {
+  return `${prefix}.paxos.rebuild`;
+}
+
 /** Each acceptor ID is one queue group: every acceptor gets one copy, one process answers it. */
 export function acceptorQueue(acceptorId: string): string {
   return `acceptor-${acceptorId}`;

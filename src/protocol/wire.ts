@@ -19,14 +19,17 @@ export const BallotSchema = z.object({
   nodeId: NodeIdSchema,
 }).strict();
 
-const AcceptedSchema = z.object({ ballot: BallotSchema, value: z.string() }).strict();
+/** Lone surrogates would be replaced on the way to Redis, storing a value nobody proposed. */
+const ValueSchema = z.string().refine((v) => v.isWellFormed(), "value is not well-formed Unicode");
+
+const AcceptedSchema = z.object({ ballot: BallotSchema, value: ValueSchema }).strict();
 
 export const MsgPrepareSchema = z.object({
   type: z.literal("prepare"), key: KeySchema, ballot: BallotSchema,
 }).strict();
 
 export const MsgAcceptSchema = z.object({
-  type: z.literal("accept"), key: KeySchema, ballot: BallotSchema, value: z.string(),
+  type: z.literal("accept"), key: KeySchema, ballot: BallotSchema, value: ValueSchema,
 }).strict();
 
 const ReadIdSchema = z.string().min(1).max(64);
@@ -79,3 +82,18 @@ export function encodeBatch<T>(items: readonly T[]): string {
   const body: Batch<T> = { v: WIRE_VERSION, items };
   return JSON.stringify(body);
 }
+
+export const LIST_PAGE_MAX = 1000;
+
+/** A page of the keys one acceptor holds; cursor "0" starts, and a reply cursor "0" ends. */
+export const ListRequestSchema = z.object({
+  v: z.literal(WIRE_VERSION),
+  cursor: z.string().regex(/^\d{1,20}$/),
+  count: z.number().int().min(1).max(LIST_PAGE_MAX),
+}).strict();
+
+export const ListReplySchema = z.object({
+  v: z.literal(WIRE_VERSION), from: NodeIdSchema, cursor: z.string(), keys: z.array(KeySchema),
+}).strict();
+
+export type ListReply = z.infer<typeof ListReplySchema>;

@@ -1,0 +1,87 @@
+import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeJson } from "../adapters/nats/connection.js";
+import { quorumSize } from "../core/quorum.js";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
+import { paxosListSubject } from "../protocol/subjects.js";
+import { ListReplySchema, LIST_PAGE_MAX, WIRE_VERSION } from "../protocol/wire.js";
+import type { Learned } from "./learner-role.js";
+
+export interface RebuildReport {
+  /** Acceptors whose whole key list was read (at least a majority). */
+  readonly acceptorsListed: readonly string[];
+  readonly keysListed: number;
+  /** Keys the replica lacked and now holds. */
+  readonly learned: number;
+  /** Keys some acceptor holds but no value is chosen for (a majority holds nothing). */
+  readonly notChosen: number;
+  /** Keys that could not be resolved now (no quorum answered); a later rebuild retries them. */
+  readonly failed: number;
+}
+
+export interface RebuildDeps {
+  readonly acceptors: readonly string[];
+  /** Every key one acceptor holds state for. */
+  readonly listKeys: (acceptorId: string) => Promise<readonly string[]>;
+  readonly has: (key: string) => boolean;
+  readonly resolve: (key: string) => Promise<Learned | null>;
+  readonly learn: (learned: Learned) => void;
+  readonly concurrency?: number;
+}
+
+/**
+ * Anti-entropy: rebuilds a replica from the acceptors, not the stream (JetStream may ack
+ * before fsync). A chosen value was accepted by a majority, and any two majorities share an
+ * acceptor, so the keys listed by any majority include every chosen key; each key the replica
+ * lacks is then resolved by a quorum read (and read repair when undecided).
+ */
+export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> {
+  const listings = await Promise.allSettled(deps.acceptors.map((id) => deps.listKeys(id)));
+  const listed = deps.acceptors.filter((_id, i) => listings[i]?.status === "fulfilled");
+  if (listed.length < quorumSize(deps.acceptors.length)) {
+    throw new PaxosKvError(ErrorCode.UNAVAILABLE,
+      `only ${listed.length} of ${deps.acceptors.length} acceptors listed their keys; ` +
+      "a rebuild needs a majority");
+  }
+  const keys = new Set<string>();
+  for (const listing of listings) {
+    if (listing.status === "fulfilled") for (const key of listing.value) keys.add(key);
+  }
+  const missing = [...keys].filter((key) => !deps.has(key));
+  let learned = 0;
+  let notChosen = 0;
+  let failed = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < missing.length) {
+      const key = missing[next++] as string;
+      try {
+        const found = await deps.resolve(key);
+        if (found === null) notChosen++;
+        else {
+          deps.learn(found);
+          learned++;
+        }
+      } catch {
+        failed++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: deps.concurrency ?? 32 }, worker));
+  return { acceptorsListed: listed, keysListed: keys.size, learned, notChosen, failed };
+}
+
+/** Pages through one acceptor's keys over NATS. */
+export async function listAcceptorKeys(
+  nc: NatsConnection, prefix: string, acceptorId: string, timeoutMs: number,
+): Promise<string[]> {
+  const keys: string[] = [];
+  let cursor = "0";
+  do {
+    const msg = await nc.request(paxosListSubject(prefix, acceptorId),
+      JSON.stringify({ v: WIRE_VERSION, cursor, count: LIST_PAGE_MAX }), { timeout: timeoutMs });
+    const page = ListReplySchema.parse(decodeJson(msg.data));
+    keys.push(...page.keys);
+    cursor = page.cursor;
+  } while (cursor !== "0");
+  return keys;
+}
