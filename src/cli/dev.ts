@@ -36,8 +36,8 @@ Try, from another shell:
   nats --server ${server} req paxoskv.create.X 7      # X is already 3: created=false
   nats --server ${server} req paxoskv.get.X ''
   nats --server ${server} sub 'paxoskv.chosen.>'
-  npx paxoskv create Y hello --nats ${server}
-  npx paxoskv get Y --nats ${server}
+  npm run paxoskv -- create Y hello --nats ${server}
+  npm run paxoskv -- get Y --nats ${server}
 
 Node logs (pino JSON, level ${values["log-level"] ?? "warn"}; --log-level info for more) follow.
 Ctrl-C stops everything.`);
