@@ -51,6 +51,8 @@ export class LearnerRole {
   readonly replica = new LearnerReplica();
   /** Stream messages not yet applied (as JetStream reported with the last one). */
   lag = 0;
+  /** True once the stream consumer is attached and has caught up at least once. */
+  attached = false;
   readonly #stop = new AbortController();
 
   constructor(
@@ -70,10 +72,16 @@ export class LearnerRole {
       this.onStreamed(record.event.key);
       const wasBehind = this.lag > 0;
       this.lag = record.pending;
+      if (this.lag === 0) this.attached = true;
       if (wasBehind && this.lag === 0) {
         this.log.info({ size: this.replica.size, sequence: record.sequence }, "replica caught up");
       }
-    }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), this.#stop.signal);
+    }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), this.#stop.signal,
+    (pending) => {
+      this.lag = Math.max(this.lag, pending);
+      if (pending === 0) this.attached = true;
+      this.log.info({ pending }, "following the chosen stream");
+    });
     following.catch((err: unknown) => {
       if (this.#stop.signal.aborted) return;
       this.log.error({ err, code: ErrorCode.UNAVAILABLE }, "chosen stream consumer stopped");

@@ -10,6 +10,7 @@ import { errorReply } from "../protocol/replies.js";
 import { paxosRebuildSubject, publicWildcard } from "../protocol/subjects.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import { AnnouncementRepair } from "./announce-repair.js";
+import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
 import { createReply, parseCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
@@ -58,7 +59,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
     name: `paxoskv-${config.nodeId}`,
   });
-  void watchNatsStatus(nc, log);
+  const natsState = { connected: true };
+  void watchNatsStatus(nc, log, natsState);
   // Stopped in order: client endpoints first, then work in flight, then the acceptor.
   const stops: (() => Promise<void>)[] = [];
 
@@ -78,6 +80,13 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const clientSide = await startClientSide(nc, config, log, store);
   stops.unshift(clientSide.stop);
   const learner = clientSide.learner;
+
+  if (config.httpPort !== undefined) {
+    const server = await startHttp(config.httpPort, {
+      readiness: () => readiness(nc, natsState.connected, store, learner),
+    }, log);
+    stops.unshift(() => new Promise((resolve) => server.close(() => resolve())));
+  }
 
   await nc.flush();
   log.info({ roles: config.roles, acceptors: config.acceptors, prefix: config.prefix },
@@ -191,6 +200,28 @@ async function startClientSide(
   };
 }
 
+/** NATS connected; the acceptor's Redis reachable and durable; the learner attached, caught up. */
+async function readiness(
+  nc: NatsConnection, natsConnected: boolean, store: AcceptorStore | null,
+  learner: LearnerRole | null,
+): Promise<Readiness> {
+  const checks: Record<string, boolean | number | string> = {
+    nats: natsConnected && !nc.isClosed(),
+  };
+  if (store !== null) {
+    const durability = await store.durability().catch(() => null);
+    checks.redis = durability !== null;
+    checks.redisDurable = durability?.durable ?? false;
+  }
+  if (learner !== null) {
+    checks.stream = learner.attached;
+    checks.lag = learner.lag;
+  }
+  const ready = Object.entries(checks).every(([name, ok]) =>
+    name === "lag" ? ok === 0 : ok === true);
+  return { ready, checks };
+}
+
 /**
  * Rebuilds on request (`paxoskv replica rebuild`: every learner answers with its report) and
  * at start when configured. Returns a function that stops taking requests.
@@ -240,9 +271,12 @@ class AnnouncedBatcher {
   }
 }
 
-async function watchNatsStatus(nc: NatsConnection, log: Logger): Promise<void> {
+async function watchNatsStatus(
+  nc: NatsConnection, log: Logger, state: { connected: boolean },
+): Promise<void> {
   for await (const status of nc.status()) {
     if (status.type === "disconnect" || status.type === "reconnect") {
+      state.connected = status.type === "reconnect";
       log.warn({ nats: status.type, server: "server" in status ? status.server : undefined },
         `NATS ${status.type}`);
     }

@@ -86,16 +86,18 @@ export class ChosenLog {
 
   /**
    * Reads the stream from the start and then follows it live, until `signal` aborts.
+   * `onAttached` hears how many messages were waiting when the consumer started.
    * Malformed messages are reported to `onMalformed` and skipped.
    */
   async follow(
     onRecord: (record: ChosenRecord) => void, onMalformed: (reason: string) => void,
-    signal: AbortSignal,
+    signal: AbortSignal, onAttached: (pending: number) => void = () => undefined,
   ): Promise<void> {
     // An ordered consumer over the whole stream (it holds only chosen events; a filter would
     // need nats-server 2.10, and the Debian server is 2.9).
     const consumer = await this.js.consumers.get(CHOSEN_STREAM);
     const messages = await consumer.consume();
+    onAttached((await consumer.info(true)).num_pending);
     signal.addEventListener("abort", () => void messages.close(), { once: true });
     for await (const msg of messages) {
       const parsed = ChosenEventSchema.safeParse(decodeJson(msg.data));
