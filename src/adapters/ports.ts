@@ -12,6 +12,9 @@ export interface AcceptorStore {
   readonly acceptorId: string;
   prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack>;
   accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack>;
+  /** A batch in one atomic, durable step (group commit); one reply per message, in order. */
+  prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack)[]>;
+  acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack)[]>;
   /** The state of one key, without changing it. */
   read(key: string): Promise<AcceptorState>;
   /**

@@ -2,6 +2,7 @@ import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node"
 import type { z } from "zod";
 import { decodeJson } from "../adapters/nats/connection.js";
 import type { AcceptorStore } from "../adapters/ports.js";
+import { AssertionFailure } from "../core/assert.js";
 import { ErrorCode } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
 import {
@@ -31,14 +32,15 @@ export class AcceptorRole {
   ) {}
 
   start(): void {
-    this.#serve("prepare", PrepareBatchSchema, (m) => this.store.prepare(m));
-    this.#serve("accept", AcceptBatchSchema, (m) => this.store.accept(m));
-    this.#serve("read", ReadBatchSchema, async (m): Promise<AcceptorReply> => {
+    this.#serve("prepare", PrepareBatchSchema, (items) => this.store.prepareMany(items));
+    this.#serve("accept", AcceptBatchSchema, (items) => this.store.acceptMany(items));
+    this.#serve("read", ReadBatchSchema, (items) => Promise.all(items.map(async (m) => {
       const state = await this.store.read(m.key);
-      return {
+      const reply: AcceptorReply = {
         type: "read-reply", key: m.key, readId: m.readId, from: this.store.acceptorId, ...state,
       };
-    });
+      return reply;
+    })));
     this.#serveList();
   }
 
@@ -50,7 +52,7 @@ export class AcceptorRole {
 
   #serve<S extends z.ZodType<{ items: readonly unknown[] }>>(
     verb: PaxosVerb, schema: S,
-    handle: (item: z.infer<S>["items"][number]) => Promise<AcceptorReply>,
+    handle: (items: z.infer<S>["items"]) => Promise<readonly AcceptorReply[]>,
   ): void {
     const subject = paxosSubject(this.prefix, verb);
     const sub = this.nc.subscribe(subject, {
@@ -61,7 +63,7 @@ export class AcceptorRole {
           this.#refuse(msg, verb, parsed.error.issues[0]);
           return;
         }
-        const work = this.#answer(msg, parsed.data.items, handle);
+        const work = this.#answer(msg, () => handle(parsed.data.items));
         this.#inFlight.add(work);
         void work.finally(() => this.#inFlight.delete(work));
       },
@@ -95,21 +97,19 @@ export class AcceptorRole {
     this.#subscriptions.push(sub);
   }
 
-  async #answer<T>(
-    msg: Msg, items: readonly T[], handle: (item: T) => Promise<AcceptorReply>,
-  ): Promise<void> {
-    const replies = await Promise.all(items.map(async (item) => {
-      try {
-        return await handle(item);
-      } catch (err) {
-        // The store is down or slow: no reply is the honest answer; the proposer times out.
-        this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "acceptor store failed");
-        return null;
-      }
-    }));
-    const answered = replies.filter((r) => r !== null);
-    if (msg.reply !== undefined && answered.length > 0 && !this.nc.isClosed()) {
-      msg.respond(encodeBatch(answered));
+  async #answer(msg: Msg, handle: () => Promise<readonly AcceptorReply[]>): Promise<void> {
+    let replies: readonly AcceptorReply[];
+    try {
+      replies = await handle();
+    } catch (err) {
+      // A broken invariant stops the node (the state is durable, so a restart is safe).
+      if (err instanceof AssertionFailure) throw err;
+      // The store is down or slow: no reply is the honest answer; the proposer times out.
+      this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "acceptor store failed");
+      return;
+    }
+    if (msg.reply !== undefined && replies.length > 0 && !this.nc.isClosed()) {
+      msg.respond(encodeBatch(replies));
     }
   }
 

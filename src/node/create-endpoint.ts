@@ -26,12 +26,18 @@ export function parseCreate(prefix: string, valueBytesMax: number, msg: Msg): Cr
   return { key, value };
 }
 
+/** The reply for a key already known to be chosen. */
+export function knownReply(request: CreateRequest, chosenValue: string): CreateReply {
+  return {
+    ok: true, key: request.key, value: chosenValue, created: chosenValue === request.value,
+  };
+}
+
 /** The contract's reply for a finished proposal, or the error it stands for. */
 export function createReply(request: CreateRequest, outcome: ProposalOutcome): CreateReply {
   switch (outcome.kind) {
     case "chosen":
-      return { ok: true, key: request.key, value: outcome.value,
-        created: outcome.value === request.value };
+      return knownReply(request, outcome.value);
     case "unavailable":
       throw new PaxosKvError(ErrorCode.UNAVAILABLE,
         `no majority of acceptors promised within the deadline (${outcome.rounds} rounds); ` +

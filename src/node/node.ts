@@ -12,7 +12,7 @@ import { AcceptorRole } from "./acceptor-role.js";
 import { AnnouncementRepair } from "./announce-repair.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
-import { createReply, parseCreate } from "./create-endpoint.js";
+import { createReply, knownReply, parseCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
 import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
 import type { Logger } from "./logger.js";
@@ -147,6 +147,9 @@ async function startClientSide(
       metadata: { description: "create a key once: the body is the value" },
       handler: (_err, msg) => void serve(msg, proposerLog, async () => {
         const request = parseCreate(config.prefix, config.valueBytesMax, msg);
+        // A chosen value never changes: a key this node has learned needs no Paxos round.
+        const known = learner?.replica.get(request.key);
+        if (known !== undefined) return knownReply(request, known.value);
         const outcome = await proposer.propose(request.key, request.value);
         if (outcome.kind === "chosen") {
           announce({ key: request.key, value: outcome.value, ballot: outcome.ballot,

@@ -58,15 +58,22 @@ export class ProposerDriver {
     await Promise.all([...this.#running.values()].map((r) => r.outcome.promise));
   }
 
+  /** Logging is off the hot path unless debug is on: a child logger per step costs. */
+  #logEvents(step: ProposerStep): void {
+    const log = this.log.child({ key: step.state.key, ballot: step.state.ballot });
+    for (const event of step.events) {
+      if (event.type === "done") {
+        log.debug({ outcome: event.outcome.kind, rounds: step.state.rounds }, "proposal done");
+      } else {
+        log.trace({ event: event.type }, event.type);
+      }
+    }
+  }
+
   #apply(running: Running, step: ProposerStep): void {
     running.state = step.state;
     for (const msg of step.outbox) this.send(msg);
-    const log = this.log.child({ key: step.state.key, ballot: step.state.ballot });
-    for (const event of step.events) {
-      if (event.type === "done") log.debug({ outcome: event.outcome.kind, rounds: step.state.rounds },
-        "proposal done");
-      else log.trace({ event: event.type }, event.type);
-    }
+    if (step.events.length > 0 && this.log.isLevelEnabled("debug")) this.#logEvents(step);
     const wakeAt = nextWakeAt(step.state);
     if (wakeAt === null) {
       if (running.timer !== null) clearTimeout(running.timer);

@@ -7,10 +7,9 @@
  * `import.meta.url` works under tsx but is missing from `dist/` (and from an image built from
  * it) unless every build step learns to copy it. A constant cannot go missing.
  *
- * KEYS[1] is the acceptor's hash for one key; ARGV carries the ballot (round, nodeId) and, for
- * Accept, the value, then the Paxos key, which Accept adds to the sorted set KEYS[2] of keys
- * accepted but not yet seen announced (scored by Redis time in seconds). Hash fields are named in HASH_FIELDS. Replies are arrays of strings so no
- * number passes through Lua's doubles on the way back:
+ * Each script takes a batch of keys (one call, one fsync for all: group commit) and answers one
+ * reply per key, computed exactly as for a batch of one. Hash fields are named in HASH_FIELDS.
+ * Replies are arrays of strings so no number passes through Lua's doubles on the way back:
  *   prepare: {"promise", round, nodeId}                  nothing accepted
  *            {"promise", round, nodeId, aRound, aNodeId, value}
  *            {"nack", promisedRound, promisedNodeId}
@@ -48,38 +47,66 @@ local function compare_ballots(round_a, node_a, round_b, node_b)
 end
 `;
 
-/** Prepare(n) succeeds only if n > promised; it records n and answers with the accepted. */
+/**
+ * Prepare(n) succeeds only if n > promised; it records n and answers with the accepted.
+ * One call handles a batch: item i is KEYS[i] with ballot ARGV[2i-1], ARGV[2i]. Every ballot is
+ * checked before the first write, since Redis cannot roll a script back.
+ */
 export const PREPARE_LUA = `${BALLOT_LUA}
-local round, node = ARGV[1], ARGV[2]
-if not valid_ballot(round, node) then
-  return redis.error_reply("ERR paxoskv prepare: invalid ballot")
+local n = #KEYS
+if #ARGV ~= 2 * n then return redis.error_reply("ERR paxoskv prepare: wrong arity") end
+for i = 1, n do
+  if not valid_ballot(ARGV[2 * i - 1], ARGV[2 * i]) then
+    return redis.error_reply("ERR paxoskv prepare: invalid ballot")
+  end
 end
-local s = redis.call("HMGET", KEYS[1],
-  "promised_round", "promised_node", "accepted_round", "accepted_node", "accepted_value")
-if s[1] and compare_ballots(round, node, s[1], s[2]) <= 0 then
-  return {"nack", s[1], s[2]}
+local replies = {}
+for i = 1, n do
+  local round, node = ARGV[2 * i - 1], ARGV[2 * i]
+  local s = redis.call("HMGET", KEYS[i],
+    "promised_round", "promised_node", "accepted_round", "accepted_node", "accepted_value")
+  if s[1] and compare_ballots(round, node, s[1], s[2]) <= 0 then
+    replies[i] = {"nack", s[1], s[2]}
+  else
+    redis.call("HSET", KEYS[i], "promised_round", round, "promised_node", node)
+    if s[3] then
+      replies[i] = {"promise", round, node, s[3], s[4], s[5]}
+    else
+      replies[i] = {"promise", round, node}
+    end
+  end
 end
-redis.call("HSET", KEYS[1], "promised_round", round, "promised_node", node)
-if s[3] then
-  return {"promise", round, node, s[3], s[4], s[5]}
-end
-return {"promise", round, node}
+return replies
 `;
 
-/** Accept(n, v) succeeds only if n >= promised; accepting also promises n. */
+/**
+ * Accept(n, v) succeeds only if n >= promised; accepting also promises n. A batch: item i is
+ * KEYS[i] with ARGV[4i-3..4i] = round, nodeId, value, Paxos key; the last KEYS entry is the
+ * sorted set of keys accepted but not yet seen announced.
+ */
 export const ACCEPT_LUA = `${BALLOT_LUA}
-local round, node, value = ARGV[1], ARGV[2], ARGV[3]
-if not valid_ballot(round, node) then
-  return redis.error_reply("ERR paxoskv accept: invalid ballot")
+local n = #KEYS - 1
+if n < 1 or #ARGV ~= 4 * n then return redis.error_reply("ERR paxoskv accept: wrong arity") end
+for i = 1, n do
+  if not valid_ballot(ARGV[4 * i - 3], ARGV[4 * i - 2]) then
+    return redis.error_reply("ERR paxoskv accept: invalid ballot")
+  end
 end
-local s = redis.call("HMGET", KEYS[1], "promised_round", "promised_node")
-if s[1] and compare_ballots(round, node, s[1], s[2]) < 0 then
-  return {"nack", s[1], s[2]}
+local now = tonumber(redis.call("TIME")[1])
+local replies = {}
+for i = 1, n do
+  local round, node, value = ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - 1]
+  local s = redis.call("HMGET", KEYS[i], "promised_round", "promised_node")
+  if s[1] and compare_ballots(round, node, s[1], s[2]) < 0 then
+    replies[i] = {"nack", s[1], s[2]}
+  else
+    redis.call("HSET", KEYS[i], "promised_round", round, "promised_node", node,
+      "accepted_round", round, "accepted_node", node, "accepted_value", value)
+    -- Remember the key, and when, until the node has seen it announced (the repair of lost
+    -- announcements skips keys accepted moments ago: their proposer is still at work).
+    redis.call("ZADD", KEYS[n + 1], now, ARGV[4 * i])
+    replies[i] = {"accepted", round, node}
+  end
 end
-redis.call("HSET", KEYS[1], "promised_round", round, "promised_node", node,
-  "accepted_round", round, "accepted_node", node, "accepted_value", value)
--- Remember the key, and when, until the node has seen it announced (repair of lost
--- announcements skips keys accepted moments ago: their proposer is still at work).
-redis.call("ZADD", KEYS[2], tonumber(redis.call("TIME")[1]), ARGV[4])
-return {"accepted", round, node}
+return replies
 `;

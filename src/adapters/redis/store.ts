@@ -45,11 +45,10 @@ type ScriptReply = readonly (string | null)[];
 
 /** The client with the two scripts registered by `defineCommand` (called by EVALSHA). */
 type ScriptedRedis = Redis & {
-  paxoskvPrepare(key: string, round: string, nodeId: string): Promise<ScriptReply>;
-  paxoskvAccept(
-    key: string, unannounced: string, round: string, nodeId: string, value: string,
-    paxosKey: string,
-  ): Promise<ScriptReply>;
+  /** numkeys, hash keys..., then round, nodeId per key. */
+  paxoskvPrepare(...args: (string | number)[]): Promise<ScriptReply[]>;
+  /** numkeys, hash keys..., unannounced set, then round, nodeId, value, key per key. */
+  paxoskvAccept(...args: (string | number)[]): Promise<ScriptReply[]>;
 };
 
 /**
@@ -78,8 +77,9 @@ export class RedisAcceptorStore implements AcceptorStore {
     });
     // Without a listener ioredis prints every reconnect failure; the node logs them instead.
     redis.on("error", (error: Error) => options.onConnectionError?.(error));
-    redis.defineCommand("paxoskvPrepare", { numberOfKeys: 1, lua: PREPARE_LUA });
-    redis.defineCommand("paxoskvAccept", { numberOfKeys: 2, lua: ACCEPT_LUA });
+    // The number of keys varies with the batch, so it is the first argument of each call.
+    redis.defineCommand("paxoskvPrepare", { lua: PREPARE_LUA });
+    redis.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
     this.#redis = redis as ScriptedRedis;
   }
 
@@ -119,9 +119,34 @@ export class RedisAcceptorStore implements AcceptorStore {
   }
 
   async prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack> {
-    const [round, nodeId] = ballotArgs(msg.ballot);
-    const reply = await this.#call("prepare", msg.key,
-      () => this.#redis.paxoskvPrepare(this.hashKey(msg.key), round, nodeId));
+    return only(await this.prepareMany([msg]));
+  }
+
+  async accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack> {
+    return only(await this.acceptMany([msg]));
+  }
+
+  /** Prepares a batch in one script call: one round trip and one fsync for all of it. */
+  async prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack)[]> {
+    const keys = msgs.map((m) => this.hashKey(m.key));
+    const args = msgs.flatMap((m) => ballotArgs(m.ballot));
+    const replies = await this.#call("prepare", batchName(msgs),
+      () => this.#redis.paxoskvPrepare(keys.length, ...keys, ...args));
+    assert(replies.length === msgs.length, "prepare batch reply has the wrong length");
+    return msgs.map((msg, i) => this.#promiseOf(msg, replies[i] ?? []));
+  }
+
+  /** Accepts a batch in one script call: one round trip and one fsync for all of it. */
+  async acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack)[]> {
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey];
+    const args = msgs.flatMap((m) => [...ballotArgs(m.ballot), m.value, m.key]);
+    const replies = await this.#call("accept", batchName(msgs),
+      () => this.#redis.paxoskvAccept(keys.length, ...keys, ...args));
+    assert(replies.length === msgs.length, "accept batch reply has the wrong length");
+    return msgs.map((msg, i) => this.#acceptedOf(msg, replies[i] ?? []));
+  }
+
+  #promiseOf(msg: MsgPrepare, reply: ScriptReply): MsgPromise | MsgNack {
     const [kind, ...rest] = reply;
     if (kind === "nack") {
       const promised = decodeBallot(rest[0], rest[1]);
@@ -141,11 +166,7 @@ export class RedisAcceptorStore implements AcceptorStore {
     };
   }
 
-  async accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack> {
-    const [round, nodeId] = ballotArgs(msg.ballot);
-    const reply = await this.#call("accept", msg.key,
-      () => this.#redis.paxoskvAccept(this.hashKey(msg.key), this.#unannouncedKey, round, nodeId,
-        msg.value, msg.key));
+  #acceptedOf(msg: MsgAccept, reply: ScriptReply): MsgAccepted | MsgNack {
     const [kind, ...rest] = reply;
     if (kind === "nack") {
       const promised = decodeBallot(rest[0], rest[1]);
@@ -210,6 +231,16 @@ export class RedisAcceptorStore implements AcceptorStore {
       type: "nack", key: msg.key, from: this.acceptorId, phase, ballot: msg.ballot, promised,
     };
   }
+}
+
+/** The key named in an error: the only one, or how many. */
+function batchName(msgs: readonly { key: string }[]): string {
+  return msgs.length === 1 ? (msgs[0]?.key ?? "") : `(batch of ${msgs.length})`;
+}
+
+function only<T>(items: readonly T[]): T {
+  assert(items.length === 1 && items[0] !== undefined, "expected exactly one reply");
+  return items[0];
 }
 
 function ballotArgs(b: Ballot): [round: string, nodeId: string] {
