@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import {
-  startNats, startRedis, track, type Destroyable, type ServerHandle,
+  startNats, startNatsCluster, startRedis, track, type Destroyable, type ServerHandle,
 } from "./servers.js";
 
 /** A paxoskv node run as a child process (`paxoskv node`), so it can crash for real. */
@@ -12,6 +12,8 @@ export interface NodeProcess {
   /** The last lines it printed (pino JSON). */
   output(): string;
   readonly running: boolean;
+  /** The process ID while it runs. */
+  readonly pid: number | undefined;
   /** SIGTERM: a graceful stop. */
   stop(): Promise<void>;
   /** Default SIGKILL: a crash. SIGSTOP/SIGCONT pause and resume it. */
@@ -26,6 +28,11 @@ export interface LocalClusterOptions {
   readonly logLevel?: string;
   /** A NATS port to prefer (e.g. 4222 for `paxoskv dev`); default any free port. */
   readonly natsPort?: number;
+  /**
+   * Run a NATS cluster of this many servers (JetStream clustered) instead of one server;
+   * nodes get every URL and a chosen stream with this many replicas.
+   */
+  readonly natsClusterSize?: number;
   /** Extra environment for every node. */
   readonly env?: Readonly<Record<string, string>>;
   /** Receives every node's output as it comes (default: kept in memory only). */
@@ -34,7 +41,12 @@ export interface LocalClusterOptions {
 
 /** nats-server with JetStream, one redis-server per acceptor (AOF always); nodes on demand. */
 export interface LocalCluster {
+  /** The (first) NATS server. */
   readonly nats: ServerHandle;
+  /** Every NATS server (one unless `natsClusterSize` was given). */
+  readonly natsServers: readonly ServerHandle[];
+  /** Their URLs, comma-separated, as nodes get them in PAXOSKV_NATS_URL. */
+  readonly natsUrl: string;
   readonly redis: ReadonlyMap<string, ServerHandle>;
   readonly acceptors: readonly string[];
   readonly prefix: string;
@@ -49,9 +61,13 @@ export interface LocalCluster {
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {
   const acceptors = options.acceptors ?? ["A", "B", "C"];
   const prefix = options.prefix ?? "paxoskv";
-  const [nats, ...redisList] = await Promise.all([
-    startNats(options.natsPort === undefined ? {} : { port: options.natsPort }), ...acceptors.map(() => startRedis({ appendfsync: "always" })),
+  const clusterSize = options.natsClusterSize ?? 1;
+  const [natsServers, ...redisList] = await Promise.all([
+    clusterSize > 1 ? startNatsCluster({ size: clusterSize }) :
+      startNats(options.natsPort === undefined ? {} : { port: options.natsPort }).then((s) => [s]),
+    ...acceptors.map(() => startRedis({ appendfsync: "always" })),
   ]);
+  const nats = natsServers[0];
   if (nats === undefined) throw new Error("nats-server did not start");
   const redis = new Map(acceptors.map((id, i) => [id, redisList[i] as ServerHandle]));
   const nodes: NodeProcess[] = [];
@@ -61,7 +77,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     PAXOSKV_NODE_ID: id,
     PAXOSKV_ROLES: roles,
     PAXOSKV_ACCEPTORS: acceptors.join(","),
-    PAXOSKV_NATS_URL: nats.url,
+    PAXOSKV_NATS_URL: natsServers.map((s) => s.url).join(","),
+    ...(clusterSize > 1 ? { PAXOSKV_STREAM_REPLICAS: String(clusterSize) } : {}),
     PAXOSKV_REDIS_URL: redis.get(id)?.url ?? "redis://127.0.0.1:1",
     PAXOSKV_PREFIX: prefix,
     PAXOSKV_REQUIRE_DURABLE: "true",
@@ -71,7 +88,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   });
 
   return {
-    nats, redis, acceptors, prefix, nodeEnv,
+    nats, natsServers, natsUrl: natsServers.map((s) => s.url).join(","),
+    redis, acceptors, prefix, nodeEnv,
     async spawnNode(id, roles, env) {
       const node = new ChildNode(id, nodeEnv(id, roles, env), options.echo);
       nodes.push(node);
@@ -105,6 +123,10 @@ class ChildNode implements NodeProcess, Destroyable {
 
   get running(): boolean {
     return this.#child !== null;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
   }
 
   output(): string {

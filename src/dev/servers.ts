@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { accessSync, constants, mkdtempSync, rmSync } from "node:fs";
+import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -22,7 +22,10 @@ export interface ServerHandle {
   readonly dir: string;
   /** Graceful stop (SIGTERM); resolves once the process has exited. */
   stop(): Promise<void>;
-  /** Sends `signal` (default SIGKILL: a crash) and waits for the exit. */
+  /**
+   * Sends `signal` (default SIGKILL: a crash) and waits for the exit. SIGSTOP and SIGCONT
+   * pause and resume the server and return at once.
+   */
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Stops the server if it runs, starts it again on the same port and dir, waits for ready. */
   restart(): Promise<void>;
@@ -37,6 +40,8 @@ export interface RedisServerOptions {
   readonly appendfsync?: "always" | "everysec" | "no";
   /** A port to prefer (used when free); default any free port. */
   readonly port?: number;
+  /** More `redis-server` arguments, appended (e.g. ACL users: `--user`, ...). */
+  readonly extraArgs?: readonly string[];
 }
 
 export interface NatsServerOptions {
@@ -44,6 +49,19 @@ export interface NatsServerOptions {
   readonly jetstream?: boolean;
   /** A port to prefer (used when free); default any free port. */
   readonly port?: number;
+  /** Membership of a NATS cluster (see `startNatsCluster`). */
+  readonly cluster?: NatsClusterMember;
+  /** A configuration file's text, written to the data dir and passed with `-c`. */
+  readonly config?: string;
+}
+
+export interface NatsClusterMember {
+  readonly name: string;
+  readonly serverName: string;
+  /** This server's route port (fixed, so a restart rejoins). */
+  readonly port: number;
+  /** Route URLs of the other members, `nats://127.0.0.1:P`. */
+  readonly routes: readonly string[];
 }
 
 /** What differs between kinds; everything else is shared. */
@@ -66,7 +84,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Serv
       "--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
       "--appendonly", appendonly ? "yes" : "no",
       "--appendfsync", options.appendfsync ?? "always",
-      "--save", "", "--protected-mode", "no",
+      "--save", "", "--protected-mode", "no", ...(options.extraArgs ?? []),
     ],
   });
 }
@@ -76,10 +94,57 @@ export async function startNats(options: NatsServerOptions = {}): Promise<Server
   return start(options.port, {
     kind: "nats", binary: "nats-server", aptPackage: "nats-server", image: "nats:2.10",
     containerPort: 4222, readyLog: /Server is ready/,
-    args: (port, dir) => [
-      "-a", "127.0.0.1", "-p", String(port), ...(jetstream ? ["-js", "-sd", dir] : []),
-    ],
+    args: (port, dir) => {
+      const cluster = options.cluster;
+      const config = options.config === undefined ? [] :
+        ["-c", writeFileIn(dir, "nats.conf", options.config)];
+      return [
+        ...config, "-a", "127.0.0.1", "-p", String(port),
+        ...(jetstream ? ["-js", "-sd", dir] : []),
+        ...(cluster === undefined ? [] : [
+          "--server_name", cluster.serverName, "--cluster_name", cluster.name,
+          "--cluster", `nats://127.0.0.1:${cluster.port}`, "--routes", cluster.routes.join(","),
+        ]),
+      ];
+    },
   });
+}
+
+export interface NatsClusterOptions {
+  /** Servers in the cluster; default 3. */
+  readonly size?: number;
+  /** Cluster name; default "kv". Servers are named n1, n2, ... */
+  readonly name?: string;
+  /** Default true (JetStream clustered: streams can have up to `size` replicas). */
+  readonly jetstream?: boolean;
+}
+
+/**
+ * A NATS cluster of real servers on loopback, each with fixed client and route ports (a
+ * restarted member rejoins) and its own JetStream dir. Needs the native binary.
+ */
+export async function startNatsCluster(options: NatsClusterOptions = {}): Promise<ServerHandle[]> {
+  const size = options.size ?? 3;
+  const ports: number[] = [];
+  while (ports.length < 2 * size) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  const routePorts = ports.slice(size);
+  return Promise.all(Array.from({ length: size }, (_, i) => startNats({
+    ...(options.jetstream === undefined ? {} : { jetstream: options.jetstream }),
+    port: ports[i] as number,
+    cluster: {
+      name: options.name ?? "kv", serverName: `n${i + 1}`, port: routePorts[i] as number,
+      routes: routePorts.filter((_p, j) => j !== i).map((p) => `nats://127.0.0.1:${p}`),
+    },
+  })));
+}
+
+function writeFileIn(dir: string, name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
 }
 
 /** Kills every server started by this process and removes their dirs. */
@@ -186,6 +251,11 @@ class NativeServer implements ServerHandle, Destroyable {
   async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     const child = this.#child;
     if (child === null) return;
+    if (signal === "SIGSTOP" || signal === "SIGCONT") {
+      child.kill(signal);
+      return;
+    }
+    child.kill("SIGCONT"); // a paused server would never act on the signal
     child.kill(signal);
     await this.#exited;
   }
@@ -210,7 +280,7 @@ class NativeServer implements ServerHandle, Destroyable {
   }
 }
 
-function onPath(binary: string): boolean {
+export function onPath(binary: string): boolean {
   return (process.env["PATH"] ?? "").split(delimiter).some((dir) => {
     try {
       accessSync(join(dir, binary), constants.X_OK);
@@ -222,7 +292,7 @@ function onPath(binary: string): boolean {
 }
 
 /** A port the kernel just handed out on loopback; free again the moment we close it. */
-async function freePort(preferred = 0): Promise<number> {
+export async function freePort(preferred = 0): Promise<number> {
   const server = createServer();
   server.listen(preferred, "127.0.0.1");
   const listening = await new Promise<boolean>((resolve) => {
