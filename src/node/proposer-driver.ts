@@ -4,6 +4,7 @@ import {
 } from "../core/proposer.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../core/messages.js";
 import type { Random } from "../core/random.js";
+import { FAILPOINTS_ARMED, proposerFailpoints } from "./failpoint.js";
 import type { Logger } from "./logger.js";
 
 interface Running {
@@ -72,6 +73,7 @@ export class ProposerDriver {
 
   #apply(running: Running, step: ProposerStep): void {
     running.state = step.state;
+    if (FAILPOINTS_ARMED) proposerFailpoints(step);
     for (const msg of step.outbox) this.send(msg);
     if (step.events.length > 0 && this.log.isLevelEnabled("debug")) this.#logEvents(step);
     const wakeAt = nextWakeAt(step.state);
