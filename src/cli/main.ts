@@ -17,6 +17,8 @@ const USAGE = `usage:
   paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
   paxoskv replica rebuild [--nats URL] [--timeout MS] every learner rebuilds from the acceptors
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
+  paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--only] [--out bench/results]
+                 paxoskv vs NATS KV (R1, R3) and etcd on local servers (npm run bench)
 client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX`;
 
 /** Flags of `paxoskv node` and the environment variables they override. */
@@ -54,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown command: replica ${rest[0] ?? ""}\n${USAGE}`);
       return 2;
     case "dev": return runDev(rest);
+    case "bench": return runBenchCommand(rest);
     case undefined: case "help": case "--help": case "-h":
       console.log(USAGE);
       return command === undefined ? 2 : 0;
@@ -118,6 +121,22 @@ async function runClient(command: "create" | "get" | "watch", args: string[]): P
   } finally {
     await client.close();
   }
+}
+
+async function runBenchCommand(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: {
+    seq: { type: "string", default: "1000" }, par: { type: "string", default: "10000" },
+    soak: { type: "string", default: "0" }, only: { type: "boolean", default: false },
+    out: { type: "string", default: "bench/results" },
+  } });
+  const { runBench, formatResults, writeResults } = await import("../bench/run.js");
+  const results = await runBench({
+    seqOps: Number(values.seq), parOps: Number(values.par), soakSeconds: Number(values.soak),
+    only: values.only, outDir: values.out,
+  });
+  console.log(formatResults(results));
+  console.log(`\nJSON: ${writeResults(results, values.out)}`);
+  return 0;
 }
 
 /** Asks every learner to rebuild its replica from the acceptors and prints each report. */

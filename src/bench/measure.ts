@@ -1,0 +1,88 @@
+/** Measuring helpers for `paxoskv bench`: latency percentiles, throughput, a progress bar. */
+
+export interface Result {
+  readonly system: string;
+  readonly workload: string;
+  readonly ops: number;
+  readonly errors: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly opsPerSec: number;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
+}
+
+/**
+ * Runs `op(i)` for i in [0, ops) with `concurrency` in flight and records each latency.
+ * An op that throws counts as an error (and still as a completed op).
+ */
+export async function measure(
+  system: string, workload: string, ops: number, concurrency: number,
+  op: (i: number) => Promise<unknown>, progress: Progress,
+): Promise<Result> {
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  progress.start(`${system}: ${workload}`, ops);
+  const started = performance.now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, ops) }, async () => {
+    while (next < ops) {
+      const i = next++;
+      const t = performance.now();
+      try {
+        await op(i);
+      } catch {
+        errors++;
+      }
+      latencies.push(performance.now() - t);
+      progress.tick();
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  progress.done();
+  latencies.sort((a, b) => a - b);
+  return {
+    system, workload, ops, errors, p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99), opsPerSec: ops / seconds,
+  };
+}
+
+/** One line on stderr, redrawn in place when stderr is a terminal. */
+export class Progress {
+  #label = "";
+  #total = 0;
+  #done = 0;
+  #lastDraw = 0;
+
+  start(label: string, total: number): void {
+    this.#label = label;
+    this.#total = total;
+    this.#done = 0;
+    this.#draw(true);
+  }
+
+  tick(): void {
+    this.#done++;
+    this.#draw(false);
+  }
+
+  done(): void {
+    this.#done = this.#total;
+    this.#draw(true);
+    process.stderr.write(process.stderr.isTTY ? "\n" : "");
+  }
+
+  #draw(force: boolean): void {
+    const now = performance.now();
+    if (!force && now - this.#lastDraw < 100) return;
+    this.#lastDraw = now;
+    const width = 30;
+    const filled = Math.round((this.#done / Math.max(1, this.#total)) * width);
+    const bar = `[${"#".repeat(filled)}${".".repeat(width - filled)}]`;
+    const line = `${bar} ${this.#done}/${this.#total} ${this.#label}`;
+    if (process.stderr.isTTY) process.stderr.write(`\r${line.padEnd(100)}`);
+    else if (this.#done === this.#total || this.#done === 0) process.stderr.write(`${line}\n`);
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * `paxoskv bench`: paxoskv against what users would pick instead, on the same machine, in the
+ * same run: NATS JetStream KV `create` (R1 on one server, R3 on a 3-server cluster) and etcd's
+ * create-if-absent txn (3 members, when `etcd` is on PATH), plus the building blocks (a NATS
+ * request-reply, a majority scatter-gather) as baselines. Prints a table with ratios and
+ * writes JSON.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Kvm } from "@nats-io/kv";
+import { PaxosKvClient } from "../client/client.js";
+import { startLocalCluster, type LocalCluster, type NodeProcess } from "../dev/cluster.js";
+import { cleanup, startNats, startNatsCluster } from "../dev/servers.js";
+import { etcdAvailable, etcdCreate, startEtcdCluster } from "./etcd.js";
+import { measure, Progress, type Result } from "./measure.js";
+
+export interface BenchOptions {
+  /** Ops of each sequential workload. */
+  readonly seqOps: number;
+  /** Ops of each concurrent workload. */
+  readonly parOps: number;
+  /** Seconds of full load for the memory check (0: skip). */
+  readonly soakSeconds: number;
+  /** Where the JSON goes. */
+  readonly outDir: string;
+  /** Skip the alternatives (paxoskv alone). */
+  readonly only: boolean;
+}
+
+const VALUE = "v".repeat(100); // 100-byte values, as in the research baselines
+
+export async function runBench(options: BenchOptions): Promise<Result[]> {
+  const progress = new Progress();
+  const results: Result[] = [];
+  const run = Date.now().toString(36);
+  try {
+    const cluster = await startLocalCluster({ logLevel: "warn" });
+    const nodes = await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
+    results.push(...await benchBaselines(cluster.nats.url, options, progress));
+    results.push(...await benchPaxosKv(cluster, nodes, run, options, progress));
+    if (!options.only) results.push(...await benchAlternatives(run, options, progress));
+    await cluster.stopNodes();
+  } finally {
+    await cleanup();
+  }
+  return results;
+}
+
+async function benchBaselines(url: string, o: BenchOptions, progress: Progress): Promise<Result[]> {
+  const nc = await connect({ servers: url });
+  const responders = await Promise.all([0, 1, 2].map(() => connect({ servers: url })));
+  responders.forEach((r, i) => r.subscribe("bench.sg", { queue: `q${i}`,
+    callback: (_e, m) => void m.respond(m.data) }));
+  responders[0]?.subscribe("bench.echo", { callback: (_e, m) => void m.respond(m.data) });
+  await Promise.all(responders.map((r) => r.flush()));
+  const results = [
+    await measure("baseline", "NATS request-reply, sequential", o.seqOps, 1,
+      () => nc.request("bench.echo", VALUE), progress),
+    await measure("baseline", "majority scatter-gather (2 of 3), sequential", o.seqOps, 1,
+      () => scatterGather(nc, "bench.sg", 2), progress),
+  ];
+  await Promise.all([nc, ...responders].map((c) => c.close()));
+  return results;
+}
+
+/** One publish to three queue groups; resolves at the `need`-th reply. */
+async function scatterGather(nc: NatsConnection, subject: string, need: number): Promise<void> {
+  const replies = await nc.requestMany(subject, VALUE, { maxWait: 2000, strategy: "count",
+    maxMessages: need });
+  let count = 0;
+  for await (const _ of replies) if (++count >= need) break;
+  if (count < need) throw new Error("scatter-gather short of replies");
+}
+
+async function benchPaxosKv(
+  cluster: LocalCluster, nodes: readonly NodeProcess[], run: string, o: BenchOptions,
+  progress: Progress,
+): Promise<Result[]> {
+  const client = await PaxosKvClient.connect({ servers: cluster.nats.url, timeoutMs: 30_000 });
+  const kv = (w: string, i: number) => `${w}${run}.${i}`;
+  const results: Result[] = [];
+  const m = async (workload: string, ops: number, conc: number, op: (i: number) => Promise<unknown>) =>
+    results.push(await measure("paxoskv", workload, ops, conc, op, progress));
+  await measure("paxoskv", "warm-up", 300, 16, (i) => client.create(kv("w", i), VALUE), progress);
+  await m("create, sequential", o.seqOps, 1, (i) => client.create(kv("s", i), VALUE));
+  await m("create, 64 in flight", o.parOps, 64, (i) => client.create(kv("p", i), VALUE));
+  await m("create, 256 in flight", o.parOps, 256, (i) => client.create(kv("q", i), VALUE));
+  for (const racers of [2, 8]) {
+    // `racers` clients race each key with different values; 64 ops in flight in all.
+    await m(`create, ${racers} racing per key, 64 in flight`, o.parOps, 64,
+      (i) => client.create(kv(`r${racers}-`, Math.floor(i / racers)), `${VALUE}${i % racers}`));
+  }
+  await m("get hit, sequential", o.seqOps, 1, (i) => client.get(kv("s", i)));
+  await m("get miss (quorum read), sequential", o.seqOps, 1, (i) => client.get(kv("none", i)));
+  await m("replica-get, sequential", o.seqOps, 1,
+    (i) => client.get(kv("s", i), { replica: true }));
+  await m("replica-get, 64 in flight", o.parOps, 64,
+    (i) => client.get(kv("p", i), { replica: true }));
+  if (o.soakSeconds > 0) results.push(await soak(nodes, client, run, o));
+  await client.close();
+  return results;
+}
+
+/** Full load for a while; reports the nodes' resident memory at the start and the end. */
+async function soak(
+  nodes: readonly NodeProcess[], client: PaxosKvClient, run: string, o: BenchOptions,
+): Promise<Result> {
+  const rss = () => nodes.reduce((sum, n) => sum + rssMb(n.pid), 0);
+  const before = rss();
+  const until = performance.now() + o.soakSeconds * 1000;
+  const latencies: number[] = [];
+  let next = 0;
+  let errors = 0;
+  process.stderr.write(`paxoskv: soak for ${o.soakSeconds}s at 256 in flight\n`);
+  const started = performance.now();
+  await Promise.all(Array.from({ length: 256 }, async () => {
+    while (performance.now() < until) {
+      const t = performance.now();
+      await client.create(`soak${run}.${next++}`, VALUE).catch(() => errors++);
+      latencies.push(performance.now() - t);
+    }
+  }));
+  const seconds = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    system: "paxoskv",
+    workload: `soak ${o.soakSeconds}s, 256 in flight: node RSS ${before.toFixed(0)} MB → ` +
+      `${rss().toFixed(0)} MB`,
+    ops: latencies.length, errors, p50Ms: latencies[latencies.length >> 1] ?? Number.NaN,
+    p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? Number.NaN,
+    opsPerSec: latencies.length / seconds,
+  };
+}
+
+function rssMb(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+    return kb / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+async function benchAlternatives(run: string, o: BenchOptions, progress: Progress): Promise<Result[]> {
+  const results: Result[] = [];
+  const natsR1 = await startNats();
+  const r3 = await startNatsCluster({ size: 3 });
+  for (const [system, url, replicas] of [
+    ["NATS KV R1", natsR1.url, 1], ["NATS KV R3", r3.map((s) => s.url).join(","), 3],
+  ] as const) {
+    const nc = await connect({ servers: url.split(",") });
+    const kv = await new Kvm(nc).create(`bench${run}`, { replicas, storage: "file" });
+    const m = async (workload: string, ops: number, conc: number, op: (i: number) => Promise<unknown>) =>
+      results.push(await measure(system, workload, ops, conc, op, progress));
+    await measure(system, "warm-up", 300, 16, (i) => kv.create(`w.${i}`, VALUE), progress);
+    await m("create, sequential", o.seqOps, 1, (i) => kv.create(`s.${i}`, VALUE));
+    await m("create, 64 in flight", o.parOps, 64, (i) => kv.create(`p.${i}`, VALUE));
+    await m("create, 256 in flight", o.parOps, 256, (i) => kv.create(`q.${i}`, VALUE));
+    await m("get hit, sequential", o.seqOps, 1, (i) => kv.get(`s.${i}`));
+    await nc.close();
+  }
+  if (etcdAvailable()) {
+    const etcd = await startEtcdCluster(3);
+    const url = etcd.clientUrls[0] as string;
+    const m = async (workload: string, ops: number, conc: number, op: (i: number) => Promise<unknown>) =>
+      results.push(await measure("etcd 3-node", workload, ops, conc, op, progress));
+    await measure("etcd 3-node", "warm-up", 300, 16, (i) => etcdCreate(url, `w.${i}`, VALUE), progress);
+    await m("create, sequential", o.seqOps, 1, (i) => etcdCreate(url, `s.${i}`, VALUE));
+    await m("create, 64 in flight", o.parOps, 64, (i) => etcdCreate(url, `p.${i}`, VALUE));
+    await m("create, 256 in flight", o.parOps, 256, (i) => etcdCreate(url, `q.${i}`, VALUE));
+  } else {
+    process.stderr.write("etcd is not on PATH (apt-get install etcd-server): skipping etcd\n");
+  }
+  return results;
+}
+
+/** The results as a Markdown table, with paxoskv's ratio to each alternative per workload. */
+export function formatResults(results: readonly Result[]): string {
+  const alternatives = [...new Set(results.map((r) => r.system))]
+    .filter((s) => s !== "paxoskv" && s !== "baseline");
+  const head = ["system", "workload", "ops", "errors", "p50 ms", "p99 ms", "ops/s",
+    ...alternatives.map((a) => `÷ ${a} (ops/s, p50)`)];
+  const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
+  for (const r of results) {
+    const ratios = alternatives.map((a) => {
+      if (r.system !== "paxoskv") return "";
+      const alt = results.find((x) => x.system === a && x.workload === r.workload);
+      return alt === undefined ? "" :
+        `${(r.opsPerSec / alt.opsPerSec).toFixed(2)}×, ${(r.p50Ms / alt.p50Ms).toFixed(2)}×`;
+    });
+    lines.push(`| ${[r.system, r.workload, r.ops, r.errors, r.p50Ms.toFixed(2),
+      r.p99Ms.toFixed(2), r.opsPerSec.toFixed(0), ...ratios].join(" | ")} |`);
+  }
+  return lines.join("\n");
+}
+
+export function writeResults(results: readonly Result[], outDir: string): string {
+  mkdirSync(outDir, { recursive: true });
+  const file = `${outDir}/bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
+  writeFileSync(file, `${JSON.stringify({ when: new Date().toISOString(), results }, null, 2)}\n`);
+  return file;
+}
