@@ -68,7 +68,9 @@ async function scatterGather(nc: NatsConnection, subject: string, need: number):
   const replies = await nc.requestMany(subject, VALUE, { maxWait: 2000, strategy: "count",
     maxMessages: need });
   let count = 0;
-  for await (const _ of replies) if (++count >= need) break;
+  for await (const reply of replies) {
+    if (reply.data.length > 0 && ++count >= need) break;
+  }
   if (count < need) throw new Error("scatter-gather short of replies");
 }
 
