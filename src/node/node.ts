@@ -125,11 +125,8 @@ async function startClientSide(
   let learner: LearnerRole | null = null;
   const announce = (learned: Learned) => {
     learner?.learn(learned.key, learned.value, learned.ballot);
-    // The stream is a fast path: a failed announcement is repaired by reads and at start.
-    chosenLog.announce(chosenEventOf(learned)).catch((err: unknown) => {
-      proposerLog.warn({ err, key: learned.key, code: ErrorCode.UNAVAILABLE },
-        "announcing a chosen value failed");
-    });
+    // The stream is a fast path: an announcement lost here is found by the acceptors' repair.
+    if (!nc.isClosed()) chosenLog.announceQuietly(chosenEventOf(learned));
   };
 
   const service: Service = await new Svcm(nc).add({

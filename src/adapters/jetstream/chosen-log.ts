@@ -2,7 +2,7 @@ import {
   DiscardPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError,
   RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { decodeJson } from "../nats/connection.js";
 import { ChosenEventSchema, type ChosenEvent } from "../../protocol/replies.js";
 import { CHOSEN_STREAM, publicSubject, publicWildcard } from "../../protocol/subjects.js";
@@ -25,6 +25,7 @@ export interface ChosenRecord {
  */
 export class ChosenLog {
   private constructor(
+    private readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly prefix: string,
@@ -55,7 +56,7 @@ export class ChosenLog {
         await jsm.streams.info(CHOSEN_STREAM).catch(() => { throw addErr; });
       }
     }
-    return new ChosenLog(jetstream(nc), jsm, prefix);
+    return new ChosenLog(nc, jetstream(nc), jsm, prefix);
   }
 
   /** Publishes `event` unless the stream already holds the key's chosen value. */
@@ -68,6 +69,19 @@ export class ChosenLog {
       if (isAlreadyThere(err)) return "already-announced";
       throw err;
     }
+  }
+
+  /**
+   * Publishes `event` without waiting for the stream's acknowledgement: the hot path of a
+   * create. The stream applies the same one-per-key expectations from the headers; an event
+   * that is lost is found and re-announced by the acceptors' repair of lost announcements.
+   */
+  announceQuietly(event: ChosenEvent): void {
+    const h = headers();
+    h.set("Nats-Msg-Id", event.key);
+    h.set("Nats-Expected-Last-Subject-Sequence", "0");
+    this.nc.publish(publicSubject(this.prefix, "chosen", event.key), JSON.stringify(event),
+      { headers: h });
   }
 
   /** The announced event of `key`, or null when the stream has none. */
