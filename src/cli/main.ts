@@ -8,6 +8,9 @@ import { startNode } from "../node/node.js";
 import { openRedisStore } from "../node/open-store.js";
 import { runDev } from "./dev.js";
 import { paxosRebuildSubject } from "../protocol/subjects.js";
+import {
+  formatTraceEvent, traceControlSubject, traceSubject, type TraceEvent,
+} from "../node/trace.js";
 
 const USAGE = `usage:
   paxoskv node   [--node-id A] [--roles proposer,acceptor,learner] [--acceptors A,B,C]
@@ -16,6 +19,7 @@ const USAGE = `usage:
   paxoskv get    <key> [--replica] [--nats URL] [--timeout MS]
   paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
   paxoskv replica rebuild [--nats URL] [--timeout MS] every learner rebuilds from the acceptors
+  paxoskv trace  [key-pattern] [--nats URL]           print the live Paxos messages of creates
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--only] [--out bench/results]
                  paxoskv vs NATS KV (R1, R3) and etcd on local servers (npm run bench)
@@ -57,6 +61,7 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     case "dev": return runDev(rest);
     case "bench": return runBenchCommand(rest);
+    case "trace": return runTrace(rest);
     case undefined: case "help": case "--help": case "-h":
       console.log(USAGE);
       return command === undefined ? 2 : 0;
@@ -121,6 +126,33 @@ async function runClient(command: "create" | "get" | "watch", args: string[]): P
   } finally {
     await client.close();
   }
+}
+
+/** Switches tracing on in every node for the pattern, and prints what they publish. */
+async function runTrace(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true,
+    options: CLIENT_OPTIONS });
+  const pattern = positionals[0] ?? ">";
+  const prefix = values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv";
+  const client = await connectClient(values);
+  const nc = client.nc;
+  const enable = () => nc.publish(traceControlSubject(prefix),
+    JSON.stringify({ pattern, ttlMs: 15_000 }));
+  enable();
+  const renew = setInterval(enable, 5_000);
+  const firstSeen = new Map<string, number>();
+  const sub = nc.subscribe(traceSubject(prefix, pattern));
+  process.once("SIGINT", () => sub.unsubscribe());
+  console.log(`tracing ${pattern} (Ctrl-C stops)`);
+  for await (const msg of sub) {
+    const event = JSON.parse(msg.string()) as TraceEvent;
+    const t0 = firstSeen.get(event.traceId) ?? event.t;
+    firstSeen.set(event.traceId, t0);
+    console.log(formatTraceEvent(event, event.t - t0));
+  }
+  clearInterval(renew);
+  await client.close();
+  return 0;
 }
 
 async function runBenchCommand(args: string[]): Promise<number> {

@@ -13,6 +13,7 @@ import {
   WIRE_VERSION, type AcceptorReply, type ListReply,
 } from "../protocol/wire.js";
 import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
 
 /**
  * Serves Prepare, Accept and Read for one acceptor ID. Every process of that ID joins the same
@@ -29,6 +30,7 @@ export class AcceptorRole {
     private readonly prefix: string,
     private readonly store: AcceptorStore,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {}
 
   start(): void {
@@ -107,6 +109,13 @@ export class AcceptorRole {
       // The store is down or slow: no reply is the honest answer; the proposer times out.
       this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "acceptor store failed");
       return;
+    }
+    if (this.metrics !== undefined) {
+      for (const r of replies) {
+        if (r.type === "read-reply") continue;
+        const phase = r.type === "nack" ? r.phase : r.type === "promise" ? "prepare" : "accept";
+        this.metrics.acceptorReplies.inc({ reply: r.type, phase });
+      }
     }
     if (msg.reply !== undefined && replies.length > 0 && !this.nc.isClosed()) {
       msg.respond(encodeBatch(replies));

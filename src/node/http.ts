@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { Logger } from "./logger.js";
 
 /** What `/readyz` reports; the node is ready when every check it has is true. */
@@ -9,17 +9,31 @@ export interface Readiness {
 
 export interface HttpRoutes {
   readiness(): Promise<Readiness>;
+  /** Prometheus text exposition. */
+  metrics(): Promise<string>;
+  /** Other routes (the web page); returns false when it does not serve the path. */
+  other?(path: string, req: IncomingMessage, res: ServerResponse): boolean;
 }
 
 /**
  * The node's HTTP port: `/healthz` (the process serves), `/readyz` (it can do its job:
- * 200 or 503 with the checks as JSON). Metrics and the page join it later.
+ * 200 or 503 with the checks as JSON), `/metrics` (Prometheus), then the web page.
  */
 export async function startHttp(port: number, routes: HttpRoutes, log: Logger): Promise<Server> {
   const server = createServer((req, res) => {
-    const path = (req.url ?? "/").split("?")[0];
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (routes.other?.(path, req, res) === true) return;
     if (req.method !== "GET" && req.method !== "HEAD") {
       res.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    if (path === "/metrics") {
+      routes.metrics().then((text) => {
+        res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(text);
+      }, (err: unknown) => {
+        log.warn({ err }, "metrics collection failed");
+        res.writeHead(500).end();
+      });
       return;
     }
     if (path === "/healthz") {

@@ -7,6 +7,7 @@ import type { GetReply } from "../protocol/replies.js";
 import type { Operation } from "../protocol/subjects.js";
 import { keyOf } from "./endpoint.js";
 import type { Logger } from "./logger.js";
+import type { ReadResult } from "./metrics.js";
 import type { ProposerDriver } from "./proposer-driver.js";
 import type { QuorumReader } from "./quorum-reader.js";
 
@@ -22,17 +23,22 @@ export interface Learned extends Chosen {
  */
 export async function resolveChosen(
   key: string, reader: QuorumReader, driver: ProposerDriver,
+  count: (result: ReadResult) => void = () => undefined,
 ): Promise<Learned | null> {
   const read = await reader.read(key);
   switch (read.kind) {
     case "chosen":
+      count("miss");
       return { key, value: read.value, ballot: read.ballot, acceptors: read.acceptors };
     case "absent":
+      count("absent");
       return null;
     case "insufficient":
+      count("failed");
       throw new PaxosKvError(ErrorCode.UNAVAILABLE,
         "no majority of acceptors answered the read; cannot tell whether the key exists");
     case "undecided": {
+      count("repair");
       const outcome = await driver.propose(key, read.highest.value);
       if (outcome.kind === "chosen") {
         return { key, value: outcome.value, ballot: outcome.ballot, acceptors: outcome.acceptors };
@@ -63,6 +69,7 @@ export class LearnerRole {
     /** Told each key read from the stream (an acceptor on this node stops tracking it). */
     private readonly onStreamed: (key: string) => void,
     private readonly log: Logger,
+    private readonly count: (result: ReadResult) => void = () => undefined,
   ) {}
 
   /** Follows the stream in the background; resolves once it is attached. */
@@ -118,7 +125,10 @@ export class LearnerRole {
   async get(msg: ServiceMsg): Promise<GetReply> {
     const key = this.#keyOf("get", msg);
     const held = this.replica.get(key);
-    if (held !== undefined) return { ok: true, key, found: true, value: held.value };
+    if (held !== undefined) {
+      this.count("hit");
+      return { ok: true, key, found: true, value: held.value };
+    }
     const learned = await this.resolve(key);
     if (learned === null) return { ok: true, key, found: false };
     this.learn(key, learned.value, learned.ballot);

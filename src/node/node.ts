@@ -12,10 +12,14 @@ import { AcceptorRole } from "./acceptor-role.js";
 import { AnnouncementRepair } from "./announce-repair.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
-import { createReply, knownReply, parseCreate } from "./create-endpoint.js";
+import {
+  createReply, knownReply, parseCreate, type CreateRequest,
+} from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
 import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
 import type { Logger } from "./logger.js";
+import { Metrics, type ReadResult } from "./metrics.js";
+import { Tracer } from "./trace.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { QuorumReader } from "./quorum-reader.js";
 import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
@@ -61,6 +65,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   });
   const natsState = { connected: true };
   void watchNatsStatus(nc, log, natsState);
+  const metrics = new Metrics(config.nodeId);
   // Stopped in order: client endpoints first, then work in flight, then the acceptor.
   const stops: (() => Promise<void>)[] = [];
 
@@ -69,7 +74,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     const acceptorLog = log.child({ role: "acceptor" });
     const opened = await deps.openStore(config, acceptorLog);
     store = opened;
-    const acceptor = new AcceptorRole(nc, config.prefix, opened, acceptorLog);
+    const acceptor = new AcceptorRole(nc, config.prefix, opened, acceptorLog, metrics);
     acceptor.start();
     stops.push(async () => {
       await acceptor.stop();
@@ -77,13 +82,23 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     });
   }
 
-  const clientSide = await startClientSide(nc, config, log, store);
+  const clientSide = await startClientSide(nc, config, log, store, metrics);
   stops.unshift(clientSide.stop);
   const learner = clientSide.learner;
 
   if (config.httpPort !== undefined) {
     const server = await startHttp(config.httpPort, {
       readiness: () => readiness(nc, natsState.connected, store, learner),
+      metrics: async () => {
+        const ready = await readiness(nc, natsState.connected, store, learner);
+        metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
+        if (store !== null) metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
+        if (learner !== null) {
+          metrics.learnerLag.set(learner.lag);
+          metrics.replicaKeys.set(learner.replica.size);
+        }
+        return metrics.text();
+      },
     }, log);
     stops.unshift(() => new Promise((resolve) => server.close(() => resolve())));
   }
@@ -107,6 +122,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
  */
 async function startClientSide(
   nc: NatsConnection, config: NodeConfig, log: Logger, store: AcceptorStore | null,
+  metrics: Metrics,
 ): Promise<{ learner: LearnerRole | null; stop: () => Promise<void> }> {
   const chosenLog = await ChosenLog.open(nc, config.prefix, config.streamReplicas);
   const proposerLog = log.child({ role: "proposer" });
@@ -116,12 +132,16 @@ async function startClientSide(
     if (reply.type === "read-reply") reader?.deliver(reply);
     else driver?.deliver(reply);
   }, (reason) => proposerLog.warn({ code: ErrorCode.BAD_REQUEST }, reason));
-  driver = new ProposerDriver(proposerConfigOf(config), (m) => transport.send(m), proposerLog);
+  const tracer = new Tracer(nc, config.prefix, config.nodeId, config.acceptors);
+  tracer.start();
+  driver = new ProposerDriver(proposerConfigOf(config), (m) => transport.send(m), proposerLog,
+    [metrics, tracer]);
   reader = new QuorumReader(config.acceptors, (m) => transport.send(m), config.phaseTimeoutMs,
     nuid.next());
   transport.start();
 
-  const resolve = (key: string) => resolveChosen(key, reader, driver);
+  const countRead = (result: ReadResult) => metrics.reads.inc({ result });
+  const resolve = (key: string) => resolveChosen(key, reader, driver, countRead);
   let learner: LearnerRole | null = null;
   const announce = (learned: Learned) => {
     learner?.learn(learned.key, learned.value, learned.ballot);
@@ -143,15 +163,36 @@ async function startClientSide(
       subject: publicWildcard(config.prefix, "create"),
       metadata: { description: "create a key once: the body is the value" },
       handler: (_err, msg) => void serve(msg, proposerLog, async () => {
-        const request = parseCreate(config.prefix, config.valueBytesMax, msg);
+        let request: CreateRequest;
+        try {
+          request = parseCreate(config.prefix, config.valueBytesMax, msg);
+        } catch (err) {
+          metrics.creates.inc({ outcome: "rejected" });
+          throw err;
+        }
         // A chosen value never changes: a key this node has learned needs no Paxos round.
         const known = learner?.replica.get(request.key);
-        if (known !== undefined) return knownReply(request, known.value);
-        const outcome = await proposer.propose(request.key, request.value);
+        if (known !== undefined) {
+          metrics.creates.inc({ outcome: known.value === request.value ? "created" : "exists" });
+          return knownReply(request, known.value);
+        }
+        const client = clientLabel(msg.reply);
+        let traceId = "";
+        const outcome = await proposer.propose(request.key, request.value, (p) => {
+          traceId = p.traceId;
+          tracer.client(traceId, request.key, "request", client, { value: request.value });
+        });
         if (outcome.kind === "chosen") {
           announce({ key: request.key, value: outcome.value, ballot: outcome.ballot,
             acceptors: outcome.acceptors });
         }
+        const created = outcome.kind === "chosen" && outcome.value === request.value;
+        metrics.creates.inc({ outcome: outcome.kind === "chosen" ? (created ? "created" : "exists")
+          : outcome.kind });
+        tracer.client(traceId, request.key, "reply", client, {
+          outcome: outcome.kind === "chosen" ? `${request.key}=${outcome.value} created=${created}`
+            : outcome.kind,
+        });
         return createReply(request, outcome);
       }),
     });
@@ -161,8 +202,10 @@ async function startClientSide(
   if (config.roles.includes("learner")) {
     const learnerLog = log.child({ role: "learner" });
     const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
-    const role = new LearnerRole(config.prefix, chosenLog, resolve, announce,
-      (key) => seen?.add(key), learnerLog);
+    const role = new LearnerRole(config.prefix, chosenLog, resolve, announce, (key) => {
+      seen?.add(key);
+      metrics.streamed(key);
+    }, learnerLog, countRead);
     learner = role;
     role.start();
     stopRebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
@@ -194,10 +237,17 @@ async function startClientSide(
       await repair?.stop();
       stopRebuilds?.();
       await driver.settled();
+      tracer.stop();
       learner?.stop();
       transport.close();
     },
   };
+}
+
+/** A short name for the client that sent a request: its connection's inbox prefix. */
+function clientLabel(reply: string | undefined): string {
+  const token = reply?.split(".")[1];
+  return token === undefined ? "client" : `client-${token.slice(-4)}`;
 }
 
 /** NATS connected; the acceptor's Redis reachable and durable; the learner attached, caught up. */

@@ -1,13 +1,28 @@
 import {
-  nextWakeAt, onReply, onTick, startProposal,
-  type ProposalOutcome, type ProposalState, type ProposerConfig, type ProposerStep,
+  nextWakeAt, onReply, onTick, startProposal, type ProposalOutcome, type ProposalState,
+  type ProposerConfig, type ProposerEvent, type ProposerStep,
 } from "../core/proposer.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../core/messages.js";
 import type { Random } from "../core/random.js";
 import { FAILPOINTS_ARMED, proposerFailpoints } from "./failpoint.js";
 import type { Logger } from "./logger.js";
 
-interface Running {
+/** A running proposal as observers see it. */
+export interface ProposalView {
+  readonly key: string;
+  /** Identifies one proposal (all its rounds) in traces and logs. */
+  readonly traceId: string;
+  readonly state: ProposalState;
+}
+
+/** Watches proposals (metrics, traces); called synchronously, so it must be cheap. */
+export interface ProposerObserver {
+  sent?(p: ProposalView, msg: ProposerToAcceptor): void;
+  received?(p: ProposalView, reply: AcceptorToProposer): void;
+  event?(p: ProposalView, event: ProposerEvent): void;
+}
+
+interface Running extends ProposalView {
   state: ProposalState;
   timer: NodeJS.Timeout | null;
   timerAt: number;
@@ -21,11 +36,13 @@ interface Running {
  */
 export class ProposerDriver {
   readonly #running = new Map<string, Running>();
+  #proposals = 0;
 
   constructor(
     private readonly config: ProposerConfig,
     private readonly send: (msg: ProposerToAcceptor) => void,
     private readonly log: Logger,
+    private readonly observers: readonly ProposerObserver[] = [],
     private readonly random: Random = { next: Math.random },
     private readonly now: () => number = Date.now,
   ) {}
@@ -34,15 +51,29 @@ export class ProposerDriver {
     return this.#running.size;
   }
 
-  /** Runs Basic Paxos for `key` proposing `value`; resolves with the outcome, never rejects. */
-  propose(key: string, value: string): Promise<ProposalOutcome> {
+  /** The proposal running for `key`, if any. */
+  running(key: string): ProposalView | undefined {
+    return this.#running.get(key);
+  }
+
+  /**
+   * Runs Basic Paxos for `key` proposing `value`; resolves with the outcome, never rejects.
+   * `onStart` hears the proposal's trace ID (the running one's, when it joins one).
+   */
+  propose(key: string, value: string, onStart?: (p: ProposalView) => void):
+    Promise<ProposalOutcome> {
     const existing = this.#running.get(key);
-    if (existing !== undefined) return existing.outcome.promise;
+    if (existing !== undefined) {
+      onStart?.(existing);
+      return existing.outcome.promise;
+    }
     const step = startProposal(this.config, key, value, this.now());
     const running: Running = {
+      key, traceId: `${this.config.nodeId}-${(this.#proposals++).toString(36)}`,
       state: step.state, timer: null, timerAt: 0, outcome: Promise.withResolvers(),
     };
     this.#running.set(key, running);
+    onStart?.(running);
     this.#apply(running, step);
     return running.outcome.promise;
   }
@@ -51,6 +82,7 @@ export class ProposerDriver {
   deliver(reply: AcceptorToProposer): void {
     const running = this.#running.get(reply.key);
     if (running === undefined) return;
+    for (const o of this.observers) o.received?.(running, reply);
     this.#apply(running, onReply(this.config, running.state, reply, this.now(), this.random));
   }
 
@@ -75,6 +107,10 @@ export class ProposerDriver {
     running.state = step.state;
     if (FAILPOINTS_ARMED) proposerFailpoints(step);
     for (const msg of step.outbox) this.send(msg);
+    for (const o of this.observers) {
+      for (const msg of step.outbox) o.sent?.(running, msg);
+      for (const event of step.events) o.event?.(running, event);
+    }
     if (step.events.length > 0 && this.log.isLevelEnabled("debug")) this.#logEvents(step);
     const wakeAt = nextWakeAt(step.state);
     if (wakeAt === null) {

@@ -1,0 +1,114 @@
+import {
+  collectDefaultMetrics, Counter, Gauge, Histogram, Registry,
+} from "prom-client";
+import type { ProposerEvent } from "../core/proposer.js";
+import type { ProposalView, ProposerObserver } from "./proposer-driver.js";
+
+export type CreateOutcome = "created" | "exists" | "timeout" | "unavailable" | "rejected";
+export type ReadResult = "hit" | "miss" | "repair" | "absent" | "failed";
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256,
+  0.512, 1, 2, 4];
+
+/** Prometheus metrics of one node (`/metrics`); one registry per node. */
+export class Metrics implements ProposerObserver {
+  readonly registry = new Registry();
+  readonly creates = new Counter({
+    name: "paxoskv_creates_total", help: "Creates answered, by outcome",
+    labelNames: ["outcome"] as const, registers: [this.registry],
+  });
+  readonly rounds = new Histogram({
+    name: "paxoskv_create_rounds", help: "Ballots tried per proposal (1 = no contention)",
+    buckets: [1, 2, 3, 5, 10, 20, 50], registers: [this.registry],
+  });
+  readonly ballotsBumped = new Counter({
+    name: "paxoskv_ballots_bumped_total",
+    help: "Proposal retries with a higher ballot, by reason (refused = contention)",
+    labelNames: ["reason"] as const, registers: [this.registry],
+  });
+  readonly phaseSeconds = new Histogram({
+    name: "paxoskv_phase_seconds",
+    help: "Phase latency: prepare (to a majority of promises), accept (to a majority of " +
+      "accepts), announce (chosen to seen on the stream by this node)",
+    labelNames: ["phase"] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
+  });
+  readonly acceptorReplies = new Counter({
+    name: "paxoskv_acceptor_replies_total",
+    help: "This acceptor's answers: promise, accepted, nack (a rejection), by phase",
+    labelNames: ["reply", "phase"] as const, registers: [this.registry],
+  });
+  readonly reads = new Counter({
+    name: "paxoskv_reads_total",
+    help: "Linearizable gets: replica hit, miss resolved by a quorum read, repair (read " +
+      "repair ran Paxos), absent, failed",
+    labelNames: ["result"] as const, registers: [this.registry],
+  });
+  readonly learnerLag = new Gauge({
+    name: "paxoskv_learner_lag", help: "Chosen-stream messages not yet applied by this learner",
+    registers: [this.registry],
+  });
+  readonly replicaKeys = new Gauge({
+    name: "paxoskv_replica_keys", help: "Keys in this learner's replica",
+    registers: [this.registry],
+  });
+  readonly natsConnected = new Gauge({
+    name: "paxoskv_nats_connected", help: "1 while connected to NATS",
+    registers: [this.registry],
+  });
+  readonly redisUp = new Gauge({
+    name: "paxoskv_redis_up", help: "1 while this acceptor's Redis answers",
+    registers: [this.registry],
+  });
+  readonly #phaseStart = new Map<string, { phase: "prepare" | "accept"; at: number }>();
+  readonly #chosenAt = new Map<string, number>();
+
+  constructor(nodeId: string) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    collectDefaultMetrics({ register: this.registry, prefix: "paxoskv_process_" });
+  }
+
+  event(p: ProposalView, event: ProposerEvent): void {
+    const now = performance.now();
+    const started = this.#phaseStart.get(p.traceId);
+    if (event.type === "prepare") {
+      this.#phaseStart.set(p.traceId, { phase: "prepare", at: now });
+    } else if (event.type === "accept") {
+      if (started?.phase === "prepare") this.#observe("prepare", started.at, now);
+      this.#phaseStart.set(p.traceId, { phase: "accept", at: now });
+    } else if (event.type === "retry") {
+      this.ballotsBumped.inc({ reason: event.reason });
+    } else {
+      if (event.outcome.kind === "chosen" && started?.phase === "accept") {
+        this.#observe("accept", started.at, now);
+        this.#rememberChosen(p.key, now);
+      }
+      this.rounds.observe(p.state.rounds);
+      this.#phaseStart.delete(p.traceId);
+    }
+  }
+
+  /** The learner saw `key` on the stream: the announce phase of a value chosen here ends. */
+  streamed(key: string): void {
+    const at = this.#chosenAt.get(key);
+    if (at === undefined) return;
+    this.#chosenAt.delete(key);
+    this.#observe("announce", at, performance.now());
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  #observe(phase: "prepare" | "accept" | "announce", from: number, to: number): void {
+    this.phaseSeconds.observe({ phase }, (to - from) / 1000);
+  }
+
+  /** Bounded: a value whose announcement this node never sees is forgotten, not leaked. */
+  #rememberChosen(key: string, at: number): void {
+    if (this.#chosenAt.size >= 10_000) {
+      const oldest = this.#chosenAt.keys().next().value;
+      if (oldest !== undefined) this.#chosenAt.delete(oldest);
+    }
+    this.#chosenAt.set(key, at);
+  }
+}
