@@ -1,0 +1,197 @@
+/**
+ * Helpers for the tests that run whole clusters (`startLocalCluster`): bounded polling, the
+ * acceptors' Redis read directly, raw NATS requests that collect every reply, stream counts.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import {
+  connect, createInbox, type Msg, type NatsConnection,
+} from "@nats-io/transport-node";
+import { Redis } from "ioredis";
+import type { LocalCluster } from "../../../src/dev/cluster.js";
+import { CHOSEN_STREAM } from "../../../src/protocol/subjects.js";
+
+/**
+ * Calls `probe` until it returns something other than undefined, or throws at the deadline
+ * with `what` and the last error or value seen. Errors from `probe` count as "not yet".
+ */
+export async function poll<T>(
+  what: string, probe: () => Promise<T | undefined>,
+  { timeoutMs = 20_000, intervalMs = 50 }: { timeoutMs?: number; intervalMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = undefined;
+  for (;;) {
+    try {
+      const result = await probe();
+      if (result !== undefined) return result;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` +
+        (last === undefined ? "" : `; last error: ${String(last)}`), { cause: last });
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Milliseconds `run` took, with its result. */
+export async function timed<T>(run: () => Promise<T>): Promise<{ ms: number; result: T }> {
+  const start = performance.now();
+  const result = await run();
+  return { ms: performance.now() - start, result };
+}
+
+/** An acceptor's hash of one key, as `src/adapters/redis/scripts.ts` writes it. */
+export type AcceptorHash = Record<string, string>;
+
+/** Direct ioredis connections to every acceptor's Redis of a cluster. */
+export class AcceptorRedis {
+  readonly #clients = new Map<string, Redis>();
+
+  constructor(private readonly cluster: LocalCluster) {
+    for (const [id, server] of cluster.redis) {
+      // Fail fast while a test has that Redis stopped, and come back on its own after.
+      const client = new Redis(server.url, { maxRetriesPerRequest: 1, retryStrategy: () => 100 });
+      client.on("error", () => undefined); // reconnects on its own; a read that fails throws
+      this.#clients.set(id, client);
+    }
+  }
+
+  client(acceptorId: string): Redis {
+    const client = this.#clients.get(acceptorId);
+    if (client === undefined) throw new Error(`no acceptor ${acceptorId}`);
+    return client;
+  }
+
+  hashKey(acceptorId: string, key: string): string {
+    return `${this.cluster.prefix}:acc:${acceptorId}:${key}`;
+  }
+
+  /** The acceptor's hash for `key` ({} when it holds nothing). */
+  async read(acceptorId: string, key: string): Promise<AcceptorHash> {
+    return this.client(acceptorId).hgetall(this.hashKey(acceptorId, key));
+  }
+
+  /** Every acceptor's hash for `key`, by acceptor ID. */
+  async readAll(key: string): Promise<Map<string, AcceptorHash>> {
+    const entries = await Promise.all(this.cluster.acceptors.map(
+      async (id) => [id, await this.read(id, key)] as const));
+    return new Map(entries);
+  }
+
+  /** Writes an accepted proposal straight into an acceptor's hash (promise = accepted). */
+  async writeAccepted(
+    acceptorId: string, key: string, round: number, nodeId: string, value: string,
+  ): Promise<void> {
+    await this.client(acceptorId).hset(this.hashKey(acceptorId, key), {
+      promised_round: String(round), promised_node: nodeId,
+      accepted_round: String(round), accepted_node: nodeId, accepted_value: value,
+    });
+  }
+
+  /**
+   * Every key of every acceptor's Redis with its hash: a picture of all Paxos state. Leaves
+   * out the `~unannounced` work list, which the acceptor's announcement repair empties on
+   * its own in the background (an Accept that got through would show in its key's hash).
+   */
+  async snapshot(): Promise<Record<string, Record<string, AcceptorHash>>> {
+    const out: Record<string, Record<string, AcceptorHash>> = {};
+    for (const id of this.cluster.acceptors) {
+      const client = this.client(id);
+      const keys = (await client.keys("*")).filter((k) => !k.endsWith(":~unannounced")).sort();
+      const hashes: Record<string, AcceptorHash> = {};
+      for (const key of keys) {
+        const type = await client.type(key);
+        hashes[key] = type === "hash" ? await client.hgetall(key) : { type };
+      }
+      out[id] = hashes;
+    }
+    return out;
+  }
+
+  close(): void {
+    for (const client of this.#clients.values()) client.disconnect();
+  }
+}
+
+/** The accepted proposal a majority of acceptors hold in the same ballot, or null. */
+export function majorityAccepted(
+  hashes: ReadonlyMap<string, AcceptorHash>,
+): { round: string; node: string; value: string; acceptors: string[] } | null {
+  const groups = new Map<string, string[]>();
+  for (const [id, h] of hashes) {
+    if (h["accepted_round"] === undefined) continue;
+    const id3 = JSON.stringify([h["accepted_round"], h["accepted_node"], h["accepted_value"]]);
+    groups.set(id3, [...(groups.get(id3) ?? []), id]);
+  }
+  for (const [id3, acceptors] of groups) {
+    if (acceptors.length * 2 > hashes.size) {
+      const [round, node, value] = JSON.parse(id3) as [string, string, string];
+      return { round, node, value, acceptors };
+    }
+  }
+  return null;
+}
+
+/**
+ * Publishes one request and gathers replies until `count` arrived or `timeoutMs` passed
+ * (the internal Paxos subjects answer once per acceptor, so a plain request sees only one).
+ */
+export async function gather(
+  nc: NatsConnection, subject: string, data: string | Uint8Array, count: number,
+  timeoutMs = 2000,
+): Promise<Msg[]> {
+  const inbox = createInbox();
+  const replies: Msg[] = [];
+  const sub = nc.subscribe(inbox, { max: count });
+  const timer = setTimeout(() => sub.unsubscribe(), timeoutMs);
+  const done = (async () => {
+    for await (const msg of sub) {
+      // The server's "no responders" status (503, headers only) is not a reply.
+      if (msg.headers?.code === 503) break;
+      replies.push(msg);
+    }
+  })();
+  nc.publish(subject, data, { reply: inbox });
+  await done;
+  clearTimeout(timer);
+  return replies;
+}
+
+/** One plain NATS request, the reply parsed as JSON (for subjects the client library guards). */
+export async function requestJson(
+  nc: NatsConnection, subject: string, data: string | Uint8Array = "", timeoutMs = 10_000,
+): Promise<unknown> {
+  const msg = await nc.request(subject, data, { timeout: timeoutMs });
+  return JSON.parse(msg.string()) as unknown;
+}
+
+/** Messages per subject in the chosen stream (`paxoskv.chosen.<key>` → count). */
+export async function chosenSubjectCounts(
+  nc: NatsConnection, prefix: string,
+): Promise<{ messages: number; subjects: Record<string, number> }> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(CHOSEN_STREAM, { subjects_filter: `${prefix}.chosen.>` });
+  return { messages: info.state.messages, subjects: info.state.subjects ?? {} };
+}
+
+export function connectTo(cluster: LocalCluster): Promise<NatsConnection> {
+  return connect({ servers: cluster.nats.url });
+}
+
+/** Runs `work` over `items` with at most `limit` at a time; results in input order. */
+export async function mapLimit<T, R>(
+  items: readonly T[], limit: number, work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await work(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
