@@ -18,7 +18,11 @@ const KEY_COUNT = 30;
 /** Spread over three proposers (queue group): about 20 keys, 1.2 MiB of values, each. */
 const RECREATE_COUNT = 60;
 const VALUE_BYTES = 60 * 1024;
-const NODE_ENV = { PAXOSKV_REQUEST_TIMEOUT_MS: "3000" };
+/** The largest maximum the configuration allows (512 KiB). */
+const VALUE_BYTES_MAX = 512 * 1024;
+const NODE_ENV = {
+  PAXOSKV_REQUEST_TIMEOUT_MS: "3000", PAXOSKV_MAX_VALUE_BYTES: String(VALUE_BYTES_MAX),
+};
 
 let cluster: LocalCluster;
 let redis: AcceptorRedis;
@@ -88,6 +92,23 @@ describe("large values - many at once", () => {
       expect(reply.status === "fulfilled" ? reply.value : String(reply.reason)).toEqual(
         { key: keys[i], found: true, value: big("orphan", i) });
     });
+  });
+
+  it("large values - a legal value that JSON escapes past 1 MiB is created or refused up " +
+    "front, never an endless TIMEOUT", async () => {
+    // 200 KiB of U+0001 is valid UTF-8 under the configured maximum, but JSON writes each
+    // character as \u0001: 1.2 MiB, over NATS' max_payload, in every Accept that carries it.
+    const key = "large.escaped";
+    const value = "\u0001".repeat(200 * 1024);
+    let outcome: unknown;
+    try {
+      outcome = await client.create(key, value);
+    } catch (err) {
+      outcome = (err as { code?: unknown }).code;
+    }
+    expect(crashed(), "nodes that stopped").toEqual([]);
+    if (typeof outcome === "string") expect(outcome).toBe("VALUE_TOO_LARGE");
+    else expect(outcome).toEqual({ key, value, created: true });
   });
 
   it("large values - the cluster serves again after those bursts", async () => {
