@@ -9,7 +9,8 @@ import {
   acceptorQueue, paxosListSubject, paxosSubject, type PaxosVerb,
 } from "../protocol/subjects.js";
 import {
-  AcceptBatchSchema, encodeBatch, ListRequestSchema, PrepareBatchSchema, ReadBatchSchema,
+  AcceptBatchSchema, encodeBatches, ListRequestSchema, PrepareBatchSchema, ReadBatchSchema,
+  wireBytesMax,
   WIRE_VERSION, type AcceptorReply, type ListReply,
 } from "../protocol/wire.js";
 import type { Logger } from "./logger.js";
@@ -117,8 +118,14 @@ export class AcceptorRole {
         this.metrics.acceptorReplies.inc({ reply: r.type, phase });
       }
     }
-    if (msg.reply !== undefined && replies.length > 0 && !this.nc.isClosed()) {
-      msg.respond(encodeBatch(replies));
+    if (msg.reply === undefined || replies.length === 0 || this.nc.isClosed()) return;
+    // Promises and reads carry accepted values: a batch's replies may need several messages.
+    for (const body of encodeBatches(replies, wireBytesMax(this.nc.info?.max_payload))) {
+      try {
+        msg.respond(body);
+      } catch (err) {
+        this.log.warn({ err, code: ErrorCode.INTERNAL }, "a reply too large for NATS was dropped");
+      }
     }
   }
 

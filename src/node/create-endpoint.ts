@@ -5,6 +5,9 @@ import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { CreateReply } from "../protocol/replies.js";
 import { keyOf } from "./endpoint.js";
 
+/** Room for the key, ballot and field names around a value in one wire item. */
+const WIRE_ITEM_OVERHEAD_BYTES = 1024;
+
 /** A client request after validation at the edge. */
 export interface CreateRequest {
   readonly key: string;
@@ -15,7 +18,9 @@ export interface CreateRequest {
  * Reads `prefix.create.<key>` with the value as a plain UTF-8 body (as `nats req` sends it).
  * Throws PaxosKvError with INVALID_KEY, VALUE_TOO_LARGE or BAD_REQUEST.
  */
-export function parseCreate(prefix: string, valueBytesMax: number, msg: Msg): CreateRequest {
+export function parseCreate(
+  prefix: string, valueBytesMax: number, msg: Msg, wireBytesMax: number,
+): CreateRequest {
   const key = keyOf(prefix, "create", msg.subject);
   if (msg.data.length > valueBytesMax) {
     throw new PaxosKvError(ErrorCode.VALUE_TOO_LARGE,
@@ -23,6 +28,14 @@ export function parseCreate(prefix: string, valueBytesMax: number, msg: Msg): Cr
   }
   const value = decodeUtf8(msg.data);
   if (value === null) throw new PaxosKvError(ErrorCode.BAD_REQUEST, "the value is not valid UTF-8");
+  // Accepts and promises carry the value as JSON; escaping (\u0001 is six bytes) can grow it
+  // past what one NATS message holds, and then no Accept could ever arrive.
+  const escapedBytes = Buffer.byteLength(JSON.stringify(value));
+  if (escapedBytes > wireBytesMax - WIRE_ITEM_OVERHEAD_BYTES) {
+    throw new PaxosKvError(ErrorCode.VALUE_TOO_LARGE,
+      `the value takes ${escapedBytes} bytes as JSON (escaped), over the ` +
+      `${wireBytesMax - WIRE_ITEM_OVERHEAD_BYTES} bytes a Paxos message can carry`);
+  }
   return { key, value };
 }
 

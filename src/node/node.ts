@@ -8,6 +8,7 @@ import type { ProposerConfig } from "../core/proposer.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
 import { paxosRebuildSubject, publicWildcard } from "../protocol/subjects.js";
+import { wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import { AnnouncementRepair } from "./announce-repair.js";
 import { startHttp, type Readiness } from "./http.js";
@@ -165,7 +166,8 @@ async function startClientSide(
       handler: (_err, msg) => void serve(msg, proposerLog, async () => {
         let request: CreateRequest;
         try {
-          request = parseCreate(config.prefix, config.valueBytesMax, msg);
+          request = parseCreate(config.prefix, config.valueBytesMax, msg,
+            wireBytesMax(nc.info?.max_payload));
         } catch (err) {
           metrics.creates.inc({ outcome: "rejected" });
           throw err;

@@ -83,6 +83,64 @@ export function encodeBatch<T>(items: readonly T[]): string {
   return JSON.stringify(body);
 }
 
+/** Bytes a batch's envelope adds around its items. */
+const ENVELOPE_BYTES = `{"v":${WIRE_VERSION},"items":[]}`.length;
+
+/**
+ * Collects encoded items into batches of at most `bytesMax` bytes and `BATCH_ITEMS_MAX`
+ * items each (NATS refuses a message over its max_payload). An item too large for any batch
+ * travels alone; the caller finds out when the publish fails.
+ */
+export class BatchEncoder {
+  #parts: string[] = [];
+  #bytes = ENVELOPE_BYTES;
+
+  constructor(private readonly bytesMax: number) {}
+
+  /** Adds an item; returns a full batch that must be sent first, if adding it made one. */
+  add(item: unknown): string | null {
+    const part = JSON.stringify(item);
+    const size = Buffer.byteLength(part) + 1;
+    const full = this.#parts.length > 0 &&
+      (this.#bytes + size > this.bytesMax || this.#parts.length >= BATCH_ITEMS_MAX);
+    const out = full ? this.take() : null;
+    this.#parts.push(part);
+    this.#bytes += size;
+    return out;
+  }
+
+  get empty(): boolean {
+    return this.#parts.length === 0;
+  }
+
+  /** The pending items as one batch, or null when there are none. */
+  take(): string | null {
+    if (this.#parts.length === 0) return null;
+    const body = `{"v":${WIRE_VERSION},"items":[${this.#parts.join(",")}]}`;
+    this.#parts = [];
+    this.#bytes = ENVELOPE_BYTES;
+    return body;
+  }
+}
+
+/** Every batch needed to carry `items` within `bytesMax` bytes each. */
+export function encodeBatches(items: readonly unknown[], bytesMax: number): string[] {
+  const encoder = new BatchEncoder(bytesMax);
+  const out: string[] = [];
+  for (const item of items) {
+    const full = encoder.add(item);
+    if (full !== null) out.push(full);
+  }
+  const last = encoder.take();
+  if (last !== null) out.push(last);
+  return out;
+}
+
+/** Room left for Paxos messages in a NATS message: the server's max_payload less headers. */
+export function wireBytesMax(maxPayload: number | undefined): number {
+  return (maxPayload ?? 1024 * 1024) - 4096;
+}
+
 export const LIST_PAGE_MAX = 1000;
 
 /** A page of the keys one acceptor holds; cursor "0" starts, and a reply cursor "0" ends. */
