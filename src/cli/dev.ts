@@ -1,6 +1,6 @@
 import { parseArgs } from "node:util";
 import { startLocalCluster } from "../dev/cluster.js";
-import { cleanup, MissingBinaryError } from "../dev/servers.js";
+import { cleanup, freePort, MissingBinaryError } from "../dev/servers.js";
 
 /**
  * `paxoskv dev`: a whole cluster on this machine: nats-server with JetStream and three
@@ -8,7 +8,10 @@ import { cleanup, MissingBinaryError } from "../dev/servers.js";
  */
 export async function runDev(args: string[]): Promise<number> {
   const { values } = parseArgs({
-    args, options: { "nats-port": { type: "string" }, "log-level": { type: "string" } },
+    args, options: {
+      "nats-port": { type: "string" }, "log-level": { type: "string" },
+      "http-port": { type: "string" },
+    },
   });
   const natsPort = Number(values["nats-port"] ?? 4222);
   let cluster;
@@ -24,12 +27,22 @@ export async function runDev(args: string[]): Promise<number> {
     }
     throw err;
   }
-  const nodes = await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
+  // HTTP (metrics, health, the web page) from --http-port (8080) up, or free ports.
+  const httpPorts: number[] = [];
+  for (let i = 0; i < cluster.acceptors.length; i++) {
+    let port = await freePort(Number(values["http-port"] ?? 8080) + i);
+    while (httpPorts.includes(port)) port = await freePort();
+    httpPorts.push(port);
+  }
+  const nodes = await Promise.all(cluster.acceptors.map((id, i) =>
+    cluster.spawnNode(id, undefined, { PAXOSKV_HTTP_PORT: String(httpPorts[i]) })));
   const server = cluster.nats.url;
   console.log(`paxoskv dev: a local cluster is up
   NATS       ${server} (JetStream)
   acceptors  ${cluster.acceptors.map((id) => `${id} ${cluster.redis.get(id)?.url}`).join(", ")}
   nodes      ${nodes.map((n) => n.id).join(", ")} (proposer, acceptor, learner)
+  web page   http://127.0.0.1:${httpPorts[0]}/  (any node: ${nodes.map((n, i) =>
+    `${n.id} on ${httpPorts[i]}`).join(", ")}; /metrics, /readyz)
 
 Try, from another shell:
   nats --server ${server} req paxoskv.create.X 3
@@ -38,6 +51,7 @@ Try, from another shell:
   nats --server ${server} sub 'paxoskv.chosen.>'
   npm run paxoskv -- create Y hello --nats ${server}
   npm run paxoskv -- get Y --nats ${server}
+  npm run paxoskv -- trace 'race.>' --nats ${server}   # then press "Race" on the web page
 
 Node logs (pino JSON, level ${values["log-level"] ?? "warn"}; --log-level info for more) follow.
 Ctrl-C stops everything.`);

@@ -7,6 +7,7 @@ import { createLogger } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { openRedisStore } from "../node/open-store.js";
 import { runDev } from "./dev.js";
+import { runUi } from "../ui/standalone.js";
 import { paxosRebuildSubject } from "../protocol/subjects.js";
 import {
   formatTraceEvent, traceControlSubject, traceSubject, type TraceEvent,
@@ -19,7 +20,10 @@ const USAGE = `usage:
   paxoskv get    <key> [--replica] [--nats URL] [--timeout MS]
   paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
   paxoskv replica rebuild [--nats URL] [--timeout MS] every learner rebuilds from the acceptors
-  paxoskv trace  [key-pattern] [--nats URL]           print the live Paxos messages of creates
+  paxoskv trace  [key-pattern] [--nats URL] [--json]  print the live Paxos messages of creates
+                 (--json: one TraceEvent per line, for the web page's replay)
+  paxoskv ui     [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C]
+                 the web page (cluster view, live sequence diagrams) against a cluster
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--only] [--out bench/results]
                  paxoskv vs NATS KV (R1, R3) and etcd on local servers (npm run bench)
@@ -62,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
     case "dev": return runDev(rest);
     case "bench": return runBenchCommand(rest);
     case "trace": return runTrace(rest);
+    case "ui": return runUi(rest);
     case undefined: case "help": case "--help": case "-h":
       console.log(USAGE);
       return command === undefined ? 2 : 0;
@@ -131,7 +136,7 @@ async function runClient(command: "create" | "get" | "watch", args: string[]): P
 /** Switches tracing on in every node for the pattern, and prints what they publish. */
 async function runTrace(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true,
-    options: CLIENT_OPTIONS });
+    options: { ...CLIENT_OPTIONS, json: { type: "boolean" } } });
   const pattern = positionals[0] ?? ">";
   const prefix = values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv";
   const client = await connectClient(values);
@@ -143,8 +148,13 @@ async function runTrace(args: string[]): Promise<number> {
   const firstSeen = new Map<string, number>();
   const sub = nc.subscribe(traceSubject(prefix, pattern));
   process.once("SIGINT", () => sub.unsubscribe());
-  console.log(`tracing ${pattern} (Ctrl-C stops)`);
+  if (values.json === true) console.error(`tracing ${pattern} (Ctrl-C stops)`);
+  else console.log(`tracing ${pattern} (Ctrl-C stops)`);
   for await (const msg of sub) {
+    if (values.json === true) {
+      console.log(msg.string());
+      continue;
+    }
     const event = JSON.parse(msg.string()) as TraceEvent;
     const t0 = firstSeen.get(event.traceId) ?? event.t;
     firstSeen.set(event.traceId, t0);

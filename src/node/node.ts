@@ -21,6 +21,7 @@ import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learn
 import type { Logger } from "./logger.js";
 import { Metrics, type ReadResult } from "./metrics.js";
 import { Tracer } from "./trace.js";
+import { createUi } from "../ui/routes.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { QuorumReader } from "./quorum-reader.js";
 import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
@@ -88,7 +89,15 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const learner = clientSide.learner;
 
   if (config.httpPort !== undefined) {
+    const ui = createUi({
+      nc, prefix: config.prefix, acceptors: config.acceptors,
+      connect: { servers: config.natsServers, user: config.natsUser, password: config.natsPassword },
+      self: { node: config.nodeId, roles: config.roles,
+        readiness: () => readiness(nc, natsState.connected, store, learner) },
+      onError: (what, err) => log.warn({ err }, `web page: ${what} failed`),
+    });
     const server = await startHttp(config.httpPort, {
+      other: (path, req, res) => ui.route(path, req, res),
       readiness: () => readiness(nc, natsState.connected, store, learner),
       metrics: async () => {
         const ready = await readiness(nc, natsState.connected, store, learner);
@@ -101,7 +110,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         return metrics.text();
       },
     }, log);
-    stops.unshift(() => new Promise((resolve) => server.close(() => resolve())));
+    stops.unshift(() => {
+      ui.close(); // open trace feeds would keep server.close() waiting
+      return new Promise((resolve) => server.close(() => resolve()));
+    });
   }
 
   await nc.flush();

@@ -11,12 +11,15 @@ import type { ProposalView, ProposerObserver } from "./proposer-driver.js";
  * `<prefix>.trace.<key>` by the proposer that runs the create, only while someone traces.
  */
 export interface TraceEvent {
-  /** Milliseconds since the epoch (fractional). */
+  /** Milliseconds since the epoch (fractional); in a simulator export, the tick. */
   readonly t: number;
   readonly traceId: string;
+  /** The key; empty for a simulator fault that concerns no one key (a crash, a partition). */
   readonly key: string;
   readonly kind: "request" | "prepare" | "promise" | "accept" | "accepted" | "nack" | "retry"
-    | "chosen" | "gave-up" | "reply";
+    | "chosen" | "gave-up" | "reply"
+    /** Simulator exports only: a crash, a partition, a lost message (`outcome` says which). */
+    | "fault";
   readonly from: string;
   readonly to: readonly string[];
   readonly ballot?: string;
@@ -178,6 +181,7 @@ export function formatTraceEvent(e: TraceEvent, sinceMs: number): string {
       case "chosen": return `chosen ${e.key}=${e.value ?? ""} by ${e.to.join(",")}`;
       case "gave-up": return `gave up: ${e.outcome ?? ""}`;
       case "reply": return `reply ${e.outcome ?? ""}`;
+      case "fault": return `fault: ${e.outcome ?? ""}`;
     }
   })();
   const who = e.kind === "chosen" || e.kind === "retry" || e.kind === "gave-up"

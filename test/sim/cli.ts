@@ -3,10 +3,13 @@
  *   npm run sim -- --seed 42 --trace      one seed, with every message, fault and decision
  *   npm run sim -- --seeds 1..10000       a range, with seeds/s
  *   add --bug accept-below-promise|ignore-accepted|quorum-of-one to plant a bug
+ *   npm run sim -- --seed 42 --export trace.json   the run as trace events, for the web
+ *                                                  page's replay (/replay)
  */
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { PlantedBug } from "./options.js";
-import { runSeed } from "./run-seeds.js";
+import { exportSeed, runSeed } from "./run-seeds.js";
 
 const { values } = parseArgs({
   options: {
@@ -14,6 +17,7 @@ const { values } = parseArgs({
     seeds: { type: "string" },
     trace: { type: "boolean", default: false },
     bug: { type: "string" },
+    export: { type: "string" },
   },
 });
 // `--trace | head` closes the pipe early; that is not an error.
@@ -23,6 +27,14 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
 });
 const bug = (values.bug ?? null) as PlantedBug | null;
 const [from, to] = range(values.seed ?? process.env["SEED"], values.seeds);
+if (values.export !== undefined) {
+  if (from !== to) throw new Error("--export takes one seed (--seed N)");
+  const run = exportSeed(from, bug);
+  writeFileSync(values.export, `${JSON.stringify(run)}\n`);
+  console.log(`seed ${from} ${run.scenario}: ${run.violation ?? "ok"}; ${run.events.length} ` +
+    `trace events written to ${values.export} (open the page's /replay and load it)`);
+  process.exit(run.violation === null ? 0 : 1);
+}
 
 const started = performance.now();
 let failures = 0;

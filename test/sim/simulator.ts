@@ -1,7 +1,7 @@
 import { EMPTY_ACCEPTOR_STATE } from "../../src/core/acceptor.js";
 import { formatBallot, maxBallot, type Ballot } from "../../src/core/ballot.js";
 import { LearnerReplica, classifyQuorumRead } from "../../src/core/learner.js";
-import type { ProposerToAcceptor } from "../../src/core/messages.js";
+import type { AcceptorToProposer, ProposerToAcceptor } from "../../src/core/messages.js";
 import { nextWakeAt, type ProposalOutcome, type ProposerStep } from "../../src/core/proposer.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 import { Observer, Violation } from "./checker.js";
@@ -10,12 +10,15 @@ import {
   Network, chain, delaying, duplicating, lossy, partitioned, type Envelope, type Faults,
 } from "./network.js";
 import {
-  ACCEPTOR_IDS, KEYS, LEARNER_IDS, describe, formatPartition, proposerNode, type Acceptor,
-  type Create, type ProposerNode,
+  ACCEPTOR_IDS, KEYS, LEARNER_IDS, describe, formatPartition, formatSimMsg, proposerNode,
+  type Acceptor, type Create, type ProposerNode,
 } from "./nodes.js";
 import { scenarioName, type SimOptions } from "./options.js";
+import type { TraceEvent } from "../../src/node/trace.js";
 
 export type Trace = (line: string) => void;
+/** Receives the run as the nodes' tracers would publish it (`npm run sim -- --export`). */
+export type TraceRecorder = (event: TraceEvent) => void;
 
 export interface SimResult {
   readonly seed: number;
@@ -29,8 +32,8 @@ export interface SimResult {
 }
 
 /** Runs one seeded scenario: faults until `healAt`, then a healed network until all decide. */
-export function runSimulation(options: SimOptions, trace?: Trace): SimResult {
-  const sim = new Simulation(options, trace);
+export function runSimulation(options: SimOptions, trace?: Trace, record?: TraceRecorder): SimResult {
+  const sim = new Simulation(options, trace, record);
   let violation: string | null = null;
   try {
     sim.run();
@@ -59,9 +62,14 @@ class Simulation {
   readonly #acceptors: Acceptor[];
   readonly #proposers: ProposerNode[];
   readonly #learners = new Map(LEARNER_IDS.map((id) => [id, new LearnerReplica()]));
+  readonly #record: TraceRecorder | undefined;
+  /** The trace ID of each proposer's running proposal per key (`P1-0`, `P1-1`, ...). */
+  readonly #traceIds = new Map<string, string>();
+  #proposalCount = 0;
 
-  constructor(options: SimOptions, trace: Trace | undefined) {
+  constructor(options: SimOptions, trace: Trace | undefined, record?: TraceRecorder) {
     this.#o = options;
+    this.#record = record;
     this.#core = coreWith(options.bug);
     // Its own stream, so changing an option (a planted bug) keeps the same seed comparable.
     this.#random = seededRandom(options.seed ^ 0x5eed5eed);
@@ -72,8 +80,11 @@ class Simulation {
     };
     const proxy = chain(partitioned(this.#faults), lossy(this.#faults),
       duplicating(this.#faults), delaying(this.#faults));
-    this.#net = new Network(proxy, this.#random, (kind, env, why) =>
-      this.#log(() => `${kind} ${describe(env)} (${why})`));
+    this.#net = new Network(proxy, this.#random, (kind, env, why) => {
+      this.#log(() => `${kind} ${describe(env)} (${why})`);
+      this.#recordLoss(env, kind === "drop" ? `lost ${formatSimMsg(env.msg)} (${why})` :
+        `duplicated ${env.from} → ${env.to} ${formatSimMsg(env.msg)}`, kind === "drop");
+    });
     this.#observer = new Observer(options.acceptorCount, options.checkAcceptorRules);
     const ids = ACCEPTOR_IDS.slice(0, options.acceptorCount);
     this.#acceptors = ids.map((id) => ({ id, up: true, store: new Map() }));
@@ -145,6 +156,8 @@ class Simulation {
       this.#faults.partition = this.#faults.partition === null ? this.#split() : null;
       this.#log(() => this.#faults.partition === null ? "partition healed" :
         `partition ${formatPartition(this.#faults.partition)}`);
+      this.#fault("", this.#faults.partition === null ? "partition healed" :
+        `partition ${formatPartition(this.#faults.partition)}`);
     }
   }
 
@@ -156,6 +169,7 @@ class Simulation {
     if (this.#o.partitions && this.#random.next() < 0.5) {
       this.#faults.partition = this.#split();
       this.#log(() => `partition ${formatPartition(this.#faults.partition ?? new Map())}`);
+      this.#fault("", `partition ${formatPartition(this.#faults.partition)}`);
     }
   }
 
@@ -170,11 +184,13 @@ class Simulation {
     this.#faults.partition = null;
     for (const acceptor of this.#acceptors) if (!acceptor.up) this.#restart(acceptor);
     this.#log(() => "heal (no loss, no partition, every acceptor up)");
+    this.#fault("", "heal: no loss, no partition, every acceptor up");
   }
 
   #crash(acceptor: Acceptor, why: string): void {
     acceptor.up = false;
     this.#log(() => `crash ${acceptor.id}${why}`);
+    this.#fault(acceptor.id, `crash ${acceptor.id}${why}`);
   }
 
   /**
@@ -187,6 +203,7 @@ class Simulation {
     node.skew = Math.max(0, node.skew - randomInt(this.#random, 40));
     this.#log(() => `crash ${node.id}: restarts with no proposals, no ballots seen, clock ` +
       `skew ${node.skew}`);
+    this.#fault(node.id, `crash ${node.id}: restarts with no proposals, clock skew ${node.skew}`);
     for (const key of node.proposals.keys()) {
       const create = node.creates.get(key) as Create;
       create.nextTryAt = this.now + 1 + randomInt(this.#random, 30);
@@ -198,6 +215,7 @@ class Simulation {
   #restart(acceptor: Acceptor): void {
     acceptor.up = true;
     this.#log(() => `restart ${acceptor.id} with ${acceptor.store.size} durable key(s)`);
+    this.#fault(acceptor.id, `restart ${acceptor.id} with ${acceptor.store.size} durable key(s)`);
   }
 
   #startDueCreates(): void {
@@ -208,6 +226,10 @@ class Simulation {
         create.tries += 1;
         this.#log(() => `client → ${node.id} create ${create.key}=${create.value} ` +
           `(try ${create.tries})`);
+        const traceId = `${node.id}-${(this.#proposalCount++).toString(36)}`;
+        this.#traceIds.set(`${node.id}/${create.key}`, traceId);
+        this.#emit(() => ({ t: this.now, traceId, key: create.key, kind: "request",
+          from: clientOf(node.id), to: [node.id], value: create.value }));
         const step = this.#core.startProposal(node.config, create.key, create.value,
           this.now + node.skew, node.seen.get(create.key) ?? null);
         this.#apply(node, step);
@@ -242,10 +264,17 @@ class Simulation {
       if (event.type === "retry") {
         this.#log(() => `tick ${node.id} ${state.key} retry after ${event.reason} of ` +
           `${formatBallot(event.ballot)}, back-off ${event.backoffTicks}`);
+        this.#emit(() => ({ t: this.now, traceId: this.#traceOf(node.id, state.key),
+          key: state.key, kind: "retry", from: node.id, to: [], ballot: formatBallot(event.ballot),
+          outcome: `${event.reason}; back-off ${event.backoffTicks} ticks` }));
       }
       if (event.type === "done") this.#finish(node, state.key, event.outcome);
     }
     for (const msg of step.outbox) {
+      // As a node's tracer does: the message as sent, to every acceptor; losses are faults.
+      this.#emit(() => ({ t: this.now, traceId: this.#traceOf(node.id, msg.key), key: msg.key,
+        kind: msg.type, from: node.id, to: this.#acceptors.map((a) => a.id),
+        ballot: formatBallot(msg.ballot), ...(msg.type === "accept" ? { value: msg.value } : {}) }));
       for (const acceptor of this.#acceptors) this.#net.send(node.id, acceptor.id, msg, this.now);
     }
   }
@@ -254,6 +283,16 @@ class Simulation {
     node.proposals.delete(key);
     const create = node.creates.get(key) as Create;
     this.#observer.onOutcome(node.id, key, outcome);
+    const traceId = this.#traceOf(node.id, key);
+    this.#emit(() => outcome.kind === "chosen"
+      ? { t: this.now, traceId, key, kind: "chosen", from: node.id, to: outcome.acceptors,
+        ballot: formatBallot(outcome.ballot), value: outcome.value }
+      : { t: this.now, traceId, key, kind: "gave-up", from: node.id, to: [],
+        outcome: outcome.kind });
+    this.#emit(() => ({ t: this.now, traceId, key, kind: "reply", from: node.id,
+      to: [clientOf(node.id)], outcome: outcome.kind === "chosen"
+        ? `${key}=${outcome.value} created=${String(outcome.value === create.value)}`
+        : outcome.kind }));
     if (outcome.kind !== "chosen") {
       create.nextTryAt = this.now + 1 + randomInt(this.#random, 20);
       this.#log(() => `${node.id} → client ${key} ${outcome.kind} after ${outcome.rounds} ` +
@@ -284,6 +323,7 @@ class Simulation {
     const state = node.proposals.get(msg.key);
     this.delivered += 1;
     this.#log(() => `deliver ${describe(env)}${state === undefined ? " (no proposal)" : ""}`);
+    if (state !== undefined) this.#emitReply(env.to, msg);
     if (state !== undefined) {
       const local = this.now + node.skew;
       this.#apply(node, this.#core.onReply(node.config, state, msg, local, this.#random));
@@ -292,7 +332,10 @@ class Simulation {
 
   #toAcceptor(env: Envelope, msg: ProposerToAcceptor): void {
     const acceptor = this.#acceptors.find((a) => a.id === env.to) as Acceptor;
-    if (!acceptor.up) return this.#log(() => `drop ${describe(env)} (${acceptor.id} is down)`);
+    if (!acceptor.up) {
+      this.#recordLoss(env, `lost ${formatSimMsg(env.msg)} (${acceptor.id} is down)`, true);
+      return this.#log(() => `drop ${describe(env)} (${acceptor.id} is down)`);
+    }
     this.delivered += 1;
     this.#log(() => `deliver ${describe(env)}`);
     const before = acceptor.store.get(msg.key) ?? EMPTY_ACCEPTOR_STATE;
@@ -328,7 +371,49 @@ class Simulation {
     this.#observer.onRead(key, read);
   }
 
+  /** The running proposal's trace ID at `proposer` for `key` (as the node's tracer names it). */
+  #traceOf(proposer: string, key: string): string {
+    return this.#traceIds.get(`${proposer}/${key}`) ?? `${proposer}-?`;
+  }
+
+  #emit(event: () => TraceEvent): void {
+    if (this.#record !== undefined) this.#record(event());
+  }
+
+  /** An acceptor's reply as the proposer's tracer sees it arrive. */
+  #emitReply(proposer: string, msg: AcceptorToProposer): void {
+    this.#emit(() => {
+      const base = { t: this.now, traceId: this.#traceOf(proposer, msg.key), key: msg.key,
+        from: msg.from, to: [proposer], ballot: formatBallot(msg.ballot) };
+      if (msg.type === "promise") {
+        return { ...base, kind: "promise", accepted: msg.accepted === null ? null :
+          { ballot: formatBallot(msg.accepted.ballot), value: msg.accepted.value } };
+      }
+      return msg.type === "nack" ? { ...base, kind: "nack", promised: formatBallot(msg.promised) }
+        : { ...base, kind: "accepted" };
+    });
+  }
+
+  #fault(node: string, what: string): void {
+    this.#emit(() => ({ t: this.now, traceId: "-", key: "", kind: "fault",
+      from: node || "network", to: [], outcome: what }));
+  }
+
+  /** A message lost (drawn from its sender to where it never arrived) or duplicated. */
+  #recordLoss(env: Envelope, what: string, lost: boolean): void {
+    if (env.msg.type === "learn") return;
+    const proposer = env.msg.type === "prepare" || env.msg.type === "accept" ? env.from : env.to;
+    const key = env.msg.key;
+    this.#emit(() => ({ t: this.now, traceId: this.#traceOf(proposer, key), key, kind: "fault",
+      from: env.from, to: lost ? [env.to] : [], outcome: what }));
+  }
+
   #log(line: () => string): void {
     if (this.#trace !== undefined) this.#trace(`t=${this.now} ${line()}`);
   }
+}
+
+/** The client behind proposer P1 is client-1, as in the seed's "client 1". */
+function clientOf(proposer: string): string {
+  return `client-${proposer.replace(/^P/, "")}`;
 }

@@ -1,0 +1,166 @@
+import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { Svcm, type ServiceIdentity } from "@nats-io/services";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { Readiness } from "../node/http.js";
+import { CHOSEN_STREAM } from "../protocol/subjects.js";
+
+/** The micro service every node registers (`SERVICE_NAME` in src/node/node.ts). */
+export const UI_SERVICE_NAME = "paxoskv";
+
+/** One node as the `$SRV.PING/INFO/STATS` answers of its service instance describe it. */
+export interface NodeStatus {
+  /** The service instance ID (one per node process). */
+  readonly id: string;
+  readonly node: string;
+  readonly roles: readonly string[];
+  readonly version: string;
+  readonly started: string | null;
+  readonly endpoints: readonly {
+    readonly name: string;
+    readonly subject: string;
+    readonly requests: number;
+    readonly errors: number;
+    readonly averageMs: number;
+  }[];
+  /** The learner's replica size and stream lag (`$SRV.STATS` data); null without a learner. */
+  readonly replicaSize: number | null;
+  readonly lag: number | null;
+}
+
+/** What the page's cluster view shows (`GET /api/cluster`). */
+export interface ClusterStatus {
+  readonly at: string;
+  readonly prefix: string;
+  /** The node serving the page and its `/readyz`, or null for `paxoskv ui`. */
+  readonly self: {
+    readonly node: string;
+    readonly roles: readonly string[];
+    readonly readiness: Readiness | null;
+  } | null;
+  readonly nats: { readonly connected: boolean; readonly server: string };
+  readonly nodes: readonly NodeStatus[];
+  /** The configured acceptor set; up = a node with that ID and the acceptor role answers. */
+  readonly acceptors: readonly { readonly id: string; readonly up: boolean }[];
+  readonly quorum: number;
+  readonly stream: {
+    readonly name: string;
+    readonly messages: number;
+    readonly firstSeq: number;
+    readonly lastSeq: number;
+    readonly lastTs: string | null;
+    readonly bytes: number;
+  } | null;
+  readonly errors: readonly string[];
+}
+
+export interface ClusterSource {
+  readonly nc: NatsConnection;
+  readonly prefix: string;
+  readonly acceptors: readonly string[];
+  readonly self?: {
+    readonly node: string;
+    readonly roles: readonly string[];
+    readiness(): Promise<Readiness>;
+  } | undefined;
+}
+
+interface StatsLike extends ServiceIdentity {
+  readonly started?: string;
+  readonly endpoints?: readonly {
+    name: string; subject: string; num_requests?: number; num_errors?: number;
+    average_processing_time?: number; data?: unknown;
+  }[];
+}
+
+/** Reads the cluster's state: service discovery, the chosen stream, this node's readiness. */
+export class ClusterView {
+  #jsm: Promise<JetStreamManager> | null = null;
+
+  constructor(private readonly source: ClusterSource) {}
+
+  async status(): Promise<ClusterStatus> {
+    const { nc, prefix, self } = this.source;
+    const errors: string[] = [];
+    const failed = (what: string) => (err: unknown) => {
+      errors.push(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    };
+    const client = new Svcm(nc).client({ strategy: "stall", stall: 250, maxWait: 1500 });
+    const collect = async <T>(verb: string, q: Promise<AsyncIterable<T>>): Promise<T[]> => {
+      const out: T[] = [];
+      try {
+        for await (const item of await q) out.push(item);
+      } catch (err) {
+        // No node at all answers with "no responders": an empty cluster, not an error.
+        if (!/no responders/i.test(String(err))) failed(verb)(err);
+      }
+      return out;
+    };
+    const [pings, infos, stats, stream, readiness] = await Promise.all([
+      collect("$SRV.PING", client.ping(UI_SERVICE_NAME)),
+      collect("$SRV.INFO", client.info(UI_SERVICE_NAME)),
+      collect("$SRV.STATS", client.stats(UI_SERVICE_NAME)) as Promise<StatsLike[]>,
+      this.#stream().catch(failed("stream info")),
+      self === undefined ? Promise.resolve(null) : self.readiness().catch(failed("readiness")),
+    ]);
+    const nodes = new Map<string, NodeStatus>();
+    for (const identity of [...pings, ...infos, ...stats]) {
+      if (nodes.has(identity.id)) continue;
+      const stat = stats.find((s) => s.id === identity.id);
+      const info = infos.find((s) => s.id === identity.id);
+      const data = stat?.endpoints?.map((e) => e.data).find(isLearnerData) ?? null;
+      nodes.set(identity.id, {
+        id: identity.id,
+        node: identity.metadata?.node ?? "?",
+        roles: (identity.metadata?.roles ?? "").split(",").filter((r) => r !== ""),
+        version: identity.version,
+        started: stat?.started ?? null,
+        endpoints: (stat?.endpoints ?? info?.endpoints ?? []).map((e) => {
+          const s = e as NonNullable<StatsLike["endpoints"]>[number];
+          return {
+            name: s.name, subject: s.subject, requests: s.num_requests ?? 0,
+            errors: s.num_errors ?? 0, averageMs: (s.average_processing_time ?? 0) / 1e6,
+          };
+        }),
+        replicaSize: data?.replicaSize ?? null,
+        lag: data?.lag ?? null,
+      });
+    }
+    const list = [...nodes.values()].sort((a, b) => a.node.localeCompare(b.node) ||
+      a.id.localeCompare(b.id));
+    const acceptors = this.source.acceptors.map((id) => ({
+      id, up: list.some((n) => n.node === id && n.roles.includes("acceptor")),
+    }));
+    return {
+      at: new Date().toISOString(),
+      prefix,
+      self: self === undefined ? null : { node: self.node, roles: self.roles, readiness },
+      nats: { connected: !nc.isClosed(), server: nc.getServer() },
+      nodes: list, acceptors,
+      quorum: Math.floor(this.source.acceptors.length / 2) + 1,
+      stream, errors,
+    };
+  }
+
+  async #stream(): Promise<ClusterStatus["stream"]> {
+    this.#jsm ??= jetstreamManager(this.source.nc, { checkAPI: false });
+    let jsm: JetStreamManager;
+    try {
+      jsm = await this.#jsm;
+    } catch (err) {
+      this.#jsm = null;
+      throw err;
+    }
+    const info = await jsm.streams.info(CHOSEN_STREAM);
+    return {
+      name: CHOSEN_STREAM, messages: info.state.messages, firstSeq: info.state.first_seq,
+      lastSeq: info.state.last_seq, lastTs: info.state.last_ts ?? null, bytes: info.state.bytes,
+    };
+  }
+}
+
+function isLearnerData(data: unknown): data is { replicaSize: number; lag: number } {
+  return typeof data === "object" && data !== null &&
+    typeof (data as { replicaSize?: unknown }).replicaSize === "number" &&
+    typeof (data as { lag?: unknown }).lag === "number";
+}

@@ -1,0 +1,83 @@
+import { createServer, type Server } from "node:http";
+import { parseArgs } from "node:util";
+import { connectNats } from "../adapters/nats/connection.js";
+import { createUi } from "./routes.js";
+
+export interface StandaloneUi {
+  readonly server: Server;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export interface StandaloneOptions {
+  readonly servers: readonly string[];
+  readonly user?: string | undefined;
+  readonly password?: string | undefined;
+  readonly prefix: string;
+  readonly acceptors: readonly string[];
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly host?: string;
+}
+
+/** The page server on its own: `paxoskv ui`, against any running cluster. */
+export async function startStandaloneUi(options: StandaloneOptions): Promise<StandaloneUi> {
+  const nc = await connectNats({
+    servers: options.servers, user: options.user, password: options.password, name: "paxoskv-ui",
+  });
+  const ui = createUi({
+    nc, prefix: options.prefix, acceptors: options.acceptors,
+    connect: { servers: options.servers, user: options.user, password: options.password },
+    onError: (what, err) => console.error(`paxoskv ui: ${what}:`, err),
+  });
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    if (ui.route(path, req, res)) return;
+    if (path === "/healthz") {
+      res.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+      return;
+    }
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host ?? "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address !== null ? address.port : options.port;
+  return {
+    server, port,
+    async close() {
+      ui.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (!nc.isClosed()) await nc.drain();
+    },
+  };
+}
+
+/** `paxoskv ui [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C]`. */
+export async function runUi(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: {
+    nats: { type: "string" }, port: { type: "string" }, host: { type: "string" },
+    prefix: { type: "string" }, acceptors: { type: "string" },
+  } });
+  const env = process.env;
+  const servers = (values.nats ?? env.PAXOSKV_NATS_URL ?? "nats://127.0.0.1:4222").split(",");
+  const ui = await startStandaloneUi({
+    servers, user: env.PAXOSKV_NATS_USER || undefined,
+    password: env.PAXOSKV_NATS_PASSWORD || undefined,
+    prefix: values.prefix ?? env.PAXOSKV_PREFIX ?? "paxoskv",
+    acceptors: (values.acceptors ?? env.PAXOSKV_ACCEPTORS ?? "A,B,C").split(",")
+      .map((a) => a.trim()).filter((a) => a !== ""),
+    port: Number(values.port ?? 8080),
+    host: values.host ?? "127.0.0.1",
+  });
+  console.log(`paxoskv ui: http://${values.host ?? "127.0.0.1"}:${ui.port}/  (cluster: ` +
+    `${servers.join(",")}; Ctrl-C stops)`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await ui.close();
+  return 0;
+}
