@@ -33,6 +33,9 @@ export class NatsPaxosTransport {
   start(): void {
     this.#subscription = this.nc.subscribe(this.#replySubject, {
       callback: (_err, msg) => {
+        // A status message (503: no acceptor subscribed yet) is not a reply; the proposal
+        // simply times out like any unanswered phase.
+        if (msg.headers?.hasError === true && msg.data.length === 0) return;
         const parsed = ReplyBatchSchema.safeParse(decodeJson(msg.data));
         if (!parsed.success) {
           this.onProblem(`malformed acceptor reply: ${parsed.error.issues[0]?.message ?? ""}`);
