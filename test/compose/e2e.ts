@@ -1,0 +1,486 @@
+/**
+ * The docker-compose stack, end to end (`npm run test:compose`; not part of `npm test`, which
+ * runs where Docker may be missing). Needs a running Docker engine and the images
+ * `node:24-bookworm-slim`, `nats:2.10`, `redis:7.2` (`../shared/docker/standin-images.sh`
+ * builds stand-ins where no registry can be reached).
+ *
+ * Builds the image, brings the stack up under its own project name on free 127.0.0.1 ports,
+ * runs the seed's race and a few hundred raced keys through the published NATS ports as the
+ * client user, shows the client user refused on `paxoskv.paxos.>` and `$JS.API.>`, stops one
+ * node and one Redis (acceptor A entirely) and creates more, restarts everything and checks
+ * every key kept its value, scales the read replicas, and tears down with volumes.
+ *
+ * Env: PAXOSKV_E2E_KEEP=1 leaves the stack up; PAXOSKV_E2E_KEYS (300) raced keys;
+ * PAXOSKV_E2E_SKIP_BUILD=1 uses the image as it is.
+ */
+import { spawn } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import {
+  connect, PermissionViolationError, type NatsConnection,
+} from "@nats-io/transport-node";
+import { PaxosKvClient } from "../../src/client/client.js";
+import { ErrorCode, PaxosKvError } from "../../src/protocol/codes.js";
+import { listAcceptorKeys } from "../../src/node/rebuild.js";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const ARTIFACTS = join(ROOT, "test-artifacts", "compose");
+const PROJECT = "paxoskv-e2e";
+const IMAGE = process.env.PAXOSKV_IMAGE ?? "paxoskv:local";
+const KEY_COUNT = Number(process.env.PAXOSKV_E2E_KEYS ?? 300);
+const AFTER_STOP_KEY_COUNT = 100;
+const HEALTHY_TIMEOUT_MS = 180_000;
+const CLIENT = { user: "client", password: "e2e-client-pw" };
+const NODE = { user: "node", password: "e2e-node-pw" };
+
+// ---------------------------------------------------------------------------------------
+// Processes
+
+interface RunResult { code: number; stdout: string; stderr: string }
+
+/** Runs a command from the repository root; rejects on a non-zero exit unless `allowFail`. */
+function run(
+  cmd: string, args: readonly string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; allowFail?: boolean } = {},
+): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: ROOT, env: options.env ?? process.env });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 300_000);
+    child.on("error", (err) => { clearTimeout(timer); reject(err); });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      const result = { code: code ?? -1, stdout, stderr };
+      if (result.code !== 0 && options.allowFail !== true) {
+        reject(new Error(`${cmd} ${args.join(" ")} exited ${result.code}\n` +
+          `${stderr.slice(-3000)}${stdout.slice(-2000)}`));
+      } else {
+        resolve(result);
+      }
+    });
+  });
+}
+
+/** `docker compose` (v2) where it exists, else `docker-compose` (v1, e.g. Debian bookworm). */
+async function composeCommand(): Promise<string[]> {
+  const v2 = await run("docker", ["compose", "version"], { allowFail: true }).catch(() => null);
+  if (v2?.code === 0) return ["docker", "compose"];
+  const v1 = await run("docker-compose", ["version"], { allowFail: true }).catch(() => null);
+  if (v1?.code === 0) return ["docker-compose"];
+  throw new Error("neither `docker compose` nor `docker-compose` works");
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// ---------------------------------------------------------------------------------------
+// The stack
+
+class Stack {
+  constructor(
+    private readonly compose: readonly string[],
+    readonly env: NodeJS.ProcessEnv,
+    readonly natsUrls: readonly string[],
+  ) {}
+
+  run(args: readonly string[], timeoutMs = 300_000): Promise<RunResult> {
+    const [cmd, ...pre] = this.compose;
+    return run(cmd ?? "docker-compose", [...pre, "-p", PROJECT, "-f", "docker-compose.yml", ...args],
+      { env: this.env, timeoutMs });
+  }
+
+  /** Every container of the project: name, service, state and health. */
+  async containers(): Promise<{ name: string; service: string; state: string; health: string }[]> {
+    const ids = (await run("docker", ["ps", "-aq", "--filter",
+      `label=com.docker.compose.project=${PROJECT}`])).stdout.split("\n").filter(Boolean);
+    if (ids.length === 0) return [];
+    const format = '{{.Name}}|{{index .Config.Labels "com.docker.compose.service"}}|' +
+      "{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}}";
+    const out = (await run("docker", ["inspect", "--format", format, ...ids])).stdout;
+    return out.split("\n").filter(Boolean).map((line) => {
+      const [name = "", service = "", state = "", health = ""] = line.split("|");
+      return { name: name.replace(/^\//, ""), service, state, health };
+    });
+  }
+
+  /**
+   * Waits until each of `services` has a running container and every container with a
+   * healthcheck is healthy. Returns the milliseconds it took.
+   */
+  async waitHealthy(services: readonly string[]): Promise<number> {
+    const start = performance.now();
+    let last = "";
+    while (performance.now() - start < HEALTHY_TIMEOUT_MS) {
+      const all = await this.containers();
+      last = all.map((c) => `${c.service}:${c.state}/${c.health}`).join(" ");
+      const up = services.every((s) => all.some((c) => c.service === s));
+      const ok = all.every((c) => c.state === "running" && (c.health === "healthy" || c.health === "none"));
+      if (up && ok) return performance.now() - start;
+      await sleep(500);
+    }
+    throw new Error(`stack not healthy after ${HEALTHY_TIMEOUT_MS} ms: ${last}`);
+  }
+
+  async saveLogs(name: string): Promise<void> {
+    const logs = await this.run(["logs", "--no-color", "--timestamps"]).catch((err: unknown) =>
+      ({ stdout: String(err), stderr: "" }));
+    writeFileSync(join(ARTIFACTS, name), logs.stdout + logs.stderr);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Checks
+
+let passed = 0;
+let failed = 0;
+
+async function check(name: string, body: () => Promise<string | void>): Promise<void> {
+  const start = performance.now();
+  try {
+    const detail = await body();
+    passed++;
+    console.log(`  ✓ ${name} (${((performance.now() - start) / 1000).toFixed(1)} s)` +
+      (detail ? `\n      ${detail.replaceAll("\n", "\n      ")}` : ""));
+  } catch (err) {
+    failed++;
+    console.log(`  ✗ ${name}\n      ${String(err instanceof Error ? err.stack : err)
+      .replaceAll("\n", "\n      ")}`);
+    throw err;
+  }
+}
+
+function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new Error(message);
+}
+
+/** A create, retried while the outcome is unknown or the cluster is busy (always safe). */
+async function createRetrying(
+  client: PaxosKvClient, key: string, value: string, stats: { retries: number },
+): Promise<{ value: string; created: boolean }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.create(key, value);
+    } catch (err) {
+      const retryable = err instanceof PaxosKvError &&
+        (err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.UNAVAILABLE);
+      if (!retryable || attempt >= 8) throw err;
+      stats.retries++;
+      await sleep(100 * attempt);
+    }
+  }
+}
+
+async function getRetrying(client: PaxosKvClient, key: string, replica = false) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.get(key, { replica });
+    } catch (err) {
+      const retryable = err instanceof PaxosKvError &&
+        (err.code === ErrorCode.TIMEOUT || err.code === ErrorCode.UNAVAILABLE);
+      if (!retryable || attempt >= 8) throw err;
+      await sleep(250 * attempt);
+    }
+  }
+}
+
+/** Runs `work` over `items` with `limit` in flight. */
+async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>) {
+  let next = 0;
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) await work(items[next++] as T);
+  }));
+}
+
+function clientOf(url: string): Promise<PaxosKvClient> {
+  return PaxosKvClient.connect({ servers: url, ...CLIENT, timeoutMs: 5000 });
+}
+
+/** Gets every key through `client` and compares with what the creates answered. */
+async function checkAll(client: PaxosKvClient, chosen: ReadonlyMap<string, string>): Promise<void> {
+  const wrong: string[] = [];
+  await pool([...chosen], 32, async ([key, value]) => {
+    const got = await getRetrying(client, key);
+    if (!got.found || got.value !== value) {
+      wrong.push(`${key}: expected ${value}, got ${JSON.stringify(got)}`);
+    }
+  });
+  assert(wrong.length === 0, `${wrong.length} keys wrong:\n${wrong.slice(0, 10).join("\n")}`);
+}
+
+// ---------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const compose = await composeCommand();
+  const natsPorts = [await freePort(), await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PAXOSKV_IMAGE: IMAGE,
+    PAXOSKV_NATS_PORT_1: String(natsPorts[0]), PAXOSKV_NATS_PORT_2: String(natsPorts[1]),
+    PAXOSKV_NATS_PORT_3: String(natsPorts[2]),
+    PAXOSKV_HTTP_PORT_A: String(await freePort()), PAXOSKV_HTTP_PORT_B: String(await freePort()),
+    PAXOSKV_HTTP_PORT_C: String(await freePort()),
+    PAXOSKV_CLIENT_PASSWORD: CLIENT.password, PAXOSKV_NODE_PASSWORD: NODE.password,
+    PAXOSKV_REDIS_PASSWORD: "e2e-redis-pw",
+  };
+  const stack = new Stack(compose, env, natsPorts.map((p) => `nats://127.0.0.1:${p}`));
+  const [url1 = "", url2 = "", url3 = ""] = stack.natsUrls;
+  const services = (await stack.run(["config", "--services"])).stdout.split("\n").filter(Boolean);
+  console.log(`compose: ${compose.join(" ")}, project ${PROJECT}, NATS on ${natsPorts.join(", ")}`);
+
+  const summary: string[] = [];
+  const chosen = new Map<string, string>();
+  const stats = { retries: 0 };
+  const clients: PaxosKvClient[] = [];
+  const closeClients = async () => {
+    await Promise.all(clients.splice(0).map((c) => c.close().catch(() => undefined)));
+  };
+
+  await stack.run(["down", "-v", "--remove-orphans"], 120_000);
+  try {
+    await check("build the image", async () => {
+      if (process.env.PAXOSKV_E2E_SKIP_BUILD === "1") return "skipped (PAXOSKV_E2E_SKIP_BUILD=1)";
+      const buildx = await run("docker", ["buildx", "version"], { allowFail: true })
+        .catch(() => null);
+      const start = performance.now();
+      const build = await run("docker", ["build", "-f", "docker/Dockerfile", "-t", IMAGE, "."], {
+        env: { ...process.env, ...(buildx?.code === 0 ? {} : { DOCKER_BUILDKIT: "0" }) },
+        timeoutMs: 900_000,
+      });
+      writeFileSync(join(ARTIFACTS, "build.log"), build.stdout + build.stderr);
+      const size = (await run("docker", ["image", "inspect", IMAGE, "--format", "{{.Size}}"]))
+        .stdout.trim();
+      const line = `${IMAGE} built in ${((performance.now() - start) / 1000).toFixed(1)} s, ` +
+        `${(Number(size) / 1e6).toFixed(0)} MB`;
+      summary.push(line);
+      return line;
+    });
+
+    await check(`up -d: every service healthy (${services.join(", ")})`, async () => {
+      const start = performance.now();
+      await stack.run(["up", "-d", "--no-build"]);
+      const upMs = performance.now() - start;
+      await stack.waitHealthy(services);
+      const line = `up → all healthy in ${((performance.now() - start) / 1000).toFixed(1)} s ` +
+        `(the up command itself ${(upMs / 1000).toFixed(1)} s)`;
+      summary.push(line);
+      return line;
+    });
+
+    await check("the seed race: X=3 and X=7 from two clients on two NATS servers", async () => {
+      const [c1, c2] = await Promise.all([clientOf(url1), clientOf(url2)]);
+      clients.push(c1, c2);
+      const [r1, r2] = await Promise.all([
+        createRetrying(c1, "X", "3", stats), createRetrying(c2, "X", "7", stats)]);
+      assert(r1.value === r2.value, `clients disagree: ${r1.value} vs ${r2.value}`);
+      assert(r1.created !== r2.created, `exactly one create wins: ${JSON.stringify([r1, r2])}`);
+      chosen.set("X", r1.value);
+      return `client 1 → ${JSON.stringify(r1)}\nclient 2 → ${JSON.stringify(r2)}`;
+    });
+
+    await check(`${KEY_COUNT} keys, each raced by two clients; chosen events; get and replica-get`,
+      async () => {
+        const [c1, c2, c3] = [...clients, await clientOf(url3)];
+        assert(c1 && c2 && c3, "clients");
+        clients.push(c3);
+        const events = new Map<string, string>();
+        const watching = new AbortController();
+        const watch = (async () => {
+          for await (const e of c3.watch("race", watching.signal)) events.set(e.key, e.value);
+        })();
+        await c3.nc.flush();
+        const keys = Array.from({ length: KEY_COUNT }, (_, i) => `race.k${i}`);
+        const start = performance.now();
+        let wins1 = 0;
+        await pool(keys, 16, async (key) => {
+          const [r1, r2] = await Promise.all([
+            createRetrying(c1, key, `one-${key}`, stats),
+            createRetrying(c2, key, `two-${key}`, stats)]);
+          assert(r1.value === r2.value, `${key}: clients disagree: ${r1.value} vs ${r2.value}`);
+          assert(r1.created !== r2.created, `${key}: exactly one create wins`);
+          if (r1.created) wins1++;
+          chosen.set(key, r1.value);
+        });
+        const raceMs = performance.now() - start;
+        await checkAll(c3, new Map([...chosen].filter(([k]) => k.startsWith("race."))));
+        let replicaHits = 0;
+        for (const key of keys.slice(0, 50)) {
+          const got = await getRetrying(c2, key, true);
+          if (got.found) {
+            replicaHits++;
+            assert(got.value === chosen.get(key), `${key}: replica-get ${got.value}`);
+          }
+        }
+        const deadline = Date.now() + 10_000;
+        while (events.size < KEY_COUNT && Date.now() < deadline) await sleep(100);
+        watching.abort();
+        await watch;
+        assert(events.size === KEY_COUNT, `chosen events: ${events.size} of ${KEY_COUNT}`);
+        for (const [key, value] of events) {
+          assert(chosen.get(key) === value, `${key}: event ${value} vs ${chosen.get(key)}`);
+        }
+        const absent = await getRetrying(c1, "never.created");
+        assert(!absent.found, "a key never created is not found");
+        return `${KEY_COUNT * 2} creates in ${(raceMs / 1000).toFixed(1)} s; client 1 won ` +
+          `${wins1}, client 2 won ${KEY_COUNT - wins1}; ${stats.retries} retried; ` +
+          `${events.size} chosen events on paxoskv.chosen.>; ${replicaHits}/50 replica-get hits`;
+      });
+
+    await check("the client user is refused on paxoskv.paxos.> and $JS.API.>", async () => {
+      const nc = await connect({ servers: url1, user: CLIENT.user, pass: CLIENT.password });
+      const lines: string[] = [];
+      try {
+        const statusErrors: Error[] = [];
+        void (async () => {
+          for await (const s of nc.status()) if (s.type === "error") statusErrors.push(s.error);
+        })();
+        // A forged Prepare: publish refused by the server.
+        nc.publish("paxoskv.paxos.prepare", JSON.stringify({ forged: true }));
+        await nc.flush();
+        const deadline = Date.now() + 5000;
+        while (statusErrors.length === 0 && Date.now() < deadline) await sleep(50);
+        const pubErr = statusErrors[0];
+        assert(pubErr instanceof PermissionViolationError &&
+          pubErr.subject === "paxoskv.paxos.prepare" && pubErr.operation === "publish",
+          `expected a publish permission violation, got ${String(pubErr)}`);
+        lines.push(`publish paxoskv.paxos.prepare → ${pubErr.message}`);
+        // A request to an acceptor (list its keys): refused, while the node user is answered.
+        const reqErr = await nc.request("paxoskv.paxos.list.A", "", { timeout: 3000 })
+          .then(() => null, (err: unknown) => err);
+        assert(reqErr instanceof PermissionViolationError,
+          `expected a permission violation, got ${String(reqErr)}`);
+        lines.push(`request paxoskv.paxos.list.A → ${reqErr.message}`);
+        // Listening to the Paxos traffic (or forging replies to proposers) is refused too.
+        const sub = nc.subscribe("paxoskv.paxos.>");
+        const subErr = await Promise.race([sub.closed, sleep(5000).then(() => "still open")]);
+        assert(subErr instanceof PermissionViolationError,
+          `expected a subscription violation, got ${String(subErr)}`);
+        lines.push(`subscribe paxoskv.paxos.> → ${subErr.message}`);
+        // The JetStream API: no deleting or rewriting the chosen stream.
+        const jsErr = await nc.request("$JS.API.STREAM.DELETE.PAXOSKV_CHOSEN", "",
+          { timeout: 3000 }).then(() => null, (err: unknown) => err);
+        assert(jsErr instanceof PermissionViolationError,
+          `expected a permission violation, got ${String(jsErr)}`);
+        lines.push(`request $JS.API.STREAM.DELETE.PAXOSKV_CHOSEN → ${jsErr.message}`);
+        // Forging a chosen event: refused.
+        statusErrors.length = 0;
+        nc.publish("paxoskv.chosen.X", JSON.stringify({ key: "X", value: "forged" }));
+        await nc.flush();
+        const until = Date.now() + 5000;
+        while (statusErrors.length === 0 && Date.now() < until) await sleep(50);
+        assert(statusErrors[0] instanceof PermissionViolationError,
+          `expected a permission violation, got ${String(statusErrors[0])}`);
+        lines.push(`publish paxoskv.chosen.X → ${statusErrors[0].message}`);
+        assert(!nc.isClosed(), "the client stays connected after the violations");
+      } finally {
+        await nc.close();
+      }
+      // Control: the node user may do what the client may not.
+      const node: NatsConnection = await connect({ servers: url1, user: NODE.user, pass: NODE.password });
+      try {
+        const keys = await listAcceptorKeys(node, "paxoskv", "A", 5000);
+        assert(keys.length >= KEY_COUNT, `acceptor A lists ${keys.length} keys`);
+        lines.push(`control: the node user lists acceptor A's keys (${keys.length})`);
+      } finally {
+        await node.close();
+      }
+      const bad = await connect({ servers: url1, user: CLIENT.user, pass: "wrong" })
+        .then(async (nc) => { await nc.close(); return null; }, (err: unknown) => err);
+      assert(bad instanceof Error, "a wrong password is refused");
+      lines.push(`a wrong password → ${bad.message}`);
+      return lines.join("\n");
+    });
+
+    await check("stop node a and redis-a (acceptor A): creates and gets still succeed", async () => {
+      await stack.run(["stop", "a", "redis-a"]);
+      const [c1, c2, c3] = clients;
+      assert(c1 && c2 && c3, "clients");
+      const keys = Array.from({ length: AFTER_STOP_KEY_COUNT }, (_, i) => `after-stop.k${i}`);
+      const before = stats.retries;
+      await pool(keys, 16, async (key) => {
+        const [r1, r2] = await Promise.all([
+          createRetrying(c1, key, `one-${key}`, stats),
+          createRetrying(c2, key, `two-${key}`, stats)]);
+        assert(r1.value === r2.value, `${key}: clients disagree`);
+        chosen.set(key, r1.value);
+      });
+      await checkAll(c3, chosen);
+      await stack.run(["start", "redis-a", "a"]);
+      const ms = await stack.waitHealthy(services);
+      return `${AFTER_STOP_KEY_COUNT} raced keys created with A down ` +
+        `(${stats.retries - before} retried); all ${chosen.size} keys read back; ` +
+        `A back and healthy in ${(ms / 1000).toFixed(1)} s`;
+    });
+
+    await check("restart everything: every key kept its value", async () => {
+      await closeClients();
+      const start = performance.now();
+      await stack.run(["restart"]);
+      await stack.waitHealthy(services);
+      const line = `restart → all healthy in ${((performance.now() - start) / 1000).toFixed(1)} s`;
+      summary.push(line);
+      const c = await clientOf(url2);
+      clients.push(c);
+      await checkAll(c, chosen);
+      const again = await createRetrying(c, "X", "7", stats);
+      assert(again.value === chosen.get("X") && !again.created, "X keeps its value");
+      return `${line}; ${chosen.size} keys read back (linearizable get), X=${again.value}`;
+    });
+
+    await check("scale the read replicas: up -d --scale replica=2", async () => {
+      await stack.run(["up", "-d", "--no-build", "--scale", "replica=2"]);
+      await stack.waitHealthy(services);
+      const c = clients[0];
+      assert(c, "client");
+      const learners = new Set<string>();
+      const deadline = Date.now() + 10_000;
+      while (learners.size < 2 && Date.now() < deadline) {
+        for await (const msg of await c.nc.requestMany("$SRV.PING.paxoskv", "",
+          { strategy: "timer", maxWait: 1000 })) {
+          const info = msg.json<{ metadata?: { node?: string; roles?: string } }>();
+          if (info.metadata?.roles === "learner" && info.metadata.node) {
+            learners.add(info.metadata.node);
+          }
+        }
+      }
+      assert(learners.size === 2, `learner-only services answering: ${[...learners].join(", ")}`);
+      return `learner-only nodes: ${[...learners].join(", ")}`;
+    });
+  } catch {
+    // Reported by check(); the logs say why.
+  } finally {
+    await closeClients();
+    await stack.saveLogs("stack.log");
+    if (process.env.PAXOSKV_E2E_KEEP === "1") {
+      console.log(`PAXOSKV_E2E_KEEP=1: stack left up (${compose.join(" ")} -p ${PROJECT} down -v)`);
+    } else {
+      await stack.run(["down", "-v", "--remove-orphans"], 180_000)
+        .catch((err: unknown) => console.log(`teardown failed: ${String(err)}`));
+    }
+  }
+  console.log(`\n${summary.join("\n")}\nlogs: ${join("test-artifacts", "compose")}`);
+  console.log(`compose: ${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 ? 0 : 1;
+}
+
+main().catch((err: unknown) => {
+  console.error("test:compose:", err);
+  console.log(`compose: ${passed} passed, ${failed + 1} failed`);
+  process.exit(1);
+});
