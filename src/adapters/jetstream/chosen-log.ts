@@ -7,6 +7,9 @@ import { decodeJson } from "../nats/connection.js";
 import { ChosenEventSchema, type ChosenEvent } from "../../protocol/replies.js";
 import { CHOSEN_STREAM, publicSubject, publicWildcard } from "../../protocol/subjects.js";
 
+/** How long one pull of the learner's consumer waits (its idle heartbeat is half of it). */
+export const FOLLOW_PULL_EXPIRES_MS = 2000;
+
 /** What happened to an announcement: the stream holds one message per key, the first one. */
 export type AnnounceResult = "announced" | "already-announced";
 
@@ -110,7 +113,10 @@ export class ChosenLog {
     // An ordered consumer over the whole stream (it holds only chosen events; a filter would
     // need nats-server 2.10, and the Debian server is 2.9).
     const consumer = await this.js.consumers.get(CHOSEN_STREAM);
-    const messages = await consumer.consume();
+    // Short pulls: the consumer notices a lost pull or a consumer lost with a crashed NATS
+    // server after two missed heartbeats (expires / 2 each), so in seconds instead of ~30-60 s with
+    // the 30 s default, during which the replica silently stopped following the stream.
+    const messages = await consumer.consume({ expires: FOLLOW_PULL_EXPIRES_MS });
     onAttached((await consumer.info(true)).num_pending);
     signal.addEventListener("abort", () => void messages.close(), { once: true });
     for await (const msg of messages) {

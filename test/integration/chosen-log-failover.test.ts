@@ -1,0 +1,82 @@
+/**
+ * Found by `npm run chaos` (seed 1): after a NATS server of the cluster crashed, learners'
+ * ordered consumers silently stopped following the chosen stream until two idle heartbeats
+ * were missed (~30-60 s with the 30 s default pull), so replicas stayed stale long after the
+ * heal. Followers must catch up within seconds of a crash of any server.
+ */
+import { jetstreamManager } from "@nats-io/jetstream";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { afterAll, expect, it } from "vitest";
+import { ChosenLog } from "../../src/adapters/jetstream/chosen-log.js";
+import { cleanup, startNatsCluster, type ServerHandle } from "./support/servers.js";
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+afterAll(async () => {
+  await cleanup();
+});
+
+it("chosen log: every follower catches up within 30 s after each NATS server of the cluster crashed once",
+  async () => {
+    const servers: ServerHandle[] = await startNatsCluster({ size: 3 });
+    const urls = servers.map((s) => s.url);
+    const connections: NatsConnection[] = [];
+    const nc = async () => {
+      const c = await connect({ servers: urls, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+      connections.push(c);
+      return c;
+    };
+    const admin = await nc();
+    const jsm = await jetstreamManager(admin, { checkAPI: false, timeout: 2000 });
+    for (let i = 0; ; i++) {
+      try {
+        await jsm.getAccountInfo();
+        break;
+      } catch (err) {
+        if (i > 200) throw err;
+        await sleep(250);
+      }
+    }
+    const publisher = await ChosenLog.open(admin, "paxoskv", 3);
+    const stop = new AbortController();
+    const followers = await Promise.all([0, 1, 2].map(async () => {
+      const log = await ChosenLog.open(await nc(), "paxoskv", 3);
+      const keys = new Set<string>();
+      void log.follow((record) => keys.add(record.event.key), () => undefined, stop.signal)
+        .catch(() => undefined);
+      return keys;
+    }));
+    let published = 0;
+    /** Announces `count` new keys, each retried until the stream has it. */
+    const publish = async (count: number) => {
+      for (let i = 0; i < count; i++) {
+        const key = `k${published}`;
+        for (let attempt = 0; ; attempt++) {
+          try {
+            await publisher.announce({ key, value: "v", ballot: "1.A" });
+            break;
+          } catch (err) {
+            if (attempt > 100) throw err;
+            await sleep(100);
+          }
+        }
+        published++;
+      }
+    };
+    try {
+      await publish(20);
+      for (const server of servers) {
+        await server.kill("SIGKILL");
+        await publish(20);
+        await server.restart();
+        await publish(20);
+      }
+      const total = published;
+      const deadline = Date.now() + 30_000;
+      while (followers.some((keys) => keys.size < total) && Date.now() < deadline) await sleep(200);
+      expect(followers.map((keys) => keys.size)).toEqual([total, total, total]);
+    } finally {
+      stop.abort();
+      await Promise.allSettled(connections.map((c) => c.close()));
+    }
+  }, 90_000);
