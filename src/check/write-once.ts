@@ -14,6 +14,11 @@ export interface CheckOptions {
    */
   readonly durabilityPhases?: readonly string[];
   /**
+   * When each durability phase began (its first read of any key): R6 covers the creates
+   * acknowledged before it. Computed from the history when not given.
+   */
+  readonly phaseStarts?: ReadonlyMap<string, number>;
+  /**
    * R7 (iv): from this time on replicas have converged: a replica read invoked at or after it
    * may not answer absent for a key whose value was observed before the read was invoked.
    */
@@ -38,9 +43,15 @@ export function checkHistory(history: readonly Op[], options: CheckOptions = {})
     ops.push(op);
     byKey.set(op.key, ops);
   }
+  const phaseStarts = new Map(options.phaseStarts ?? []);
+  for (const phase of options.durabilityPhases ?? []) {
+    if (phaseStarts.has(phase)) continue;
+    const reads = history.filter((op) => op.kind === "lread" && op.phase === phase);
+    phaseStarts.set(phase, reads.reduce((min, op) => Math.min(min, op.ti), Infinity));
+  }
   const values = new Map<string, string | null>();
   for (const [key, ops] of byKey) {
-    const verdict = checkKey(key, ops, options);
+    const verdict = checkKey(key, ops, { ...options, phaseStarts });
     values.set(key, verdict.value);
     anomalies.push(...verdict.anomalies);
   }
@@ -136,11 +147,12 @@ function checkKey(key: string, ops: readonly Op[], options: CheckOptions): KeyVe
     [origin, firstOther]);
   }
 
-  // R6 Durability: every acknowledged create is read back in each final phase.
+  // R6 Durability: every create acknowledged before a final phase began is read back in it.
   for (const phase of options.durabilityPhases ?? []) {
     const finals = ops.filter((op) => op.kind === "lread" && op.phase === phase &&
       op.tc !== null && (op.outcome.type === "value" || op.outcome.type === "absent"));
-    for (const op of created) {
+    const began = options.phaseStarts?.get(phase) ?? Infinity;
+    for (const op of created.filter((c) => (c.tc as number) < began)) {
       const wrong = finals.find((read) => observedValue(read) !== op.value);
       if (finals.length === 0) {
         report("R6", `acknowledged ${describe(op)} was never read back in phase "${phase}"`,

@@ -112,6 +112,9 @@ describe("write-once checker: each rule fails on its planted anomaly", () => {
     expect(missing.anomalies.map((a) => a.message).join()).toContain("never read back");
     // And a clean durability check passes.
     expect(checkHistory(history.slice(0, 2), { durabilityPhases: ["final"] }).ok).toBe(true);
+    // A create acknowledged after the phase began is not the phase's to read back.
+    expect(checkHistory([lread(null, 2, 3, { key: "other", phase: "final" }), created("b", 4, 5)],
+      { durabilityPhases: ["final"] }).ok).toBe(true);
   });
 
   it("R7 (iii): one replica goes back from a value to absent", () => {

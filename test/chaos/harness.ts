@@ -1,0 +1,300 @@
+/**
+ * The system under test for a chaos run, as child processes: a 3-server NATS cluster with
+ * JetStream (the chosen stream has 3 replicas), one Redis per acceptor (AOF always), nodes
+ * A, B, C (proposer, acceptor, learner) and D (learner only). Node output goes to files in
+ * the run dir. A supervisor notices processes that die when the nemesis did not kill them.
+ */
+import { appendFileSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { Redis } from "ioredis";
+import type { AcceptorHash, AcceptorSnapshot } from "../../src/check/index.js";
+import { PaxosKvClient } from "../../src/client/client.js";
+import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
+import type { ServerHandle } from "../../src/dev/servers.js";
+import { CHOSEN_STREAM } from "../../src/protocol/subjects.js";
+import { sleep } from "./workload.js";
+
+export const NODE_ROLES: Readonly<Record<string, string>> = {
+  A: "proposer,acceptor,learner", B: "proposer,acceptor,learner", C: "proposer,acceptor,learner",
+  D: "learner",
+};
+export const ACCEPTORS = ["A", "B", "C"] as const;
+export const CLIENT_TIMEOUT_MS = 5000;
+
+/** A learner's view, from `$SRV.STATS` (the node's stats handler). */
+export interface LearnerStats {
+  readonly node: string;
+  readonly replicaSize: number;
+  readonly lag: number;
+}
+
+export class Harness {
+  readonly nodes = new Map<string, NodeProcess>();
+  /** Nodes the nemesis took down on purpose (the supervisor leaves them alone). */
+  readonly expectedDown = new Set<string>();
+  /** Deaths nobody asked for: node, time, last output. */
+  readonly unexpectedDeaths: { node: string; at: number; output: string }[] = [];
+  readonly failpointCrashes: { node: string; at: number; failpoint: string }[] = [];
+  #supervisor: NodeJS.Timeout | null = null;
+  #connections: NatsConnection[] = [];
+  #redis = new Map<string, Redis>();
+
+  private constructor(
+    readonly cluster: LocalCluster, readonly runDir: string, readonly now: () => number,
+  ) {}
+
+  static async start(runDir: string, now: () => number): Promise<Harness> {
+    const cluster = await startLocalCluster({
+      natsClusterSize: 3, logLevel: "info",
+      echo: (id, text) => appendFileSync(join(runDir, `node-${id}.log`), text),
+    });
+    const harness = new Harness(cluster, runDir, now);
+    await harness.waitJetStream();
+    await harness.startNodes();
+    return harness;
+  }
+
+  get natsServers(): readonly ServerHandle[] {
+    return this.cluster.natsServers;
+  }
+
+  redisServer(id: string): ServerHandle {
+    const server = this.cluster.redis.get(id);
+    if (server === undefined) throw new Error(`no redis for ${id}`);
+    return server;
+  }
+
+  node(id: string): NodeProcess {
+    const node = this.nodes.get(id);
+    if (node === undefined) throw new Error(`no node ${id}`);
+    return node;
+  }
+
+  /** Starts every node not running (retrying while NATS or JetStream comes back). */
+  async startNodes(timeoutMs = 90_000): Promise<void> {
+    await Promise.all(Object.keys(NODE_ROLES).map((id) => this.startNode(id, timeoutMs)));
+  }
+
+  async startNode(id: string, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        const existing = this.nodes.get(id);
+        if (existing === undefined) {
+          this.nodes.set(id, await this.cluster.spawnNode(id, NODE_ROLES[id]));
+        } else {
+          await existing.start();
+        }
+        return;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await sleep(500);
+      }
+    }
+  }
+
+  /** Starts `id` with env extras as a separate process (e.g. armed failpoints). */
+  spawnVariant(id: string, env: Record<string, string>): Promise<NodeProcess> {
+    return this.cluster.spawnNode(id, NODE_ROLES[id], env);
+  }
+
+  /** Watches for nodes that die without the nemesis asking; restarts them. */
+  supervise(): void {
+    const check = async () => {
+      for (const [id, node] of this.nodes) {
+        if (node.running || this.expectedDown.has(id)) continue;
+        const output = node.output();
+        const failpoint = /FAILPOINT (\S+)/.exec(output.slice(-2000));
+        if (failpoint === null) {
+          this.unexpectedDeaths.push({ node: id, at: this.now(), output: output.slice(-3000) });
+        }
+        this.expectedDown.add(id);
+        await this.startNode(id).catch(() => undefined);
+        this.expectedDown.delete(id);
+      }
+    };
+    const loop = () => {
+      this.#supervisor = setTimeout(() => void check().finally(() => {
+        if (this.#supervisor !== null) loop();
+      }), 200);
+    };
+    loop();
+  }
+
+  stopSupervising(): void {
+    if (this.#supervisor !== null) clearTimeout(this.#supervisor);
+    this.#supervisor = null;
+  }
+
+  /** A client connection that reconnects forever to any server of the cluster. */
+  async connect(name: string): Promise<NatsConnection> {
+    const nc = await connect({
+      servers: this.cluster.natsUrl.split(","), name, maxReconnectAttempts: -1,
+      reconnectTimeWait: 250, waitOnFirstConnect: true,
+    });
+    this.#connections.push(nc);
+    return nc;
+  }
+
+  async client(name: string): Promise<PaxosKvClient> {
+    return new PaxosKvClient(await this.connect(name), { timeoutMs: CLIENT_TIMEOUT_MS });
+  }
+
+  /** Waits until the JetStream cluster answers API requests (after a start or a restart). */
+  async waitJetStream(timeoutMs = 60_000): Promise<void> {
+    const nc = await connect({ servers: this.cluster.natsUrl.split(","), maxReconnectAttempts: -1,
+      waitOnFirstConnect: true });
+    try {
+      const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 2000 });
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        try {
+          await jsm.getAccountInfo();
+          // After a restart the stream must have a leader again, not only the API.
+          const info = await jsm.streams.info(CHOSEN_STREAM).catch((err: unknown) =>
+            /not found/i.test(String(err)) ? null : Promise.reject(err));
+          if (info === null || info.cluster?.leader !== undefined) return;
+        } catch (err) {
+          if (Date.now() > deadline) throw new Error(`JetStream not ready: ${String(err)}`);
+        }
+        await sleep(250);
+      }
+    } finally {
+      await nc.close();
+    }
+  }
+
+  /** Every learner's replica size and lag, from `$SRV.STATS.paxoskv`. */
+  async learnerStats(nc: NatsConnection, waitMs = 1000): Promise<LearnerStats[]> {
+    const inbox = createInbox();
+    const stats: LearnerStats[] = [];
+    const sub = nc.subscribe(inbox, {
+      callback: (_err, msg) => {
+        try {
+          const body = JSON.parse(msg.string()) as {
+            metadata?: { node?: string };
+            endpoints?: { name: string; data?: { replicaSize?: number; lag?: number } }[];
+          };
+          const data = body.endpoints?.find((e) => e.name === "replica-get")?.data;
+          if (body.metadata?.node !== undefined && data?.replicaSize !== undefined) {
+            stats.push({ node: body.metadata.node, replicaSize: data.replicaSize,
+              lag: data.lag ?? 0 });
+          }
+        } catch {
+          // not a stats reply
+        }
+      },
+    });
+    nc.publish("$SRV.STATS.paxoskv", "", { reply: inbox });
+    await sleep(waitMs);
+    sub.unsubscribe();
+    return stats;
+  }
+
+  /** The chosen stream, key → value (read with an ordered consumer from the start). */
+  async streamMap(nc: NatsConnection): Promise<Map<string, string>> {
+    const jsm: JetStreamManager = await jetstreamManager(nc, { checkAPI: false });
+    const total = (await jsm.streams.info(CHOSEN_STREAM)).state.messages;
+    const map = new Map<string, string>();
+    if (total === 0) return map;
+    const consumer = await jetstream(nc).consumers.get(CHOSEN_STREAM);
+    const messages = await consumer.consume();
+    const head = `${this.cluster.prefix}.chosen.`;
+    const timer = setTimeout(() => void messages.close(), 30_000);
+    for await (const msg of messages) {
+      try {
+        const event = JSON.parse(msg.string()) as { key?: string; value?: string };
+        if (typeof event.value === "string") map.set(msg.subject.slice(head.length), event.value);
+      } catch {
+        map.set(msg.subject.slice(head.length), "<malformed event>");
+      }
+      if (msg.info.pending === 0) break;
+    }
+    clearTimeout(timer);
+    await messages.close();
+    return map;
+  }
+
+  #redisClient(id: string): Redis {
+    let client = this.#redis.get(id);
+    if (client === undefined) {
+      client = new Redis(this.redisServer(id).url, {
+        maxRetriesPerRequest: 0, enableOfflineQueue: false, commandTimeout: 1000,
+        retryStrategy: () => 200, lazyConnect: false,
+      });
+      client.on("error", () => undefined);
+      this.#redis.set(id, client);
+    }
+    return client;
+  }
+
+  #hashPrefix(id: string): string {
+    return `${this.cluster.prefix}:acc:${id}:`;
+  }
+
+  /** Hashes of `keys` on one acceptor now, or null when its Redis does not answer. */
+  async sampleAcceptor(id: string, keys: readonly string[]): Promise<AcceptorSnapshot | null> {
+    const client = this.#redisClient(id);
+    const at = this.now();
+    try {
+      const pipeline = client.pipeline();
+      for (const key of keys) pipeline.hgetall(this.#hashPrefix(id) + key);
+      const results = (await pipeline.exec()) ?? [];
+      const out: Record<string, AcceptorHash> = {};
+      results.forEach(([err, hash], i) => {
+        if (err === null && hash !== null && Object.keys(hash as object).length > 0) {
+          out[keys[i] as string] = hash as AcceptorHash;
+        }
+      });
+      if (results.some(([err]) => err !== null)) return null;
+      return { at, acceptor: id, keys: out };
+    } catch {
+      return null;
+    }
+  }
+
+  /** Every key's hash on one acceptor (SCAN, then HGETALL in pipelines). */
+  async snapshotAcceptor(id: string): Promise<AcceptorSnapshot> {
+    const client = this.#redisClient(id);
+    const prefix = this.#hashPrefix(id);
+    const names: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, page] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+      cursor = next;
+      names.push(...page.filter((n) => !n.slice(prefix.length).startsWith("~")));
+    } while (cursor !== "0");
+    const snap = await this.sampleAcceptor(id, names.map((n) => n.slice(prefix.length)));
+    if (snap === null) throw new Error(`acceptor ${id}: redis did not answer the snapshot`);
+    return { ...snap, complete: true };
+  }
+
+  /** Lines in node logs that say a safety check or an invariant failed. */
+  alarmsInLogs(): string[] {
+    const alarms: string[] = [];
+    for (const id of Object.keys(NODE_ROLES)) {
+      let text = "";
+      try {
+        text = readFileSync(join(this.runDir, `node-${id}.log`), "utf8");
+      } catch {
+        continue;
+      }
+      for (const line of text.split("\n")) {
+        if (/SAFETY VIOLATION|uncaught exception|AssertionFailure|"level":60/.test(line)) {
+          alarms.push(`${id}: ${line.slice(0, 400)}`);
+        }
+      }
+    }
+    return alarms;
+  }
+
+  /** Kills everything of the run: nodes, servers, connections. */
+  async close(): Promise<void> {
+    this.stopSupervising();
+    for (const client of this.#redis.values()) client.disconnect();
+    await Promise.allSettled(this.#connections.map((nc) => nc.close()));
+    await this.cluster.stopNodes();
+  }
+}

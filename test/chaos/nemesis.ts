@@ -1,0 +1,251 @@
+/**
+ * The seeded nemesis: quiet, a fault (sometimes two at once), hold, heal, then probe until a
+ * create succeeds again, which gives the recovery time of each fault. The seed decides the
+ * schedule (kinds, targets, durations); the interleaving with client traffic is real time.
+ */
+import type { Op } from "../../src/check/index.js";
+import type { PaxosKvClient } from "../../src/client/client.js";
+import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
+import type { NodeProcess } from "../../src/dev/cluster.js";
+import { ACCEPTORS, type Harness } from "./harness.js";
+import { isOk, type Recorder } from "./recorder.js";
+import { sleep } from "./workload.js";
+
+export const FAULT_KINDS = [
+  "kill-node", "pause-node", "kill-redis", "pause-redis", "kill-nats", "crash-proposer",
+  "kill-redis-majority",
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+const WEIGHTS: Record<FaultKind, number> = {
+  "kill-node": 3, "pause-node": 2, "kill-redis": 3, "pause-redis": 2, "kill-nats": 2,
+  "crash-proposer": 3, "kill-redis-majority": 1,
+};
+
+const FAILPOINTS = ["crash-before-accept", "crash-after-accept", "crash-after-chosen"] as const;
+
+export interface FaultRecord {
+  readonly kind: FaultKind;
+  readonly target: string;
+  /** What happened, e.g. which failpoint fired. */
+  detail: string;
+  readonly start: number;
+  healedAt: number | null;
+  /** When a create invoked after the heal first succeeded. */
+  recoveredAt: number | null;
+}
+
+/** A window with a majority of acceptors' Redis down: no create may succeed inside it. */
+export interface QuorumLossWindow {
+  readonly from: number;
+  readonly to: number;
+  readonly targets: string;
+}
+
+interface Applied {
+  readonly record: FaultRecord;
+  heal(): Promise<void>;
+}
+
+export class Nemesis {
+  readonly faults: FaultRecord[] = [];
+  readonly quorumLoss: QuorumLossWindow[] = [];
+  readonly #random: Random;
+  #stopped = false;
+  #loop: Promise<void> = Promise.resolve();
+  #probeCount = 0;
+
+  constructor(
+    private readonly harness: Harness,
+    private readonly recorder: Recorder,
+    private readonly probe: PaxosKvClient,
+    private readonly seed: number,
+    private readonly kinds: readonly FaultKind[] = FAULT_KINDS,
+  ) {
+    this.#random = seededRandom(seed ^ 0xfa017);
+  }
+
+  start(): void {
+    this.#loop = this.#run();
+  }
+
+  /** Finishes the fault in progress (healed and probed) and stops. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    await sleep(1000 + randomInt(this.#random, 2000));
+    while (!this.#stopped) {
+      const first = this.#pick();
+      const second = this.#random.next() < 0.2 ? this.#pick(first) : null;
+      const applied: Applied[] = [];
+      for (const kind of second === null ? [first] : [first, second]) {
+        const fault = await this.#apply(kind, applied);
+        if (fault !== null) applied.push(fault);
+      }
+      await sleep(1000 + randomInt(this.#random, 4000));
+      const healedAt = this.recorder.now();
+      await Promise.all(applied.map(async (a) => {
+        await a.heal();
+        a.record.healedAt = healedAt;
+      }));
+      const recoveredAt = await this.probeUntilCreate(healedAt);
+      for (const a of applied) a.record.recoveredAt = recoveredAt;
+      if (this.#stopped) break;
+      await sleep(1000 + randomInt(this.#random, 2000));
+    }
+  }
+
+  #pick(not?: FaultKind): FaultKind {
+    const kinds = this.kinds.filter((k) => k !== not && !(not !== undefined &&
+      k.startsWith("kill-redis") && not.startsWith("kill-redis")));
+    const total = kinds.reduce((sum, k) => sum + WEIGHTS[k], 0);
+    let roll = this.#random.next() * total;
+    for (const kind of kinds) {
+      roll -= WEIGHTS[kind];
+      if (roll < 0) return kind;
+    }
+    return kinds[0] as FaultKind;
+  }
+
+  #choose<T>(items: readonly T[]): T {
+    return items[randomInt(this.#random, items.length)] as T;
+  }
+
+  #record(kind: FaultKind, target: string, detail = ""): FaultRecord {
+    const record: FaultRecord = {
+      kind, target, detail, start: this.recorder.now(), healedAt: null, recoveredAt: null,
+    };
+    this.faults.push(record);
+    return record;
+  }
+
+  /** Nodes and servers another fault of this round already holds are left alone. */
+  #busy(applied: readonly Applied[], target: string): boolean {
+    return applied.some((a) => a.record.target.split(",").includes(target));
+  }
+
+  async #apply(kind: FaultKind, applied: readonly Applied[]): Promise<Applied | null> {
+    const h = this.harness;
+    const free = (ids: readonly string[]) => ids.filter((id) => !this.#busy(applied, id));
+    switch (kind) {
+      case "kill-node":
+      case "pause-node": {
+        const id = this.#choose(free(["A", "B", "C", "D"]));
+        if (id === undefined) return null;
+        const node = h.node(id);
+        const record = this.#record(kind, id);
+        h.expectedDown.add(id);
+        if (kind === "kill-node") {
+          await node.kill("SIGKILL");
+          return { record, heal: async () => {
+            await h.startNode(id);
+            h.expectedDown.delete(id);
+          } };
+        }
+        await node.kill("SIGSTOP");
+        return { record, heal: async () => {
+          await node.kill("SIGCONT");
+          h.expectedDown.delete(id);
+        } };
+      }
+      case "kill-redis":
+      case "pause-redis": {
+        const id = this.#choose(free(ACCEPTORS));
+        if (id === undefined) return null;
+        const server = h.redisServer(id);
+        const record = this.#record(kind, `redis-${id}`);
+        if (kind === "kill-redis") {
+          await server.kill("SIGKILL");
+          return { record, heal: () => server.restart() };
+        }
+        await server.kill("SIGSTOP");
+        return { record, heal: () => server.kill("SIGCONT") };
+      }
+      case "kill-redis-majority": {
+        const ids = [...ACCEPTORS].sort(() => this.#random.next() - 0.5).slice(0, 2);
+        if (ids.some((id) => this.#busy(applied, `redis-${id}`))) return null;
+        const record = this.#record(kind, ids.map((id) => `redis-${id}`).join(","));
+        await Promise.all(ids.map((id) => h.redisServer(id).kill("SIGKILL")));
+        const from = this.recorder.now();
+        return { record, heal: async () => {
+          this.quorumLoss.push({ from, to: this.recorder.now(), targets: record.target });
+          await Promise.all(ids.map((id) => h.redisServer(id).restart()));
+        } };
+      }
+      case "kill-nats": {
+        const index = randomInt(this.#random, h.natsServers.length);
+        const server = h.natsServers[index];
+        if (server === undefined || this.#busy(applied, `nats-${index + 1}`)) return null;
+        const record = this.#record(kind, `nats-${index + 1}`);
+        await server.kill("SIGKILL");
+        return { record, heal: () => server.restart() };
+      }
+      case "crash-proposer":
+        return this.#crashProposer(free(["A", "B", "C"]));
+    }
+  }
+
+  /**
+   * Restarts a node with a failpoint armed, so it kills itself between two phases of a
+   * proposal under load; a node whose failpoint did not fire within the hold is killed.
+   */
+  async #crashProposer(ids: readonly string[]): Promise<Applied | null> {
+    const h = this.harness;
+    const id = this.#choose(ids);
+    if (id === undefined) return null;
+    const failpoint = this.#choose(FAILPOINTS);
+    const record = this.#record("crash-proposer", id, `${failpoint}: armed`);
+    h.expectedDown.add(id);
+    await h.node(id).kill("SIGKILL");
+    let variant: NodeProcess | null = null;
+    try {
+      variant = await h.spawnVariant(id, { PAXOSKV_FAILPOINT: `${failpoint}:0.05` });
+    } catch {
+      record.detail = `${failpoint}: fired while starting`;
+    }
+    const started = this.recorder.now();
+    return {
+      record,
+      heal: async () => {
+        if (variant !== null && !variant.running) {
+          record.detail = `${failpoint}: fired after ${Math.round(this.recorder.now() - started)} ms or less`;
+        } else if (variant !== null) {
+          record.detail = `${failpoint}: did not fire; killed`;
+        }
+        if (/fired/.test(record.detail)) h.failpointCrashes.push({ node: id, at: started, failpoint });
+        await variant?.kill("SIGKILL");
+        await h.startNode(id);
+        h.expectedDown.delete(id);
+      },
+    };
+  }
+
+
+  /**
+   * Creates fresh keys (one every 100 ms, each in the history) until one succeeds; returns
+   * when it completed, or null after `limitMs`.
+   */
+  async probeUntilCreate(since: number, limitMs = 30_000): Promise<number | null> {
+    const deadline = Date.now() + limitMs;
+    let done: number | null = null;
+    const inFlight = new Set<Promise<Op>>();
+    while (done === null && Date.now() < deadline) {
+      const n = this.#probeCount++;
+      const attempt = this.recorder.create(this.probe, "probe", `c${this.seed}.probe.${n}`,
+        `probe:${n}`);
+      inFlight.add(attempt);
+      void attempt.then((op) => {
+        inFlight.delete(attempt);
+        if (isOk(op) && op.ti >= since && (done === null || (op.tc as number) < done)) {
+          done = op.tc;
+        }
+      });
+      await sleep(100);
+    }
+    await Promise.all(inFlight);
+    return done;
+  }
+}
