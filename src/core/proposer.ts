@@ -124,7 +124,7 @@ export function onTick(
 ): ProposerStep {
   if (state.phase === "done" || now < state.wakeAt) return idle(state);
   // A back-off that ends at the deadline gives up instead of starting a round past it.
-  if (state.phase === "backoff" && now < deadlineOf(config, state)) {
+  if (state.phase === "backoff" && now < deadlineOf(config, state) && !ballotsExhausted(state)) {
     return beginRound(config, state, now);
   }
   return retry(config, state, now, random, "timeout");
@@ -198,7 +198,7 @@ function retry(
   reason: "refused" | "timeout",
 ): ProposerStep {
   const outOfTime = now >= deadlineOf(config, state);
-  if (outOfTime || state.rounds >= config.roundCountMax) {
+  if (outOfTime || state.rounds >= config.roundCountMax || ballotsExhausted(state)) {
     const kind = state.acceptSent ? "timeout" : "unavailable";
     return finish(state, { kind, rounds: state.rounds }, now);
   }
@@ -210,6 +210,14 @@ function retry(
     outbox: [],
     events: [{ type: "retry", ballot: state.ballot, reason, backoffTicks }],
   };
+}
+
+/**
+ * No ballot is left above the highest seen: a round of 2^53 - 1 (only a forged message can
+ * carry one) would make the next ballot unsafe. Give up instead of asserting.
+ */
+function ballotsExhausted(state: ProposalState): boolean {
+  return state.seen.round >= Number.MAX_SAFE_INTEGER;
 }
 
 function beginRound(config: ProposerConfig, state: ProposalState, now: number): ProposerStep {
