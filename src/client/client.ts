@@ -96,7 +96,8 @@ export class PaxosKvClient {
     const stop = () => { for (const sub of subs) sub.unsubscribe(); wake?.(); };
     signal?.addEventListener("abort", stop, { once: true });
     try {
-      while (!subs.every((s) => s.isClosed()) || queue.length > 0) {
+      // Aborted while the caller held an event: nothing would wake the wait below.
+      while (signal?.aborted !== true && (!subs.every((s) => s.isClosed()) || queue.length > 0)) {
         const event = queue.shift();
         if (event !== undefined) {
           yield event;
