@@ -336,7 +336,10 @@ function probe(kind: ServerKind, host: string, port: number): Promise<boolean> {
     socket.on("connect", () => { if (kind === "redis") socket.write("PING\r\n"); });
     socket.on("data", (chunk) => {
       data += chunk.toString("latin1");
-      if (data.includes("\r\n")) done(data.startsWith(kind === "redis" ? "+PONG" : "INFO "));
+      // A Redis with a password answers -NOAUTH: it is up, and the caller has the password.
+      if (data.includes("\r\n")) {
+        done(kind === "redis" ? /^(\+PONG|-NOAUTH)/.test(data) : data.startsWith("INFO "));
+      }
     });
   });
 }
