@@ -1,6 +1,7 @@
 /**
  * Bad input (matrix rows D1–D3): thousands of random and malformed messages on every subject
- * the cluster listens on, while a normal workload runs. Afterwards the workload's history
+ * the cluster listens on, and replays of the workload's own Prepare and Accept batches, while
+ * a normal workload runs. Afterwards the workload's history
  * passes the write-once checker, no node died, the acceptors hold nothing the fuzz could have
  * written (sentinel keys byte-for-byte unchanged, no state for refused keys), and node RSS
  * stayed bounded across rounds of the same fuzz.
@@ -150,9 +151,17 @@ it("fuzz: malformed messages on every subject change nothing stored and kill no 
   const sentinelsBefore = await sentinelState();
 
   // The subjects nodes listen on that carry IDs: proposers' reply subjects, service IDs.
+  // Also real Prepare and Accept batches of the workload, replayed later (D3: replays are
+  // well-formed but old; an acceptor answers them with a nack or an idempotent repeat).
   const replySubjects = new Set<string>();
+  const captured: { subject: string; data: Uint8Array }[] = [];
   const spy = fuzz.subscribe(`${PREFIX}.paxos.>`, {
-    callback: (_err, msg) => { if (msg.reply?.startsWith(`${PREFIX}.paxos.reply.`)) replySubjects.add(msg.reply); },
+    callback: (_err, msg) => {
+      if (msg.reply?.startsWith(`${PREFIX}.paxos.reply.`)) replySubjects.add(msg.reply);
+      if (/\.(prepare|accept)$/.test(msg.subject) && captured.length < 60) {
+        captured.push({ subject: msg.subject, data: Uint8Array.from(msg.data) });
+      }
+    },
   });
   const serviceIds = new Set<string>();
   const pingInbox = createInbox();
@@ -170,6 +179,7 @@ it("fuzz: malformed messages on every subject change nothing stored and kill no 
   spy.unsubscribe();
   pings.unsubscribe();
   expect(replySubjects.size).toBeGreaterThan(0);
+  expect(captured.length).toBeGreaterThan(10);
   expect(serviceIds.size).toBe(4);
 
   // Replies to requests the fuzz makes: every one must be an error (or a legal create/get).
@@ -239,6 +249,8 @@ it("fuzz: malformed messages on every subject change nothing stored and kill no 
       send(["$SRV.PING", "$SRV.INFO", "$SRV.STATS", `$SRV.INFO.paxoskv.${id}`, `$SRV.STATS.paxoskv.${id}`,
         "$SRV.PING.paxoskv"][randomInt(random, 6)] as string, body());
       send(`${PREFIX}.trace-control`, body());
+      const replay = captured[randomInt(random, captured.length)];
+      if (replay !== undefined) send(replay.subject, replay.data, false);
       if (i % 50 === 0) {
         // A few huge payloads (under the 1 MiB max_payload) on each kind of subject.
         const huge = new Uint8Array(900 * 1024).fill(0x7b);
