@@ -445,8 +445,10 @@ async function main(): Promise<void> {
       const c = await clientOf(url2);
       clients.push(c);
       await checkAll(c, chosen);
-      const again = await createRetrying(c, "X", "7", stats);
-      assert(again.value === chosen.get("X") && !again.created, "X keeps its value");
+      const loser = chosen.get("X") === "3" ? "7" : "3";
+      const again = await createRetrying(c, "X", loser, stats);
+      assert(again.value === chosen.get("X") && !again.created,
+        `X keeps its value: create X=${loser} → ${JSON.stringify(again)}`);
       return `${line}; ${chosen.size} keys read back (linearizable get), X=${again.value}`;
     });
 
