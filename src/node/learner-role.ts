@@ -49,6 +49,9 @@ export async function resolveChosen(
   }
 }
 
+/** How long a learner waits before following the chosen stream again after its consumer failed. */
+export const FOLLOW_RETRY_MS = 1000;
+
 /**
  * A read replica: the key → value map built from the chosen stream (from its start, then live),
  * serving `replica-get` from the map alone and `get` linearizably.
@@ -89,10 +92,21 @@ export class LearnerRole {
       if (pending === 0) this.attached = true;
       this.log.info({ pending }, "following the chosen stream");
     });
-    following.catch((err: unknown) => {
+    following.then(() => this.#followAgain(), (err: unknown) => {
       if (this.#stop.signal.aborted) return;
-      this.log.error({ err, code: ErrorCode.UNAVAILABLE }, "chosen stream consumer stopped");
+      this.log.error({ err, code: ErrorCode.UNAVAILABLE },
+        "chosen stream consumer stopped; following it again in 1 s");
+      this.#followAgain();
     });
+  }
+
+  /**
+   * A consumer that could not attach (JetStream unavailable for a moment) or stopped would
+   * leave the replica frozen for the life of the process: follow again from the stream's
+   * start (learning is idempotent), unless the learner is stopping.
+   */
+  #followAgain(): void {
+    if (!this.#stop.signal.aborted) setTimeout(() => this.start(), FOLLOW_RETRY_MS).unref();
   }
 
   stop(): void {

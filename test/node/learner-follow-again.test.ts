@@ -1,0 +1,29 @@
+/**
+ * Found by `npm run chaos -- --seed 12 --faults partition-redis,partition-nats,kill-node`:
+ * a learner that started while JetStream could not create its consumer (the request timed
+ * out during a NATS partition) logged "chosen stream consumer stopped" and never followed the
+ * stream again, so its replica stayed frozen for the life of the process.
+ */
+import { expect, it } from "vitest";
+import type { ChosenLog, ChosenRecord } from "../../src/adapters/jetstream/chosen-log.js";
+import { createLogger } from "../../src/node/logger.js";
+import { FOLLOW_RETRY_MS, LearnerRole } from "../../src/node/learner-role.js";
+
+it("learner: follows the chosen stream again after its consumer failed to attach", async () => {
+  let calls = 0;
+  const fake = {
+    async follow(onRecord: (r: ChosenRecord) => void, _bad: unknown, signal: AbortSignal): Promise<void> {
+      calls++;
+      if (calls === 1) throw new Error("timeout");
+      onRecord({ event: { key: "k", value: "v", ballot: "1.A" }, sequence: 1, pending: 0 });
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    },
+  } as unknown as ChosenLog;
+  const learner = new LearnerRole("paxoskv", fake, async () => null, () => undefined,
+    () => undefined, createLogger("T", "silent"));
+  learner.start();
+  await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS + 300));
+  learner.stop();
+  expect(calls).toBe(2);
+  expect(learner.replica.get("k")?.value).toBe("v");
+});
