@@ -65,7 +65,8 @@ export async function runRace(options: RaceOptions): Promise<RaceResult> {
       ...(options.connect.user !== undefined ? { user: options.connect.user } : {}),
       ...(options.connect.password !== undefined ? { pass: options.connect.password } : {}),
     });
-    return new PaxosKvClient(conn, { prefix, timeoutMs: options.timeoutMs ?? 5000 });
+    // Longer than any node's request deadline: the node answers, with TIMEOUT if it must.
+    return new PaxosKvClient(conn, { prefix, timeoutMs: options.timeoutMs ?? 30_000 });
   }));
   const attempts: RaceAttempt[] = [];
   try {
