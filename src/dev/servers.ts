@@ -18,6 +18,8 @@ export interface ServerHandle {
   /** `redis://127.0.0.1:P` or `nats://127.0.0.1:P` (a getter: a container may move ports). */
   readonly url: string;
   readonly port: number;
+  /** A NATS cluster member's route port. */
+  readonly routePort?: number | undefined;
   /** The data dir (for a container, the path inside it). */
   readonly dir: string;
   /** Graceful stop (SIGTERM); resolves once the process has exited. */
@@ -72,6 +74,7 @@ export interface ServerSpec {
   readonly image: string;
   readonly containerPort: number;
   readonly readyLog: RegExp;
+  readonly routePort?: number | undefined;
   args(port: number, dir: string): string[];
 }
 
@@ -93,7 +96,7 @@ export async function startNats(options: NatsServerOptions = {}): Promise<Server
   const jetstream = options.jetstream ?? true;
   return start(options.port, {
     kind: "nats", binary: "nats-server", aptPackage: "nats-server", image: "nats:2.10",
-    containerPort: 4222, readyLog: /Server is ready/,
+    containerPort: 4222, readyLog: /Server is ready/, routePort: options.cluster?.port,
     args: (port, dir) => {
       const cluster = options.cluster;
       const config = options.config === undefined ? [] :
@@ -227,6 +230,10 @@ class NativeServer implements ServerHandle, Destroyable {
 
   get url(): string {
     return `${this.spec.kind}://127.0.0.1:${this.port}`;
+  }
+
+  get routePort(): number | undefined {
+    return this.spec.routePort;
   }
 
   async start(): Promise<void> {

@@ -45,9 +45,9 @@ export class Harness {
     readonly cluster: LocalCluster, readonly runDir: string, readonly now: () => number,
   ) {}
 
-  static async start(runDir: string, now: () => number): Promise<Harness> {
+  static async start(runDir: string, now: () => number, logLevel = "info"): Promise<Harness> {
     const cluster = await startLocalCluster({
-      natsClusterSize: 3, logLevel: "info",
+      natsClusterSize: 3, logLevel,
       echo: (id, text) => appendFileSync(join(runDir, `node-${id}.log`), text),
     });
     const harness = new Harness(cluster, runDir, now);
@@ -191,6 +191,17 @@ export class Harness {
     await sleep(waitMs);
     sub.unsubscribe();
     return stats;
+  }
+
+  /** The chosen stream's message count and last sequence, or null when it does not answer. */
+  async streamState(nc: NatsConnection): Promise<{ messages: number; lastSeq: number } | null> {
+    try {
+      const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 1500 });
+      const { state } = await jsm.streams.info(CHOSEN_STREAM);
+      return { messages: state.messages, lastSeq: state.last_seq };
+    } catch {
+      return null;
+    }
   }
 
   /** The chosen stream, key → value (read with an ordered consumer from the start). */
