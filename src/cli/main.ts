@@ -119,7 +119,7 @@ async function runClient(command: "create" | "get" | "watch", args: string[]): P
   try {
     if (command === "watch") {
       const stop = new AbortController();
-      process.once("SIGINT", () => stop.abort());
+      for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => stop.abort());
       for await (const event of client.watch(key, stop.signal)) console.log(JSON.stringify(event));
       return 0;
     }
