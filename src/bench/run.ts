@@ -124,10 +124,14 @@ async function soak(
   }));
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
+  // Every node is a learner whose replica holds every key, so RSS grows with the keys it
+  // holds; what matters is the growth per key, against the replica's own footprint.
+  const after = rss();
+  const perKey = ((after - before) * 1024 * 1024) / Math.max(1, latencies.length) / nodes.length;
   return {
     system: "paxoskv",
-    workload: `soak ${o.soakSeconds}s, 256 in flight: node RSS ${before.toFixed(0)} MB → ` +
-      `${rss().toFixed(0)} MB`,
+    workload: `soak ${o.soakSeconds}s, 256 in flight: RSS of ${nodes.length} nodes ` +
+      `${before.toFixed(0)} → ${after.toFixed(0)} MB, ${perKey.toFixed(0)} B per new key per node`,
     ops: latencies.length, errors, p50Ms: latencies[latencies.length >> 1] ?? Number.NaN,
     p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? Number.NaN,
     opsPerSec: latencies.length / seconds,
