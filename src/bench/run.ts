@@ -21,6 +21,11 @@ export interface BenchOptions {
   readonly parOps: number;
   /** Seconds of full load for the memory check (0: skip). */
   readonly soakSeconds: number;
+  /**
+   * Roles of the soak's nodes. A learner holds every key, so its memory grows with the keys;
+   * `proposer,acceptor` shows whether anything else grows.
+   */
+  readonly soakRoles: string;
   /** Where the JSON goes. */
   readonly outDir: string;
   /** Skip the alternatives (paxoskv alone). */
@@ -35,11 +40,12 @@ export async function runBench(options: BenchOptions): Promise<Result[]> {
   const run = Date.now().toString(36);
   try {
     const cluster = await startLocalCluster({ logLevel: "warn" });
-    const nodes = await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
+    await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
     results.push(...await benchBaselines(cluster.nats.url, options, progress));
-    results.push(...await benchPaxosKv(cluster, nodes, run, options, progress));
-    if (!options.only) results.push(...await benchAlternatives(run, options, progress));
+    results.push(...await benchPaxosKv(cluster, run, options, progress));
     await cluster.stopNodes();
+    if (options.soakSeconds > 0) results.push(await soakCluster(run, options));
+    if (!options.only) results.push(...await benchAlternatives(run, options, progress));
   } finally {
     await cleanup();
   }
@@ -75,8 +81,7 @@ async function scatterGather(nc: NatsConnection, subject: string, need: number):
 }
 
 async function benchPaxosKv(
-  cluster: LocalCluster, nodes: readonly NodeProcess[], run: string, o: BenchOptions,
-  progress: Progress,
+  cluster: LocalCluster, run: string, o: BenchOptions, progress: Progress,
 ): Promise<Result[]> {
   const client = await PaxosKvClient.connect({ servers: cluster.nats.url, timeoutMs: 30_000 });
   const kv = (w: string, i: number) => `${w}${run}.${i}`;
@@ -98,9 +103,21 @@ async function benchPaxosKv(
     (i) => client.get(kv("s", i), { replica: true }));
   await m("replica-get, 64 in flight", o.parOps, 64,
     (i) => client.get(kv("p", i), { replica: true }));
-  if (o.soakSeconds > 0) results.push(await soak(nodes, client, run, o));
   await client.close();
   return results;
+}
+
+/** The soak on a cluster of its own, with nodes of `soakRoles`. */
+async function soakCluster(run: string, o: BenchOptions): Promise<Result> {
+  const cluster = await startLocalCluster({ logLevel: "warn" });
+  const nodes = await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id, o.soakRoles)));
+  const client = await PaxosKvClient.connect({ servers: cluster.nats.url, timeoutMs: 30_000 });
+  try {
+    return await soak(nodes, client, run, o);
+  } finally {
+    await client.close();
+    await cluster.stopNodes();
+  }
 }
 
 /** Full load for a while; reports the nodes' resident memory at the start and the end. */
@@ -114,6 +131,8 @@ async function soak(
   let next = 0;
   let errors = 0;
   process.stderr.write(`paxoskv: soak for ${o.soakSeconds}s at 256 in flight\n`);
+  let middle = before;
+  const halfway = setTimeout(() => { middle = rss(); }, (o.soakSeconds * 1000) / 2);
   const started = performance.now();
   await Promise.all(Array.from({ length: 256 }, async () => {
     while (performance.now() < until) {
@@ -122,16 +141,18 @@ async function soak(
       latencies.push(performance.now() - t);
     }
   }));
+  clearTimeout(halfway);
   const seconds = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
-  // Every node is a learner whose replica holds every key, so RSS grows with the keys it
-  // holds; what matters is the growth per key, against the replica's own footprint.
+  // A learner's replica holds every key, so there RSS grows with the keys: report the growth
+  // per key too, to compare with the replica's own footprint.
   const after = rss();
-  const perKey = ((after - before) * 1024 * 1024) / Math.max(1, latencies.length) / nodes.length;
+  const perKey = ((after - middle) * 1024 * 1024) / Math.max(1, latencies.length / 2) / nodes.length;
   return {
     system: "paxoskv",
-    workload: `soak ${o.soakSeconds}s, 256 in flight: RSS of ${nodes.length} nodes ` +
-      `${before.toFixed(0)} → ${after.toFixed(0)} MB, ${perKey.toFixed(0)} B per new key per node`,
+    workload: `soak ${o.soakSeconds}s @256, roles ${o.soakRoles}: RSS of ${nodes.length} ` +
+      `nodes ${before.toFixed(0)} → ${middle.toFixed(0)} (half-way) → ${after.toFixed(0)} MB, ` +
+      `${perKey.toFixed(0)} B per key per node in the second half`,
     ops: latencies.length, errors, p50Ms: latencies[latencies.length >> 1] ?? Number.NaN,
     p99Ms: latencies[Math.floor(latencies.length * 0.99)] ?? Number.NaN,
     opsPerSec: latencies.length / seconds,

@@ -25,7 +25,7 @@ const USAGE = `usage:
   paxoskv ui     [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C]
                  the web page (cluster view, live sequence diagrams) against a cluster
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
-  paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--only] [--out bench/results]
+  paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]
                  paxoskv vs NATS KV (R1, R3) and etcd on local servers (npm run bench)
 client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX`;
 
@@ -169,11 +169,13 @@ async function runBenchCommand(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: {
     seq: { type: "string", default: "1000" }, par: { type: "string", default: "10000" },
     soak: { type: "string", default: "0" }, only: { type: "boolean", default: false },
+    "soak-roles": { type: "string", default: "proposer,acceptor,learner" },
     out: { type: "string", default: "bench/results" },
   } });
   const { runBench, formatResults, writeResults } = await import("../bench/run.js");
   const results = await runBench({
     seqOps: Number(values.seq), parOps: Number(values.par), soakSeconds: Number(values.soak),
+    soakRoles: values["soak-roles"],
     only: values.only, outDir: values.out,
   });
   console.log(formatResults(results));
