@@ -1,5 +1,5 @@
 import { compareBallots, ballotsEqual, type Ballot } from "./ballot.js";
-import type { AcceptedProposal } from "./messages.js";
+import type { AcceptedProposal, ChosenProposal } from "./messages.js";
 import { addVoter, quorumSize } from "./quorum.js";
 
 /** A value known to be chosen for a key. */
@@ -58,12 +58,7 @@ export interface AcceptorReport {
  * - `insufficient`: fewer than a majority of distinct configured acceptors answered.
  */
 export type QuorumRead =
-  | {
-    readonly kind: "chosen";
-    readonly value: string;
-    readonly ballot: Ballot;
-    readonly acceptors: readonly string[];
-  }
+  | ChosenProposal
   | { readonly kind: "absent" }
   | { readonly kind: "undecided"; readonly highest: AcceptedProposal }
   | { readonly kind: "insufficient" };

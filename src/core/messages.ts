@@ -6,6 +6,15 @@ export interface AcceptedProposal {
   readonly value: string;
 }
 
+/** A proposal a majority of acceptors accepted: its value is chosen. */
+export interface ChosenProposal {
+  readonly kind: "chosen";
+  readonly value: string;
+  readonly ballot: Ballot;
+  /** The acceptors whose Accepted made the majority. */
+  readonly acceptors: readonly string[];
+}
+
 /** Phase 1a: the ID only, no value. */
 export interface MsgPrepare {
   readonly type: "prepare";

@@ -1,7 +1,8 @@
 import { assert } from "./assert.js";
 import { compareBallots, maxBallot, nextBallotAbove, type Ballot } from "./ballot.js";
 import type {
-  AcceptedProposal, AcceptorToProposer, MsgAccept, MsgPrepare, ProposerToAcceptor,
+  AcceptedProposal, AcceptorToProposer, ChosenProposal, MsgAccept, MsgPrepare,
+  ProposerToAcceptor,
 } from "./messages.js";
 import { addVoter, majorityImpossible, quorumSize } from "./quorum.js";
 import { randomInt, type Random } from "./random.js";
@@ -27,13 +28,7 @@ export interface ProposerConfig {
  * so the value may still be chosen later; retrying the same create resolves it.
  */
 export type ProposalOutcome =
-  | {
-    readonly kind: "chosen";
-    readonly value: string;
-    readonly ballot: Ballot;
-    /** The acceptors whose Accepted made the majority. */
-    readonly acceptors: readonly string[];
-  }
+  | ChosenProposal
   | { readonly kind: "unavailable"; readonly rounds: number }
   | { readonly kind: "timeout"; readonly rounds: number };
 

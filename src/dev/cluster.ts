@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { ManagedChild } from "./child.js";
 import {
   startNats, startNatsCluster, startRedis, track, type Destroyable, type ServerHandle,
 } from "./servers.js";
@@ -112,60 +111,42 @@ function nodeCommand(): string[] {
 }
 
 class ChildNode implements NodeProcess, Destroyable {
-  #child: ChildProcess | null = null;
-  #exited: Promise<unknown> = Promise.resolve();
-  #output = "";
+  readonly #process: ManagedChild;
 
   constructor(
     readonly id: string, readonly env: Readonly<Record<string, string>>,
-    private readonly echo?: (nodeId: string, text: string) => void,
-  ) {}
+    echo?: (nodeId: string, text: string) => void,
+  ) {
+    this.#process = new ManagedChild(20_000, echo && ((text) => echo(id, text)));
+  }
 
   get running(): boolean {
-    return this.#child !== null;
+    return this.#process.running;
   }
 
   get pid(): number | undefined {
-    return this.#child?.pid;
+    return this.#process.pid;
   }
 
   output(): string {
-    return this.#output;
+    return this.#process.output();
   }
 
   async start(): Promise<void> {
-    if (this.#child !== null) return;
-    const child = spawn(process.execPath, nodeCommand(), {
+    if (this.#process.running) return;
+    const child = this.#process.spawn(process.execPath, nodeCommand(), {
       env: { ...process.env, ...this.env }, stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
-    this.#child = child;
-    const started = new Promise<void>((resolve, reject) => {
-      const keep = (chunk: Buffer) => {
-        this.echo?.(this.id, chunk.toString());
-        this.#output = (this.#output + chunk.toString()).slice(-20_000);
-      };
+    await new Promise<void>((resolve, reject) => {
       // The node says it serves over IPC, whatever its log level.
       child.once("message", () => resolve());
-      child.stdout?.on("data", keep);
-      child.stderr?.on("data", keep);
-      child.once("exit", (code) => reject(new Error(
-        `node ${this.id} exited with ${code} before it served:\n${this.#output.slice(-3000)}`)));
+      child.once("exit", (code) => reject(new Error(`node ${this.id} exited with ${code} ` +
+        `before it served:\n${this.#process.output().slice(-3000)}`)));
     });
-    this.#exited = once(child, "exit").catch(() => undefined)
-      .finally(() => { if (this.#child === child) this.#child = null; });
-    await started;
   }
 
-  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    const child = this.#child;
-    if (child === null) return;
-    if (signal === "SIGSTOP" || signal === "SIGCONT") {
-      child.kill(signal);
-      return;
-    }
-    child.kill("SIGCONT"); // a paused process would never act on the signal
-    child.kill(signal);
-    await this.#exited;
+  kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    return this.#process.kill(signal);
   }
 
   stop(): Promise<void> {
@@ -177,6 +158,6 @@ class ChildNode implements NodeProcess, Destroyable {
   }
 
   destroySync(): void {
-    this.#child?.kill("SIGKILL");
+    this.#process.killNow();
   }
 }

@@ -5,12 +5,11 @@
  * dies first. Without the binary on PATH, a registered fallback (the tests' testcontainers)
  * runs, or a clear error names the missing binary and its Debian package.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { ManagedChild } from "./child.js";
 
 /** A running server. `restart()` keeps the data dir, so AOF / JetStream state comes back. */
 export interface ServerHandle {
@@ -218,9 +217,7 @@ async function start(port: number | undefined, spec: ServerSpec): Promise<Server
 }
 
 class NativeServer implements ServerHandle, Destroyable {
-  #child: ChildProcess | null = null;
-  #exited: Promise<unknown> = Promise.resolve();
-  #output = "";
+  readonly #process = new ManagedChild(4000);
 
   constructor(readonly spec: ServerSpec, readonly port: number, readonly dir: string) {}
 
@@ -237,34 +234,18 @@ class NativeServer implements ServerHandle, Destroyable {
   }
 
   async start(): Promise<void> {
-    const child = spawn(this.spec.binary, this.spec.args(this.port, this.dir),
+    const child = this.#process.spawn(this.spec.binary, this.spec.args(this.port, this.dir),
       { stdio: ["ignore", "pipe", "pipe"] });
-    this.#child = child;
-    this.#output = "";
-    const keep = (chunk: Buffer) => { this.#output = (this.#output + chunk).slice(-4000); };
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-    // `once` rejects on 'error' (e.g. a failed spawn): that ends the process for us too.
-    this.#exited = once(child, "exit").catch(() => undefined)
-      .finally(() => { this.#child = null; });
-    const died = this.#exited.then(() => {
-      throw new Error(`${this.spec.binary} exited before it was ready:\n${this.#output}`);
+    const died = this.#process.exited().then(() => {
+      throw new Error(`${this.spec.binary} exited before it was ready:\n${this.#process.output()}`);
     });
     died.catch(() => undefined); // settles later on a normal stop too: not an error then
-    const alive = () => this.#child === child;
+    const alive = () => this.#process.running && this.#process.pid === child.pid;
     await Promise.race([waitReady(this.spec.kind, "127.0.0.1", this.port, alive), died]);
   }
 
-  async kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
-    const child = this.#child;
-    if (child === null) return;
-    if (signal === "SIGSTOP" || signal === "SIGCONT") {
-      child.kill(signal);
-      return;
-    }
-    child.kill("SIGCONT"); // a paused server would never act on the signal
-    child.kill(signal);
-    await this.#exited;
+  kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
+    return this.#process.kill(signal);
   }
 
   stop(): Promise<void> {
@@ -282,7 +263,7 @@ class NativeServer implements ServerHandle, Destroyable {
   }
 
   destroySync(): void {
-    this.#child?.kill("SIGKILL");
+    this.#process.killNow();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
