@@ -92,7 +92,12 @@ export class LearnerRole {
       if (pending === 0) this.attached = true;
       this.log.info({ pending }, "following the chosen stream");
     });
-    following.then(() => this.#followAgain(), (err: unknown) => {
+    following.then(() => {
+      if (this.#stop.signal.aborted) return;
+      this.log.warn({ code: ErrorCode.UNAVAILABLE },
+        "chosen stream consumer stalled or ended; following it again in 1 s");
+      this.#followAgain();
+    }, (err: unknown) => {
       if (this.#stop.signal.aborted) return;
       this.log.error({ err, code: ErrorCode.UNAVAILABLE },
         "chosen stream consumer stopped; following it again in 1 s");

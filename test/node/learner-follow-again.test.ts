@@ -5,7 +5,9 @@
  * stream again, so its replica stayed frozen for the life of the process.
  */
 import { expect, it } from "vitest";
-import type { ChosenLog, ChosenRecord } from "../../src/adapters/jetstream/chosen-log.js";
+import {
+  StallDetector, type ChosenLog, type ChosenRecord,
+} from "../../src/adapters/jetstream/chosen-log.js";
 import { createLogger } from "../../src/node/logger.js";
 import { FOLLOW_RETRY_MS, LearnerRole } from "../../src/node/learner-role.js";
 
@@ -26,4 +28,21 @@ it("learner: follows the chosen stream again after its consumer failed to attach
   learner.stop();
   expect(calls).toBe(2);
   expect(learner.replica.get("k")?.value).toBe("v");
+});
+
+/**
+ * Found by `npm run chaos -- --seed 7`: after two NATS servers crashed one after the other,
+ * learner C's ordered consumer stayed silent (lag 0, replica 4,454 of 4,613) for the rest of
+ * the run. `follow` now closes a consumer that stays behind the stream's end without moving,
+ * and the learner follows again (above).
+ */
+it("chosen log: the stall detector fires only when behind and still for the given checks", () => {
+  const stall = new StallDetector(2);
+  expect(stall.check(0, 10)).toBe(false); // first look: remember the position
+  expect(stall.check(0, 10)).toBe(false); // behind and still: 1
+  expect(stall.check(0, 12)).toBe(true); // behind and still: 2
+  const moving = new StallDetector(2);
+  for (let i = 1; i <= 5; i++) expect(moving.check(i, 100)).toBe(false); // behind but moving
+  const caughtUp = new StallDetector(2);
+  for (let i = 0; i < 5; i++) expect(caughtUp.check(7, 7)).toBe(false); // nothing to read
 });

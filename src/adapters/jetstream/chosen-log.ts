@@ -119,14 +119,51 @@ export class ChosenLog {
     const messages = await consumer.consume({ expires: FOLLOW_PULL_EXPIRES_MS });
     onAttached((await consumer.info(true)).num_pending);
     signal.addEventListener("abort", () => void messages.close(), { once: true });
-    for await (const msg of messages) {
-      const parsed = ChosenEventSchema.safeParse(decodeJson(msg.data));
-      if (!parsed.success) {
-        onMalformed(`malformed chosen event at sequence ${msg.seq} on ${msg.subject}`);
-        continue;
+    // Watchdog: after crashes of NATS servers an ordered consumer can stay silent for good
+    // while the stream grows (chaos seed 7). Behind and still for a few checks: close it, so
+    // follow() returns and the learner follows again.
+    let applied = 0;
+    const stall = new StallDetector(FOLLOW_STALL_CHECKS);
+    const watchdog = setInterval(() => {
+      this.jsm.streams.info(CHOSEN_STREAM).then((info) => {
+        if (stall.check(applied, info.state.last_seq)) void messages.close();
+      }, () => undefined);
+    }, FOLLOW_STALL_CHECK_MS);
+    try {
+      for await (const msg of messages) {
+        applied = msg.seq;
+        const parsed = ChosenEventSchema.safeParse(decodeJson(msg.data));
+        if (!parsed.success) {
+          onMalformed(`malformed chosen event at sequence ${msg.seq} on ${msg.subject}`);
+          continue;
+        }
+        onRecord({ event: parsed.data, sequence: msg.seq, pending: pendingOf(msg) });
       }
-      onRecord({ event: parsed.data, sequence: msg.seq, pending: pendingOf(msg) });
+    } finally {
+      clearInterval(watchdog);
     }
+  }
+}
+
+/** How often a follower compares its position with the stream's end. */
+export const FOLLOW_STALL_CHECK_MS = 5000;
+/** Checks in a row behind the stream's end without progress that mean the consumer is stuck. */
+export const FOLLOW_STALL_CHECKS = 2;
+
+/** Tells, check by check, whether a follower is stuck: behind the stream's end, not moving. */
+export class StallDetector {
+  #last = -1;
+  #count = 0;
+
+  constructor(private readonly limit: number) {}
+
+  check(applied: number, streamLast: number): boolean {
+    if (applied >= streamLast || applied !== this.#last) {
+      this.#last = applied;
+      this.#count = 0;
+      return false;
+    }
+    return ++this.#count >= this.limit;
   }
 }
 
