@@ -204,6 +204,23 @@ export class Harness {
     }
   }
 
+  /** The chosen stream's leader and replicas (current, lag), for diagnosing a stuck learner. */
+  async streamCluster(nc: NatsConnection): Promise<string> {
+    try {
+      const jsm = await jetstreamManager(nc, { checkAPI: false, timeout: 2000 });
+      const info = await jsm.streams.info(CHOSEN_STREAM);
+      const consumers: string[] = [];
+      for await (const c of jsm.consumers.list(CHOSEN_STREAM)) {
+        consumers.push(`${c.name}@${c.cluster?.leader ?? "?"}:delivered=${c.delivered.stream_seq},pending=${c.num_pending}`);
+      }
+      return JSON.stringify({ leader: info.cluster?.leader, lastSeq: info.state.last_seq,
+        replicas: info.cluster?.replicas?.map((r) => `${r.name}:${r.current ? "current" : "behind"},lag=${r.lag ?? 0}`),
+        consumers });
+    } catch (err) {
+      return `unavailable (${String(err)})`;
+    }
+  }
+
   /** The chosen stream, key → value (read with an ordered consumer from the start). */
   async streamMap(nc: NatsConnection): Promise<Map<string, string>> {
     const jsm: JetStreamManager = await jetstreamManager(nc, { checkAPI: false });

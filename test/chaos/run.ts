@@ -80,6 +80,10 @@ async function main(): Promise<number> {
     log(`no iptables here (needs root): skipping ${requested.filter((k) => !kinds.includes(k)).join(", ")}`);
   }
   const harness = await Harness.start(runDir, () => recorder.now(), values["log-level"]);
+  // Interrupted: the servers' exit handler kills the servers; no node may be restarted after.
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => harness.stopSupervising());
+  }
   let failed = true;
   try {
     const clients = await Promise.all([0, 1, 2, 3].map((i) => harness.client(`chaos-w${i}`)));
@@ -340,7 +344,8 @@ async function waitConvergence(
     if (Date.now() > deadline) {
       anomalies.push({ rule: "CONVERGENCE", key: "-", message: `${phase}: not converged 30 s ` +
         `after the reads: ${problems.slice(0, 10).join("; ")}` +
-        (problems.length > 10 ? ` (+${problems.length - 10} more)` : "") });
+        (problems.length > 10 ? ` (+${problems.length - 10} more)` : "") +
+        `; stream cluster: ${await harness.streamCluster(nc)}` });
       return null;
     }
     await sleep(1000);
