@@ -4,6 +4,8 @@ import type { NodeConfig } from "./config.js";
 import type { Logger } from "./logger.js";
 
 const ERROR_LOG_INTERVAL_MS = 5000;
+/** How long a starting node waits for its Redis to answer (it may be starting or loading). */
+const REDIS_WAIT_MS = 60_000;
 
 /** Opens this node's acceptor Redis and checks that it keeps every write across a crash. */
 export async function openRedisStore(config: NodeConfig, log: Logger): Promise<AcceptorStore> {
@@ -22,10 +24,29 @@ export async function openRedisStore(config: NodeConfig, log: Logger): Promise<A
     },
   });
   try {
+    await waitForRedis(store, log);
     await checkDurability(store, { requireDurable: config.requireDurable, log });
   } catch (err) {
     await store.close();
     throw err;
   }
   return store;
+}
+
+/**
+ * Waits until the store answers: a Redis that is still starting or loading its AOF is not a
+ * reason to refuse to start; a Redis that answers and is not durable is (checkDurability).
+ */
+async function waitForRedis(store: AcceptorStore, log: Logger): Promise<void> {
+  const deadline = Date.now() + REDIS_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await store.durability();
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) return; // checkDurability reports it
+      if (attempt === 0) log.warn({ err, code: "UNAVAILABLE" }, "waiting for the acceptor Redis");
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
+    }
+  }
 }
