@@ -11,6 +11,8 @@ export interface ReportInput {
   readonly wallMs: number;
   readonly failpoints: number;
   readonly samples: number;
+  /** Failures of the infrastructure the design tolerates (e.g. JetStream losing messages). */
+  readonly infrastructure?: readonly string[];
 }
 
 const OUTCOMES = ["created", "exists", "value", "absent", "fail", "unknown"] as const;
@@ -86,6 +88,9 @@ export function formatReport(input: ReportInput): string {
   }
   out.push(`Acceptor samples for R8: ${input.samples} (+ full snapshots before and after the restart)`);
 
+  const infra = input.infrastructure ?? [];
+  out.push(`Infrastructure failures tolerated by design: ${infra.length === 0 ? "none seen" : ""}`);
+  for (const line of infra) out.push(`  ${line}`);
   out.push("");
   out.push(`Anomalies: ${input.anomalies.length}`);
   for (const a of input.anomalies.slice(0, 30)) {
