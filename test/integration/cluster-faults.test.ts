@@ -202,6 +202,12 @@ describe("faults - a majority of acceptors down", () => {
   it("faults - two node processes killed: only A proposes, UNAVAILABLE, then success",
     async () => {
       await Promise.all([node("B").kill("SIGKILL"), node("C").kill("SIGKILL")]);
+      // The processes are gone, but NATS may still hold their subscriptions for a moment; a
+      // request routed there is lost (the client rightly says TIMEOUT). Wait until only A serves.
+      await poll("only node A left in the service", async () => {
+        const nodesServing = await servingNodes();
+        return nodesServing.join() === "A" ? nodesServing : undefined;
+      });
       const keys = Array.from({ length: 5 }, () => fresh("node-majority"));
       const failures = await Promise.all(keys.map((key) => failure(() => client.create(key, "w"))));
       for (const f of failures) {
@@ -223,6 +229,8 @@ describe("faults - a majority of acceptors down", () => {
     });
   it("faults - every node process down: UNAVAILABLE at once (no responders)", async () => {
     await Promise.all([...nodes.values()].map((n) => n.kill("SIGKILL")));
+    await poll("no node left in the service", async () =>
+      (await servingNodes()).length === 0 ? true : undefined);
     const create = await failure(() => client.create(fresh("nobody"), "v"));
     expect(create.code).toBe("UNAVAILABLE");
     expect(create.ms).toBeLessThan(SLACK_MS);
@@ -300,3 +308,14 @@ describe("faults - restarts keep every promise and accepted value", () => {
       await expectStillChosen(created);
     });
 });
+
+/** The node IDs that answer the service's `$SRV.PING` now. */
+async function servingNodes(): Promise<string[]> {
+  const replies = await nc.requestMany("$SRV.PING.paxoskv", "", { maxWait: 300 });
+  const ids: string[] = [];
+  for await (const reply of replies) {
+    const ping = JSON.parse(reply.string()) as { metadata?: { node?: string } };
+    if (ping.metadata?.node !== undefined) ids.push(ping.metadata.node);
+  }
+  return ids.sort();
+}
