@@ -86,3 +86,24 @@ export class AnnouncementRepair {
     }
   }
 }
+
+/** Tells this node's acceptor store, in batches, which keys the stream now holds. */
+export class AnnouncedBatcher {
+  #keys: string[] = [];
+
+  constructor(private readonly store: AcceptorStore, private readonly log: Logger) {}
+
+  add(key: string): void {
+    if (this.#keys.length === 0) setTimeout(() => this.#flush(), 100);
+    this.#keys.push(key);
+  }
+
+  #flush(): void {
+    const keys = this.#keys;
+    this.#keys = [];
+    // Best effort: a key left behind is checked, and removed, by the next repair pass.
+    this.store.markAnnounced(keys).catch((err: unknown) => {
+      this.log.debug({ err }, "could not mark keys announced");
+    });
+  }
+}

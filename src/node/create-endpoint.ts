@@ -1,9 +1,13 @@
 import type { Msg } from "@nats-io/transport-node";
+import type { Ballot } from "../core/ballot.js";
 import type { ProposalOutcome } from "../core/proposer.js";
 import { decodeUtf8 } from "../adapters/nats/connection.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { CreateReply } from "../protocol/replies.js";
 import { keyOf } from "./endpoint.js";
+import type { Metrics } from "./metrics.js";
+import type { ProposerDriver } from "./proposer-driver.js";
+import type { Tracer } from "./trace.js";
 
 /** Room for the key, ballot and field names around a value in one wire item. */
 const WIRE_ITEM_OVERHEAD_BYTES = 1024;
@@ -60,4 +64,57 @@ export function createReply(request: CreateRequest, outcome: ProposalOutcome): C
         `an Accept was sent but no majority answered (${outcome.rounds} rounds); ` +
         "the outcome is unknown: retry the same create to resolve it");
   }
+}
+
+/** What serving a create needs from the node. */
+export interface CreateDeps {
+  readonly prefix: string;
+  readonly valueBytesMax: number;
+  readonly wireBytesMax: number;
+  /** The key's chosen value when this node has learned it. */
+  readonly known: (key: string) => string | undefined;
+  readonly propose: ProposerDriver["propose"];
+  readonly announce: (learned: { key: string; value: string; ballot: Ballot;
+    acceptors: readonly string[] }) => void;
+  readonly metrics: Metrics;
+  readonly tracer: Tracer;
+}
+
+/** `prefix.create.<key>`: validate, answer from what is known, else run Basic Paxos. */
+export async function handleCreate(msg: Msg, deps: CreateDeps): Promise<CreateReply> {
+  let request: CreateRequest;
+  try {
+    request = parseCreate(deps.prefix, deps.valueBytesMax, msg, deps.wireBytesMax);
+  } catch (err) {
+    deps.metrics.creates.inc({ outcome: "rejected" });
+    throw err;
+  }
+  // A chosen value never changes: a key this node has learned needs no Paxos round.
+  const known = deps.known(request.key);
+  if (known !== undefined) {
+    deps.metrics.creates.inc({ outcome: known === request.value ? "created" : "exists" });
+    return knownReply(request, known);
+  }
+  const client = clientLabel(msg.reply);
+  let traceId = "";
+  const outcome = await deps.propose(request.key, request.value, (p) => {
+    traceId = p.traceId;
+    deps.tracer.client(traceId, request.key, "request", client, { value: request.value });
+  });
+  if (outcome.kind === "chosen") deps.announce({ key: request.key, ...outcome });
+  const created = outcome.kind === "chosen" && outcome.value === request.value;
+  deps.metrics.creates.inc({
+    outcome: outcome.kind === "chosen" ? (created ? "created" : "exists") : outcome.kind,
+  });
+  deps.tracer.client(traceId, request.key, "reply", client, {
+    outcome: outcome.kind === "chosen" ? `${request.key}=${outcome.value} created=${created}`
+      : outcome.kind,
+  });
+  return createReply(request, outcome);
+}
+
+/** A short name for the client that sent a request: its connection's inbox prefix. */
+function clientLabel(reply: string | undefined): string {
+  const token = reply?.split(".")[1];
+  return token === undefined ? "client" : `client-${token.slice(-4)}`;
 }

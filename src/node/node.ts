@@ -10,12 +10,10 @@ import { errorReply } from "../protocol/replies.js";
 import { paxosRebuildSubject, publicWildcard } from "../protocol/subjects.js";
 import { wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
-import { AnnouncementRepair } from "./announce-repair.js";
+import { AnnouncedBatcher, AnnouncementRepair } from "./announce-repair.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
-import {
-  createReply, knownReply, parseCreate, type CreateRequest,
-} from "./create-endpoint.js";
+import { handleCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
 import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
 import type { Logger } from "./logger.js";
@@ -175,40 +173,13 @@ async function startClientSide(
     service.addEndpoint("create", {
       subject: publicWildcard(config.prefix, "create"),
       metadata: { description: "create a key once: the body is the value" },
-      handler: (_err, msg) => void serve(msg, proposerLog, async () => {
-        let request: CreateRequest;
-        try {
-          request = parseCreate(config.prefix, config.valueBytesMax, msg,
-            wireBytesMax(nc.info?.max_payload));
-        } catch (err) {
-          metrics.creates.inc({ outcome: "rejected" });
-          throw err;
-        }
-        // A chosen value never changes: a key this node has learned needs no Paxos round.
-        const known = learner?.replica.get(request.key);
-        if (known !== undefined) {
-          metrics.creates.inc({ outcome: known.value === request.value ? "created" : "exists" });
-          return knownReply(request, known.value);
-        }
-        const client = clientLabel(msg.reply);
-        let traceId = "";
-        const outcome = await proposer.propose(request.key, request.value, (p) => {
-          traceId = p.traceId;
-          tracer.client(traceId, request.key, "request", client, { value: request.value });
-        });
-        if (outcome.kind === "chosen") {
-          announce({ key: request.key, value: outcome.value, ballot: outcome.ballot,
-            acceptors: outcome.acceptors });
-        }
-        const created = outcome.kind === "chosen" && outcome.value === request.value;
-        metrics.creates.inc({ outcome: outcome.kind === "chosen" ? (created ? "created" : "exists")
-          : outcome.kind });
-        tracer.client(traceId, request.key, "reply", client, {
-          outcome: outcome.kind === "chosen" ? `${request.key}=${outcome.value} created=${created}`
-            : outcome.kind,
-        });
-        return createReply(request, outcome);
-      }),
+      handler: (_err, msg) => void serve(msg, proposerLog, () => handleCreate(msg, {
+        prefix: config.prefix, valueBytesMax: config.valueBytesMax,
+        wireBytesMax: wireBytesMax(nc.info?.max_payload),
+        known: (key) => learner?.replica.get(key)?.value,
+        propose: (key, value, onStart) => proposer.propose(key, value, onStart),
+        announce, metrics, tracer,
+      })),
     });
   }
 
@@ -256,12 +227,6 @@ async function startClientSide(
       transport.close();
     },
   };
-}
-
-/** A short name for the client that sent a request: its connection's inbox prefix. */
-function clientLabel(reply: string | undefined): string {
-  const token = reply?.split(".")[1];
-  return token === undefined ? "client" : `client-${token.slice(-4)}`;
 }
 
 /** NATS connected; the acceptor's Redis reachable and durable; the learner attached, caught up. */
@@ -314,26 +279,6 @@ function serveRebuild(
   return () => sub.unsubscribe();
 }
 
-/** Tells this node's acceptor store, in batches, which keys the stream now holds. */
-class AnnouncedBatcher {
-  #keys: string[] = [];
-
-  constructor(private readonly store: AcceptorStore, private readonly log: Logger) {}
-
-  add(key: string): void {
-    if (this.#keys.length === 0) setTimeout(() => this.#flush(), 100);
-    this.#keys.push(key);
-  }
-
-  #flush(): void {
-    const keys = this.#keys;
-    this.#keys = [];
-    // Best effort: a key left behind is checked, and removed, by the next repair pass.
-    this.store.markAnnounced(keys).catch((err: unknown) => {
-      this.log.debug({ err }, "could not mark keys announced");
-    });
-  }
-}
 
 async function watchNatsStatus(
   nc: NatsConnection, log: Logger, state: { connected: boolean },
