@@ -42,8 +42,15 @@ it("chosen log: every follower catches up within 30 s after each NATS server of 
     const followers = await Promise.all([0, 1, 2].map(async () => {
       const log = await ChosenLog.open(await nc(), "paxoskv", 3);
       const keys = new Set<string>();
-      void log.follow((record) => keys.add(record.event.key), () => undefined, stop.signal)
-        .catch(() => undefined);
+      // As a learner does: when the watchdog closes a stuck consumer (or it fails), follow
+      // again from the start (learning is idempotent).
+      void (async () => {
+        while (!stop.signal.aborted) {
+          await log.follow((record) => keys.add(record.event.key), () => undefined, stop.signal)
+            .catch(() => undefined);
+          await sleep(1000);
+        }
+      })();
       return keys;
     }));
     let published = 0;
