@@ -23,6 +23,10 @@ export interface AcceptorStore {
    */
   unannounced(minAgeSeconds: number, offset: number, count: number): Promise<string[]>;
   markAnnounced(keys: readonly string[]): Promise<void>;
+  /** The acceptor ID this store was claimed by, or null when never claimed (new or wiped). */
+  identity(): Promise<string | null>;
+  /** Marks the store as this acceptor's (only if unclaimed). */
+  claimIdentity(): Promise<void>;
   /** Every key this acceptor holds state for (anti-entropy); cursor "0" starts and ends. */
   scanKeys(cursor: string, count: number): Promise<KeyPage>;
   /** Whether a crash of the store can lose an acknowledged write. */

@@ -10,6 +10,7 @@ import { errorReply } from "../protocol/replies.js";
 import { paxosRebuildSubject, publicWildcard } from "../protocol/subjects.js";
 import { wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
+import { amnesiaEvidence } from "./amnesia.js";
 import { AnnouncedBatcher, AnnouncementRepair } from "./announce-repair.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
@@ -69,20 +70,31 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   // Stopped in order: client endpoints first, then work in flight, then the acceptor.
   const stops: (() => Promise<void>)[] = [];
 
+  const chosenLog = await ChosenLog.open(nc, config.prefix, config.streamReplicas);
   let store: AcceptorStore | null = null;
+  let voting = true;
   if (config.roles.includes("acceptor")) {
     const acceptorLog = log.child({ role: "acceptor" });
     const opened = await deps.openStore(config, acceptorLog);
     store = opened;
     const acceptor = new AcceptorRole(nc, config.prefix, opened, acceptorLog, metrics);
-    acceptor.start();
+    const evidence = await amnesiaEvidence(opened, chosenLog);
+    voting = evidence === null;
+    if (evidence === null) {
+      acceptor.start();
+    } else {
+      acceptorLog.error({ code: ErrorCode.INTERNAL, key: evidence.key, ballot: evidence.ballot },
+        `acceptor ${config.nodeId} lost its state: its Redis holds nothing, yet it accepted ` +
+        `${evidence.key} (ballot ${evidence.ballot}). It will not vote, since an acceptor ` +
+        "that forgot its promises can let a second value be chosen: restore its Redis (AOF).");
+    }
     stops.push(async () => {
       await acceptor.stop();
       await opened.close();
     });
   }
 
-  const clientSide = await startClientSide(nc, config, log, store, metrics);
+  const clientSide = await startClientSide(nc, config, log, chosenLog, store, metrics);
   stops.unshift(clientSide.stop);
   const learner = clientSide.learner;
 
@@ -91,14 +103,14 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       nc, prefix: config.prefix, acceptors: config.acceptors,
       connect: { servers: config.natsServers, user: config.natsUser, password: config.natsPassword },
       self: { node: config.nodeId, roles: config.roles,
-        readiness: () => readiness(nc, natsState.connected, store, learner) },
+        readiness: () => readiness(nc, natsState.connected, store, voting, learner) },
       onError: (what, err) => log.warn({ err }, `web page: ${what} failed`),
     });
     const server = await startHttp(config.httpPort, {
       other: (path, req, res) => ui.route(path, req, res),
-      readiness: () => readiness(nc, natsState.connected, store, learner),
+      readiness: () => readiness(nc, natsState.connected, store, voting, learner),
       metrics: async () => {
-        const ready = await readiness(nc, natsState.connected, store, learner);
+        const ready = await readiness(nc, natsState.connected, store, voting, learner);
         metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
         if (store !== null) metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
         if (learner !== null) {
@@ -132,10 +144,9 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
  * repair lost announcements), and the client endpoints of the proposer and learner roles.
  */
 async function startClientSide(
-  nc: NatsConnection, config: NodeConfig, log: Logger, store: AcceptorStore | null,
-  metrics: Metrics,
+  nc: NatsConnection, config: NodeConfig, log: Logger, chosenLog: ChosenLog,
+  store: AcceptorStore | null, metrics: Metrics,
 ): Promise<{ learner: LearnerRole | null; stop: () => Promise<void> }> {
-  const chosenLog = await ChosenLog.open(nc, config.prefix, config.streamReplicas);
   const proposerLog = log.child({ role: "proposer" });
   let driver: ProposerDriver | null = null;
   let reader: QuorumReader | null = null;
@@ -231,7 +242,7 @@ async function startClientSide(
 
 /** NATS connected; the acceptor's Redis reachable and durable; the learner attached, caught up. */
 async function readiness(
-  nc: NatsConnection, natsConnected: boolean, store: AcceptorStore | null,
+  nc: NatsConnection, natsConnected: boolean, store: AcceptorStore | null, voting: boolean,
   learner: LearnerRole | null,
 ): Promise<Readiness> {
   const checks: Record<string, boolean | number | string> = {
@@ -241,6 +252,8 @@ async function readiness(
     const durability = await store.durability().catch(() => null);
     checks.redis = durability !== null;
     checks.redisDurable = durability?.durable ?? false;
+    // False when the acceptor found it lost its state and will not vote.
+    checks.acceptorVoting = voting;
   }
   if (learner !== null) {
     checks.stream = learner.attached;

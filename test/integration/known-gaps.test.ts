@@ -19,6 +19,7 @@ import type { AcceptorToProposer } from "../../src/core/messages.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
 import { createLogger } from "../../src/node/logger.js";
 import { ProposerDriver } from "../../src/node/proposer-driver.js";
+import { poll } from "./support/cluster-tools.js";
 import { cleanup, startRedis, type ServerHandle } from "./support/servers.js";
 
 let cluster: LocalCluster;
@@ -55,27 +56,31 @@ async function propose(key: string, value: string) {
   return driver.propose(key, value);
 }
 
-it("known gap B4 (open): an acceptor whose disk was wiped rejoins silently, and a second value gets chosen",
+it("B4: an acceptor whose disk was wiped refuses to vote, so no second value is chosen",
   async () => {
     const client = new PaxosKvClient(await connect({ servers: cluster.natsUrl }), { timeoutMs: 5000 });
     connections.push(client.nc);
-    // X = 1 is chosen by A and B while C is down.
+    // X = 1 is chosen by A and B while C is down (the announcement names A and B).
     await node("C").kill("SIGKILL");
     expect(await client.create("gap.amnesia", "1")).toMatchObject({ value: "1", created: true });
+    await poll("X announced", async () => (await client.get("gap.amnesia", { replica: true }))
+      .found ? true : undefined);
     // A loses its disk: Redis killed, its AOF deleted, restarted empty; node A restarted.
     await node("A").kill("SIGKILL");
     const redisA = cluster.redis.get("A") as ServerHandle;
     await redisA.kill("SIGKILL");
     rmSync(join(redisA.dir, "appendonlydir"), { recursive: true, force: true });
     await redisA.restart();
-    await node("A").start().catch(() => undefined);
-    // B goes down, C comes back: the majority {A, C} has never seen X.
+    await node("A").start();
+    expect(node("A").output()).toContain("lost its state");
+    // B goes down, C comes back: {A, C} would be a majority that never saw X, but A abstains.
     await node("C").start();
     await node("B").kill("SIGKILL");
     const outcome = await propose("gap.amnesia", "2");
-    // Should be: A refuses to serve until an explicit rejoin, so the proposal cannot finish
-    // (or X stays 1). Today: 2 is chosen by {A, C} after 1 was chosen by {A, B}.
-    expect(outcome.kind === "chosen" ? outcome.value : outcome.kind).toBe("2");
+    expect(outcome.kind === "chosen" ? outcome.value : outcome.kind).not.toBe("2");
+    // With B back, X is still 1.
+    await node("B").start();
+    expect(await client.get("gap.amnesia")).toMatchObject({ found: true, value: "1" });
   }, 60_000);
 
 it("known gap A9 (open): a second process claiming acceptor A with another (empty) Redis starts",

@@ -96,6 +96,23 @@ export class ChosenLog {
     return parsed.success ? parsed.data : null;
   }
 
+  /** The first event (from the start) that `match` accepts, or null after the whole stream. */
+  async find(match: (event: ChosenEvent) => boolean): Promise<ChosenEvent | null> {
+    if (await this.size() === 0) return null;
+    const consumer = await this.js.consumers.get(CHOSEN_STREAM);
+    const messages = await consumer.consume({ expires: FOLLOW_PULL_EXPIRES_MS });
+    try {
+      for await (const msg of messages) {
+        const parsed = ChosenEventSchema.safeParse(decodeJson(msg.data));
+        if (parsed.success && match(parsed.data)) return parsed.data;
+        if (msg.info.pending === 0) return null;
+      }
+      return null;
+    } finally {
+      await messages.close();
+    }
+  }
+
   /** Messages in the stream (one per chosen key). */
   async size(): Promise<number> {
     return (await this.jsm.streams.info(CHOSEN_STREAM)).state.messages;

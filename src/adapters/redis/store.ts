@@ -110,6 +110,15 @@ export class RedisAcceptorStore implements AcceptorStore {
     await this.#call("ZREM", null, () => this.#redis.zrem(this.#unannouncedKey, ...keys));
   }
 
+  async identity(): Promise<string | null> {
+    return this.#call("GET", null, () => this.#redis.get(`${this.#keyPrefix}~identity`));
+  }
+
+  async claimIdentity(): Promise<void> {
+    await this.#call("SET", null,
+      () => this.#redis.set(`${this.#keyPrefix}~identity`, this.acceptorId, "NX"));
+  }
+
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
     const prefix = this.#keyPrefix;
     const [next, names] = await this.#call("SCAN", null,
