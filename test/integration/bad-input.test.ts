@@ -11,8 +11,7 @@ import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../sr
 import {
   paxosListSubject, paxosSubject, type PaxosVerb,
 } from "../../src/protocol/subjects.js";
-import { AcceptorRedis, connectTo, gather, requestJson } from "./support/cluster-tools.js";
-import { cleanup } from "./support/servers.js";
+import { AcceptorRedis, connectTo, gather, requestJson, tearDown } from "./support/cluster-tools.js";
 
 const VALUE_BYTES_MAX = 64 * 1024;
 
@@ -32,13 +31,7 @@ beforeAll(async () => {
   for (let i = 0; i < 5; i++) await client.create(`bad.existing.${i}`, `value-${i}`);
 });
 
-afterAll(async () => {
-  redis?.close();
-  await client?.close();
-  await nc?.close();
-  await cluster?.stopNodes();
-  await cleanup();
-});
+afterAll(() => tearDown(cluster, redis, client, nc));
 
 const subject = (op: string, key: string) => `${cluster.prefix}.${op}.${key}`;
 const bytes = (...b: number[]) => new Uint8Array(b);

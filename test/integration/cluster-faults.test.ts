@@ -13,9 +13,9 @@ import { PaxosKvError, type ErrorCode } from "../../src/protocol/codes.js";
 import { paxosSubject } from "../../src/protocol/subjects.js";
 import { encodeBatch } from "../../src/protocol/wire.js";
 import {
-  AcceptorRedis, connectTo, gather, majorityAccepted, poll, timed, type AcceptorHash,
+  AcceptorRedis, connectTo, gather, majorityAccepted, poll, timed, type AcceptorHash, tearDown,
 } from "./support/cluster-tools.js";
-import { cleanup, type ServerHandle } from "./support/servers.js";
+import type { ServerHandle } from "./support/servers.js";
 
 /** The nodes give up on a create after this long (UNAVAILABLE or TIMEOUT). */
 const REQUEST_TIMEOUT_MS = 2000;
@@ -40,13 +40,7 @@ beforeAll(async () => {
   redis = new AcceptorRedis(cluster);
 });
 
-afterAll(async () => {
-  redis?.close();
-  await client?.close();
-  await nc?.close();
-  await cluster?.stopNodes();
-  await cleanup();
-});
+afterAll(() => tearDown(cluster, redis, client, nc));
 
 // Every test leaves the whole cluster up, even when it fails half-way.
 afterEach(async () => {

@@ -10,9 +10,9 @@ import { ChosenLog } from "../../src/adapters/jetstream/chosen-log.js";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
 import {
-  AcceptorRedis, chosenSubjectCounts, connectTo, majorityAccepted, mapLimit, poll,
+  AcceptorRedis, chosenSubjectCounts, connectTo, majorityAccepted, mapLimit, poll, tearDown,
 } from "./support/cluster-tools.js";
-import { cleanup, type ServerHandle } from "./support/servers.js";
+import type { ServerHandle } from "./support/servers.js";
 
 const INITIAL_KEYS = 1000;
 
@@ -34,13 +34,7 @@ beforeAll(async () => {
   chosenLog = await ChosenLog.open(nc, cluster.prefix);
 });
 
-afterAll(async () => {
-  redis?.close();
-  await client?.close();
-  await nc?.close();
-  await cluster?.stopNodes();
-  await cleanup();
-});
+afterAll(() => tearDown(cluster, redis, client, nc));
 
 async function createAll(entries: ReadonlyMap<string, string>, concurrency = 100): Promise<void> {
   await mapLimit([...entries], concurrency, async ([key, value]) => {

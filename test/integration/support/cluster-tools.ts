@@ -9,6 +9,7 @@ import {
 import { Redis } from "ioredis";
 import type { LocalCluster } from "../../../src/dev/cluster.js";
 import { CHOSEN_STREAM } from "../../../src/protocol/subjects.js";
+import { cleanup } from "./servers.js";
 
 /**
  * Calls `probe` until it returns something other than undefined, or throws at the deadline
@@ -194,4 +195,13 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/** Closes what a test file opened on its cluster, then stops its nodes and every server. */
+export async function tearDown(
+  cluster: LocalCluster | undefined, ...opened: ({ close(): unknown } | undefined)[]
+): Promise<void> {
+  await Promise.allSettled(opened.map(async (o) => o?.close()));
+  await cluster?.stopNodes();
+  await cleanup();
 }
