@@ -96,20 +96,21 @@ export class ChosenLog {
     return parsed.success ? parsed.data : null;
   }
 
-  /** The first event (from the start) that `match` accepts, or null after the whole stream. */
+  /**
+   * The first event (from the start) that `match` accepts, or null after the whole stream.
+   * Reads through `follow`, so a consumer that stalls is closed by its watchdog and the scan
+   * starts over instead of hanging or ending early.
+   */
   async find(match: (event: ChosenEvent) => boolean): Promise<ChosenEvent | null> {
-    if (await this.size() === 0) return null;
-    const consumer = await this.js.consumers.get(CHOSEN_STREAM);
-    const messages = await consumer.consume({ expires: FOLLOW_PULL_EXPIRES_MS });
-    try {
-      for await (const msg of messages) {
-        const parsed = ChosenEventSchema.safeParse(decodeJson(msg.data));
-        if (parsed.success && match(parsed.data)) return parsed.data;
-        if (msg.info.pending === 0) return null;
-      }
-      return null;
-    } finally {
-      await messages.close();
+    for (;;) {
+      if (await this.size() === 0) return null;
+      const stop = new AbortController();
+      let found: ChosenEvent | null = null;
+      await this.follow((record) => {
+        if (match(record.event)) found = record.event;
+        if (found !== null || record.pending === 0) stop.abort();
+      }, () => undefined, stop.signal);
+      if (stop.signal.aborted) return found;
     }
   }
 
