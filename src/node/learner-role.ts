@@ -3,7 +3,7 @@ import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import { formatBallot } from "../core/ballot.js";
 import { LearnerReplica, type Chosen } from "../core/learner.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import type { GetReply } from "../protocol/replies.js";
+import type { ChosenEvent, GetReply } from "../protocol/replies.js";
 import type { Operation } from "../protocol/subjects.js";
 import { keyOf } from "./endpoint.js";
 import type { Logger } from "./logger.js";
@@ -172,9 +172,8 @@ export function parseBallotText(text: string): Chosen["ballot"] | null {
   return Number.isSafeInteger(round) ? { round, nodeId: match[2] ?? "" } : null;
 }
 
-export function chosenEventOf(learned: Learned): {
-  key: string; value: string; ballot: string; acceptors?: string[];
-} {
+/** The stream's event for a learned value. */
+export function chosenEventOf(learned: Learned): ChosenEvent {
   return {
     key: learned.key, value: learned.value, ballot: formatBallot(learned.ballot),
     ...(learned.acceptors !== undefined ? { acceptors: [...learned.acceptors] } : {}),
