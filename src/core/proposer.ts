@@ -25,10 +25,13 @@ export interface ProposerConfig {
 /**
  * How a proposal ended. `unavailable`: no Accept ever left this proposer, so its value was
  * certainly not chosen through it. `timeout`: an Accept went out without a majority answering,
- * so the value may still be chosen later; retrying the same create resolves it.
+ * so the value may still be chosen later; retrying the same create resolves it. `empty`: only
+ * for a proposal without a value of its own (a rejoining acceptor's recovery): a majority
+ * promised `ballot` and none had accepted anything, so no value is chosen below it.
  */
 export type ProposalOutcome =
   | ChosenProposal
+  | { readonly kind: "empty"; readonly ballot: Ballot; readonly acceptors: readonly string[] }
   | { readonly kind: "unavailable"; readonly rounds: number }
   | { readonly kind: "timeout"; readonly rounds: number };
 
@@ -42,7 +45,8 @@ export interface Promised {
 /** One proposal for one key: a single Basic Paxos attempt, retried until done. */
 export interface ProposalState {
   readonly key: string;
-  readonly ownValue: string;
+  /** Null for a recovery: it finishes any value accepted, and proposes none of its own. */
+  readonly ownValue: string | null;
   readonly phase: ProposalPhase;
   readonly ballot: Ballot;
   /** The highest ballot seen in any reply; the next ballot goes above it. */
@@ -80,9 +84,13 @@ export interface ProposerStep {
   readonly events: readonly ProposerEvent[];
 }
 
-/** Starts a proposal: Prepare(n) to all acceptors, with n above `seen` and at least `now`. */
+/**
+ * Starts a proposal: Prepare(n) to all acceptors, with n above `seen` and at least `now`.
+ * A null `value` starts a recovery (see `ProposalOutcome`'s `empty`).
+ */
 export function startProposal(
-  config: ProposerConfig, key: string, value: string, now: number, seen: Ballot | null = null,
+  config: ProposerConfig, key: string, value: string | null, now: number,
+  seen: Ballot | null = null,
 ): ProposerStep {
   assert(config.acceptors.length >= 1, "proposer needs acceptors");
   const ballot = nextBallotAbove(seen, config.nodeId, now);
@@ -101,6 +109,10 @@ export function onReply(
   random: Random,
 ): ProposerStep {
   if (state.phase === "done" || msg.key !== state.key) return idle(state);
+  // A reply after its phase timed out (this process was paused, or the timer is late) is not
+  // counted: a phase never lasts longer than the phase timeout, which a rejoining acceptor
+  // relies on (it waits that long before it reads what the others hold).
+  if (now >= state.wakeAt) return onTick(config, state, now, random);
   if (msg.type === "nack") return onNack(config, state, msg.from, msg.phase, msg.ballot,
     msg.promised, now, random);
   if (compareBallots(msg.ballot, state.ballot) !== 0) return idle(state);
@@ -140,7 +152,14 @@ function onPromise(
     return idle({ ...state, promises });
   }
   const highest = highestAccepted(promises);
+  if (highest === null && state.ownValue === null) {
+    const outcome: ProposalOutcome = {
+      kind: "empty", ballot: state.ballot, acceptors: promises.map((p) => p.from),
+    };
+    return finish({ ...state, promises }, outcome, now);
+  }
   const value = highest === null ? state.ownValue : highest.value;
+  assert(value !== null, "phase 2 without a value");
   const next: ProposalState = {
     ...state, phase: "accept", promises, value, refusals: [], acceptSent: true,
     wakeAt: phaseEnd(config, state, now),

@@ -1,4 +1,5 @@
 import type { Msg } from "@nats-io/transport-node";
+import { AssertionFailure } from "../core/assert.js";
 import type { Ballot } from "../core/ballot.js";
 import type { ProposalOutcome } from "../core/proposer.js";
 import { decodeUtf8 } from "../adapters/nats/connection.js";
@@ -63,6 +64,9 @@ export function createReply(request: CreateRequest, outcome: ProposalOutcome): C
       throw new PaxosKvError(ErrorCode.TIMEOUT,
         `an Accept was sent but no majority answered (${outcome.rounds} rounds); ` +
         "the outcome is unknown: retry the same create to resolve it");
+    case "empty":
+      // Only a recovery ends so, and the driver never hands its outcome to a create.
+      throw new AssertionFailure(`create of ${request.key} ended as a recovery`);
   }
 }
 

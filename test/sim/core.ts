@@ -22,6 +22,7 @@ export const REAL_CORE: SimCore = {
 export function coreWith(bug: PlantedBug | null): SimCore {
   switch (bug) {
     case null:
+    case "rejoin-without-recovery": // planted in the simulator's rejoin, not in the core
       return REAL_CORE;
     case "accept-below-promise":
       // Breaks promise 2: accepts every Accept, though it still never lowers its promise.

@@ -11,8 +11,25 @@ import type { SimOptions } from "./options.js";
 export interface Acceptor {
   readonly id: string;
   up: boolean;
+  /** Set while the acceptor, its state lost, stays out until its rejoin has finished. */
+  rejoin: Rejoin | null;
   /** Durable state, the only thing that survives a crash (Redis with AOF in the real system). */
   readonly store: Map<string, AcceptorState>;
+}
+
+/**
+ * A rejoining acceptor's recovery, as `src/node/rejoin.ts` runs it: wait until no phase that
+ * could have used the lost promises is still running, list the keys a quorum of the other
+ * acceptors hold, run a recovery proposal (no value of its own) for each, install the results.
+ */
+export interface Rejoin {
+  /** When the acceptor lost its state plus the phase timeout: the scan may start then. */
+  readonly scanAt: number;
+  /** The recovery proposer (the acceptor's own node ID makes its ballots). */
+  proposer: ProposerNode | null;
+  /** Keys still to recover; null before the scan. */
+  pending: Set<string> | null;
+  readonly recovered: Map<string, AcceptorState>;
 }
 
 /** A client's create request: retried, as a client would, until its key is chosen. */

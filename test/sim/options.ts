@@ -1,7 +1,10 @@
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 
 /** A bug planted on purpose to show the checker is not vacuous (see bugs.ts). */
-export type PlantedBug = "accept-below-promise" | "ignore-accepted" | "quorum-of-one";
+export type PlantedBug =
+  | "accept-below-promise" | "ignore-accepted" | "quorum-of-one"
+  // An acceptor that lost its state votes again at once, without the rejoin's recovery.
+  | "rejoin-without-recovery";
 
 /** Everything a simulation run depends on besides its seed. */
 export interface SimOptions {
@@ -16,6 +19,11 @@ export interface SimOptions {
   readonly delayTicksMax: number;
   readonly partitions: boolean;
   readonly crashes: boolean;
+  /**
+   * An acceptor loses its durable state (a wiped Redis) and must rejoin: it stays out until
+   * the rejoin procedure has recovered every key the others hold (see `src/node/rejoin.ts`).
+   */
+  readonly amnesia: boolean;
   /** Faults run from tick 0 until the network heals. */
   readonly healAt: number;
   /** After healing, every create must be chosen and learned within this many ticks. */
@@ -38,19 +46,19 @@ export function optionsFromSeed(seed: number): SimOptions {
   const keyCount = 1 + randomInt(random, 3);
   const racers = Array.from({ length: keyCount }, () => racersOf(random, proposerCount));
   const delayTicksMax = pick(random, [1, 3, 10]);
+  // Drawn in this order so that every seed keeps the options it had before amnesia existed.
+  const lossPct = pick(random, [0, 5, 20, 40]);
+  const dupPct = pick(random, [0, 0, 10, 30]);
+  const partitions = random.next() < 0.3;
+  const crashes = random.next() < 0.4;
+  const healAt = 50 + randomInt(random, 250);
+  // Above a round trip, so a healed network lets a phase finish.
+  const phaseTimeoutTicks = 2 * delayTicksMax + 4 + randomInt(random, 10);
+  const amnesia = random.next() < 0.3 && crashes;
   return {
-    seed, acceptorCount, proposerCount, keyCount, racers,
-    lossPct: pick(random, [0, 5, 20, 40]),
-    dupPct: pick(random, [0, 0, 10, 30]),
-    delayTicksMax,
-    partitions: random.next() < 0.3,
-    crashes: random.next() < 0.4,
-    healAt: 50 + randomInt(random, 250),
-    livenessTicks: 1000,
-    // Above a round trip, so a healed network lets a phase finish.
-    phaseTimeoutTicks: 2 * delayTicksMax + 4 + randomInt(random, 10),
-    bug: null,
-    checkAcceptorRules: true,
+    seed, acceptorCount, proposerCount, keyCount, racers, lossPct, dupPct, delayTicksMax,
+    partitions, crashes, amnesia, healAt, livenessTicks: 1000, phaseTimeoutTicks,
+    bug: null, checkAcceptorRules: true,
   };
 }
 
@@ -70,6 +78,7 @@ export function scenarioName(o: SimOptions): string {
   if (o.delayTicksMax > 1) parts.push(`delay${o.delayTicksMax}`);
   if (o.partitions) parts.push("part");
   if (o.crashes) parts.push("crash");
+  if (o.amnesia) parts.push("amnesia");
   if (o.bug !== null) parts.push(`bug-${o.bug}`);
   return parts.join("-");
 }

@@ -4,8 +4,10 @@ import { runSimulation, type SimResult } from "./simulator.js";
 
 /** The first of `count` seeds on which the simulator catches the planted bug, if any. */
 function firstCatch(bug: PlantedBug, checkAcceptorRules: boolean, count = 300): SimResult | null {
+  // A rejoin bug needs an acceptor to lose its state: every seed gets that fault for it.
+  const faults = bug === "rejoin-without-recovery" ? { crashes: true, amnesia: true } : {};
   for (let seed = 1; seed <= count; seed++) {
-    const result = runSimulation({ ...optionsFromSeed(seed), bug, checkAcceptorRules });
+    const result = runSimulation({ ...optionsFromSeed(seed), ...faults, bug, checkAcceptorRules });
     if (result.violation !== null) return result;
   }
   return null;
@@ -22,6 +24,9 @@ describe("planted bugs", () => {
     // The canary: a "majority" of 1 of 3 lets proposers report values nobody chose.
     { bug: "quorum-of-one", acceptorChecks: true,
       want: /two values chosen|reports .* chosen .* but the acceptors chose/ },
+    // An acceptor that forgot its promises and votes at once lets a second value be chosen.
+    { bug: "rejoin-without-recovery", acceptorChecks: true,
+      want: /two values chosen|quorum read saw nothing/ },
   ] as const)("sim - catches $bug (acceptor checks: $acceptorChecks)",
     ({ bug, acceptorChecks, want }) => {
       const caught = firstCatch(bug, acceptorChecks);

@@ -1,8 +1,11 @@
-import { EMPTY_ACCEPTOR_STATE } from "../../src/core/acceptor.js";
+import { EMPTY_ACCEPTOR_STATE, type AcceptorState } from "../../src/core/acceptor.js";
 import { formatBallot, maxBallot, type Ballot } from "../../src/core/ballot.js";
 import { LearnerReplica, classifyQuorumRead } from "../../src/core/learner.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../../src/core/messages.js";
-import { nextWakeAt, type ProposalOutcome, type ProposerStep } from "../../src/core/proposer.js";
+import {
+  nextWakeAt, type ProposalOutcome, type ProposerConfig, type ProposerStep,
+} from "../../src/core/proposer.js";
+import { quorumSize } from "../../src/core/quorum.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 import { Observer, Violation } from "./checker.js";
 import { coreWith, type SimCore } from "./core.js";
@@ -11,7 +14,7 @@ import {
 } from "./network.js";
 import {
   ACCEPTOR_IDS, KEYS, LEARNER_IDS, describe, formatPartition, formatSimMsg, proposerNode,
-  type Acceptor, type Create, type ProposerNode,
+  type Acceptor, type Create, type ProposerNode, type Rejoin,
 } from "./nodes.js";
 import { scenarioName, type SimOptions } from "./options.js";
 import type { TraceEvent } from "../../src/node/trace.js";
@@ -87,7 +90,7 @@ class Simulation {
     });
     this.#observer = new Observer(options.acceptorCount, options.checkAcceptorRules);
     const ids = ACCEPTOR_IDS.slice(0, options.acceptorCount);
-    this.#acceptors = ids.map((id) => ({ id, up: true, store: new Map() }));
+    this.#acceptors = ids.map((id) => ({ id, up: true, rejoin: null, store: new Map() }));
     this.#proposers = Array.from({ length: options.proposerCount }, (_, i) =>
       proposerNode(i, ids, options, this.#core, this.#random));
     this.#log(() => `scenario ${scenarioName(options)} seed=${options.seed} ` +
@@ -102,6 +105,7 @@ class Simulation {
       if (this.now < this.#o.healAt) this.#maybeFault();
       if (this.now === this.#o.healAt) this.#heal();
       this.#startDueCreates();
+      this.#stepRejoins();
       for (const env of this.#net.take(this.now)) this.#deliver(env);
       this.#tickProposers();
       if (this.#random.next() < 0.05) this.#quorumRead();
@@ -126,6 +130,7 @@ class Simulation {
 
   #decided(): boolean {
     if (this.now <= this.#o.healAt) return false;
+    if (this.#acceptors.some((a) => a.rejoin !== null)) return false;
     for (const p of this.#proposers) {
       if (p.proposals.size > 0) return false;
       for (const c of p.creates.values()) if (c.result === null || c.nextTryAt !== null) return false;
@@ -150,6 +155,8 @@ class Simulation {
     if (o.crashes && (!o.partitions || this.#random.next() < 0.5)) {
       if (this.#random.next() < 0.3) return this.#crashProposer();
       const acceptor = this.#acceptors[randomInt(this.#random, this.#acceptors.length)] as Acceptor;
+      if (acceptor.rejoin !== null) return;
+      if (o.amnesia && this.#random.next() < 0.3) return this.#loseState(acceptor);
       if (acceptor.up) this.#crash(acceptor, "");
       else this.#restart(acceptor);
     } else if (o.partitions) {
@@ -182,9 +189,11 @@ class Simulation {
     // Duplicates and reordering stay: they cost retries, never progress.
     this.#faults.lossPct = 0;
     this.#faults.partition = null;
-    for (const acceptor of this.#acceptors) if (!acceptor.up) this.#restart(acceptor);
-    this.#log(() => "heal (no loss, no partition, every acceptor up)");
-    this.#fault("", "heal: no loss, no partition, every acceptor up");
+    for (const acceptor of this.#acceptors) {
+      if (!acceptor.up && acceptor.rejoin === null) this.#restart(acceptor);
+    }
+    this.#log(() => "heal (no loss, no partition, every acceptor up or rejoining)");
+    this.#fault("", "heal: no loss, no partition, every acceptor up or rejoining");
   }
 
   #crash(acceptor: Acceptor, why: string): void {
@@ -210,6 +219,90 @@ class Simulation {
     }
     node.proposals.clear();
     node.seen.clear();
+  }
+
+  /**
+   * The acceptor's store is wiped (its Redis lost its data) and it restarts empty. It must not
+   * vote until its rejoin recovered every key; one rejoin at a time, as losing the state of
+   * more acceptors than a minority is beyond what any majority protocol survives.
+   */
+  #loseState(acceptor: Acceptor): void {
+    if (this.#acceptors.some((a) => a.rejoin !== null)) return;
+    const lost = acceptor.store.size;
+    acceptor.store.clear();
+    acceptor.up = false;
+    acceptor.rejoin = {
+      scanAt: this.now + this.#o.phaseTimeoutTicks, proposer: null, pending: null,
+      recovered: new Map(),
+    };
+    this.#log(() => `amnesia ${acceptor.id}: its store is wiped (${lost} key(s) lost)`);
+    this.#fault(acceptor.id, `amnesia ${acceptor.id}: its store is wiped (${lost} key(s) lost)`);
+    if (this.#o.bug === "rejoin-without-recovery") {
+      acceptor.rejoin = null;
+      acceptor.up = true;
+    }
+  }
+
+  /** Advances each rejoin: the scan once due and a quorum of the others is up, then the end. */
+  #stepRejoins(): void {
+    for (const acceptor of this.#acceptors) {
+      const rejoin = acceptor.rejoin;
+      if (rejoin === null || this.now < rejoin.scanAt) continue;
+      if (rejoin.pending === null) this.#scanForRejoin(acceptor, rejoin);
+      if (rejoin.pending === null || rejoin.proposer === null) continue;
+      for (const key of rejoin.pending) {
+        if (rejoin.proposer.proposals.has(key)) continue;
+        const step = this.#core.startProposal(rejoin.proposer.config, key, null, this.now,
+          rejoin.proposer.seen.get(key) ?? null);
+        this.#apply(rejoin.proposer, step);
+      }
+      if (rejoin.pending.size > 0) continue;
+      for (const [key, state] of rejoin.recovered) {
+        acceptor.store.set(key, state);
+        this.#observer.onAcceptorStep(acceptor.id, key, EMPTY_ACCEPTOR_STATE, state);
+      }
+      acceptor.rejoin = null;
+      acceptor.up = true;
+      this.#log(() => `rejoin ${acceptor.id}: votes again with ${acceptor.store.size} ` +
+        "recovered key(s)");
+      this.#fault(acceptor.id, `rejoin ${acceptor.id} with ${acceptor.store.size} key(s)`);
+    }
+  }
+
+  /** Lists the keys of the other acceptors, if a quorum of them is up (else waits). */
+  #scanForRejoin(acceptor: Acceptor, rejoin: Rejoin): void {
+    const others = this.#acceptors.filter((a) => a !== acceptor && a.up);
+    if (others.length < quorumSize(this.#acceptors.length)) return;
+    rejoin.pending = new Set(others.flatMap((a) => [...a.store.keys()]));
+    const config: ProposerConfig = {
+      nodeId: acceptor.id, acceptors: this.#acceptors.map((a) => a.id),
+      phaseTimeoutTicks: this.#o.phaseTimeoutTicks, backoffBaseTicks: 3, backoffMaxTicks: 40,
+      deadlineTicks: 6 * this.#o.phaseTimeoutTicks, roundCountMax: 4,
+    };
+    rejoin.proposer = {
+      id: acceptor.id, config, creates: new Map(), proposals: new Map(), seen: new Map(), skew: 0,
+    };
+    this.#log(() => `rejoin ${acceptor.id}: recovers ${rejoin.pending?.size ?? 0} key(s) ` +
+      `listed by ${others.map((a) => a.id).join(",")}`);
+  }
+
+  /** A recovery proposal ended: keep what it found, or try the key again at the next tick. */
+  #recovered(node: ProposerNode, key: string, outcome: ProposalOutcome): void {
+    node.proposals.delete(key);
+    const rejoin = this.#acceptors.find((a) => a.id === node.id)?.rejoin;
+    if (rejoin === null || rejoin === undefined || rejoin.pending === null) return;
+    this.#observer.onOutcome(node.id, key, outcome);
+    let state: AcceptorState | null = null;
+    if (outcome.kind === "chosen") {
+      state = { promised: outcome.ballot, accepted: { ballot: outcome.ballot, value: outcome.value } };
+    } else if (outcome.kind === "empty") {
+      state = { promised: outcome.ballot, accepted: null };
+    }
+    this.#log(() => `rejoin ${node.id}: ${key} ${outcome.kind}` +
+      (state === null ? ", tries again" : ` at ${formatBallot(state.promised)}`));
+    if (state === null) return;
+    rejoin.recovered.set(key, state);
+    rejoin.pending.delete(key);
   }
 
   #restart(acceptor: Acceptor): void {
@@ -238,7 +331,8 @@ class Simulation {
   }
 
   #tickProposers(): void {
-    for (const node of this.#proposers) {
+    const rejoining = this.#acceptors.flatMap((a) => a.rejoin?.proposer ?? []);
+    for (const node of [...this.#proposers, ...rejoining]) {
       for (const state of node.proposals.values()) {
         const wake = nextWakeAt(state);
         const local = this.now + node.skew;
@@ -268,7 +362,10 @@ class Simulation {
           key: state.key, kind: "retry", from: node.id, to: [], ballot: formatBallot(event.ballot),
           outcome: `${event.reason}; back-off ${event.backoffTicks} ticks` }));
       }
-      if (event.type === "done") this.#finish(node, state.key, event.outcome);
+      if (event.type === "done") {
+        if (this.#proposers.includes(node)) this.#finish(node, state.key, event.outcome);
+        else this.#recovered(node, state.key, event.outcome);
+      }
     }
     for (const msg of step.outbox) {
       // As a node's tracer does: the message as sent, to every acceptor; losses are faults.
@@ -295,7 +392,7 @@ class Simulation {
         : outcome.kind }));
     if (outcome.kind !== "chosen") {
       create.nextTryAt = this.now + 1 + randomInt(this.#random, 20);
-      this.#log(() => `${node.id} → client ${key} ${outcome.kind} after ${outcome.rounds} ` +
+      this.#log(() => `${node.id} → client ${key} ${outcome.kind} after ${roundsOf(outcome)} ` +
         `round(s); client retries at t=${create.nextTryAt}`);
       return;
     }
@@ -319,7 +416,9 @@ class Simulation {
     const { msg } = env;
     if (msg.type === "learn") return this.#learn(env.to, msg.key, msg.value, msg.ballot, env);
     if (msg.type === "prepare" || msg.type === "accept") return this.#toAcceptor(env, msg);
-    const node = this.#proposers.find((p) => p.id === env.to) as ProposerNode;
+    const node = this.#proposers.find((p) => p.id === env.to) ??
+      this.#acceptors.find((a) => a.id === env.to)?.rejoin?.proposer;
+    if (node === undefined || node === null) return;
     const state = node.proposals.get(msg.key);
     this.delivered += 1;
     this.#log(() => `deliver ${describe(env)}${state === undefined ? " (no proposal)" : ""}`);
@@ -411,6 +510,10 @@ class Simulation {
   #log(line: () => string): void {
     if (this.#trace !== undefined) this.#trace(`t=${this.now} ${line()}`);
   }
+}
+
+function roundsOf(outcome: ProposalOutcome): number | string {
+  return "rounds" in outcome ? outcome.rounds : "?";
 }
 
 /** The client behind proposer P1 is client-1, as in the seed's "client 1". */
