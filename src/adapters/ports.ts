@@ -23,10 +23,25 @@ export interface AcceptorStore {
    */
   unannounced(minAgeSeconds: number, offset: number, count: number): Promise<string[]>;
   markAnnounced(keys: readonly string[]): Promise<void>;
-  /** The acceptor ID this store was claimed by, or null when never claimed (new or wiped). */
-  identity(): Promise<string | null>;
-  /** Marks the store as this acceptor's (only if unclaimed). */
-  claimIdentity(): Promise<void>;
+  /**
+   * The incarnation marker: a random ID written when the store was first claimed (and again by
+   * a rejoin). Null for a new store, and for one that lost its data.
+   */
+  incarnation(): Promise<string | null>;
+  /** Writes `candidate` as the marker unless one exists; returns the marker held now. */
+  adoptIncarnation(candidate: string): Promise<string>;
+  /**
+   * From now on every transition and read requires the marker to equal `incarnation` (null:
+   * refuse all) and fails with AcceptorFencedError otherwise, so a store wiped under a running
+   * node stops voting at its next message.
+   */
+  serveAs(incarnation: string | null): void;
+  /** Whether the store holds state for any Paxos key. */
+  holdsState(): Promise<boolean>;
+  /** Deletes everything this acceptor keeps (a rejoin starts from nothing). */
+  clear(): Promise<void>;
+  /** Writes recovered key states, then the marker `incarnation` (a rejoin's last steps). */
+  restore(entries: readonly RestoredKey[], incarnation: string): Promise<void>;
   /** Every key this acceptor holds state for (anti-entropy); cursor "0" starts and ends. */
   scanKeys(cursor: string, count: number): Promise<KeyPage>;
   /** Whether a crash of the store can lose an acknowledged write. */
@@ -39,6 +54,21 @@ export interface Durability {
   readonly appendfsync: string;
   /** True only with `appendonly yes` and `appendfsync always`. */
   readonly durable: boolean;
+}
+
+/**
+ * The store is not the registered state of its acceptor (wiped, replaced, or not yet claimed):
+ * it refused to vote. The node stops its acceptor role until the state is claimed or rejoined.
+ */
+export class AcceptorFencedError extends Error {
+  override readonly name = "AcceptorFencedError";
+  readonly code = "UNAVAILABLE";
+}
+
+/** One key's state as a rejoin recovered it. */
+export interface RestoredKey {
+  readonly key: string;
+  readonly state: AcceptorState;
 }
 
 /** One page of a cursor scan. */

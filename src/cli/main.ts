@@ -8,7 +8,7 @@ import { startNode } from "../node/node.js";
 import { openRedisStore } from "../node/open-store.js";
 import { runDev } from "./dev.js";
 import { runUi } from "../ui/standalone.js";
-import { paxosRebuildSubject } from "../protocol/subjects.js";
+import { paxosRebuildSubject, paxosRejoinSubject } from "../protocol/subjects.js";
 import {
   formatTraceEvent, traceControlSubject, traceSubject, type TraceEvent,
 } from "../node/trace.js";
@@ -20,6 +20,9 @@ const USAGE = `usage:
   paxoskv get    <key> [--replica] [--nats URL] [--timeout MS]
   paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
   paxoskv replica rebuild [--nats URL] [--timeout MS] every learner rebuilds from the acceptors
+  paxoskv acceptor rejoin <id> [--nats URL] [--timeout MS]
+                 an acceptor whose Redis lost its data recovers its state from the others
+                 and votes again (it refuses to vote until then)
   paxoskv trace  [key-pattern] [--nats URL] [--json]  print the live Paxos messages of creates
                  (--json: one TraceEvent per line, for the web page's replay)
   paxoskv ui     [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C]
@@ -62,6 +65,10 @@ async function main(argv: string[]): Promise<number> {
     case "replica":
       if (rest[0] === "rebuild") return runRebuild(rest.slice(1));
       console.error(`unknown command: replica ${rest[0] ?? ""}\n${USAGE}`);
+      return 2;
+    case "acceptor":
+      if (rest[0] === "rejoin") return runRejoin(rest.slice(1));
+      console.error(`unknown command: acceptor ${rest[0] ?? ""}\n${USAGE}`);
       return 2;
     case "dev": return runDev(rest);
     case "bench": return runBenchCommand(rest);
@@ -199,6 +206,33 @@ async function runRebuild(args: string[]): Promise<number> {
     }
     if (count === 0) console.error("paxoskv: no learner answered");
     return count === 0 ? 1 : 0;
+  } finally {
+    await client.close();
+  }
+}
+
+/** Asks the refused acceptor `<id>` to rejoin and prints its report (node credentials). */
+async function runRejoin(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: CLIENT_OPTIONS, allowPositionals: true });
+  const [id] = positionals;
+  if (id === undefined || positionals.length !== 1) {
+    console.error(`usage: paxoskv acceptor rejoin <id>\n${USAGE}`);
+    return 2;
+  }
+  const client = await connectClient(values);
+  try {
+    const prefix = values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv";
+    const reply = await client.nc.request(paxosRejoinSubject(prefix, id), "",
+      { timeout: values.timeout === undefined ? 120_000 : Number(values.timeout) });
+    const body = reply.string();
+    console.log(body);
+    return (JSON.parse(body) as { ok?: unknown }).ok === true ? 0 : 1;
+  } catch (err) {
+    if (err instanceof Error && /no responders/i.test(err.message)) {
+      console.error(`paxoskv: no node runs acceptor ${id}`);
+      return 1;
+    }
+    throw err;
   } finally {
     await client.close();
   }

@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { decodeJson } from "../adapters/nats/connection.js";
-import type { AcceptorStore } from "../adapters/ports.js";
+import { AcceptorFencedError, type AcceptorStore } from "../adapters/ports.js";
 import { AssertionFailure } from "../core/assert.js";
 import { ErrorCode } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
@@ -23,7 +23,7 @@ import type { Metrics } from "./metrics.js";
  * store acknowledged the durable write.
  */
 export class AcceptorRole {
-  readonly #subscriptions: Subscription[] = [];
+  #subscriptions: Subscription[] = [];
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -32,9 +32,16 @@ export class AcceptorRole {
     private readonly store: AcceptorStore,
     private readonly log: Logger,
     private readonly metrics?: Metrics,
+    /** Told when the store refused a message (its state is not the registered one). */
+    private readonly onFenced: (error: AcceptorFencedError) => void = () => undefined,
   ) {}
 
+  get started(): boolean {
+    return this.#subscriptions.length > 0;
+  }
+
   start(): void {
+    if (this.started) return;
     this.#serve("prepare", PrepareBatchSchema, (items) => this.store.prepareMany(items));
     this.#serve("accept", AcceptBatchSchema, (items) => this.store.acceptMany(items));
     this.#serve("read", ReadBatchSchema, (items) => Promise.all(items.map(async (m) => {
@@ -50,6 +57,7 @@ export class AcceptorRole {
   /** Stops taking messages and waits for the ones being handled. */
   async stop(): Promise<void> {
     for (const sub of this.#subscriptions) sub.unsubscribe();
+    this.#subscriptions = [];
     await Promise.all(this.#inFlight);
   }
 
@@ -107,6 +115,8 @@ export class AcceptorRole {
     } catch (err) {
       // A broken invariant stops the node (the state is durable, so a restart is safe).
       if (err instanceof AssertionFailure) throw err;
+      // No reply: this store must not vote, and the node stops the role.
+      if (err instanceof AcceptorFencedError) return this.onFenced(err);
       // The store is down or slow: no reply is the honest answer; the proposer times out.
       this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "acceptor store failed");
       return;

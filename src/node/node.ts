@@ -1,5 +1,6 @@
 import { Svcm, type Service } from "@nats-io/services";
 import { nuid } from "@nats-io/transport-node";
+import { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
 import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
 import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
@@ -7,10 +8,12 @@ import type { AcceptorStore } from "../adapters/ports.js";
 import type { ProposerConfig } from "../core/proposer.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
-import { paxosRebuildSubject, publicWildcard } from "../protocol/subjects.js";
-import { wireBytesMax } from "../protocol/wire.js";
+import {
+  paxosListSubject, paxosRebuildSubject, publicWildcard,
+} from "../protocol/subjects.js";
+import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
-import { amnesiaEvidence } from "./amnesia.js";
+import { AcceptorMembership } from "./acceptor-membership.js";
 import { AnnouncedBatcher, AnnouncementRepair } from "./announce-repair.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
@@ -72,29 +75,36 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   const chosenLog = await ChosenLog.open(nc, config.prefix, config.streamReplicas);
   let store: AcceptorStore | null = null;
-  let voting = true;
+  let membership: AcceptorMembership | null = null;
   if (config.roles.includes("acceptor")) {
     const acceptorLog = log.child({ role: "acceptor" });
     const opened = await deps.openStore(config, acceptorLog);
     store = opened;
-    const acceptor = new AcceptorRole(nc, config.prefix, opened, acceptorLog, metrics);
-    const evidence = await amnesiaEvidence(opened, chosenLog);
-    voting = evidence === null;
-    if (evidence === null) {
-      acceptor.start();
-    } else {
-      acceptorLog.error({ code: ErrorCode.INTERNAL, key: evidence.key, ballot: evidence.ballot },
-        `acceptor ${config.nodeId} lost its state: its Redis holds nothing, yet it accepted ` +
-        `${evidence.key} (ballot ${evidence.ballot}). It will not vote, since an acceptor ` +
-        "that forgot its promises can let a second value be chosen: restore its Redis (AOF).");
-    }
+    const registry = await AcceptorRegistry.open(nc, config.prefix, config.streamReplicas);
+    const role = new AcceptorRole(nc, config.prefix, opened, acceptorLog, metrics,
+      (err) => membership?.fenced(err));
+    membership = new AcceptorMembership({
+      nc, prefix: config.prefix, store: opened, registry, role, acceptors: config.acceptors,
+      log: acceptorLog, phaseTimeoutMs: config.phaseTimeoutMs,
+    });
+    await membership.start();
+    const running = membership;
     stops.push(async () => {
-      await acceptor.stop();
+      await running.stop();
       await opened.close();
     });
   }
+  const voting = () => membership?.voting ?? true;
 
   const clientSide = await startClientSide(nc, config, log, chosenLog, store, metrics);
+  membership?.serveRejoin({
+    listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
+    // This node's own acceptor role is stopped, so any answer comes from another process.
+    servedElsewhere: () => nc.request(paxosListSubject(config.prefix, config.nodeId),
+      JSON.stringify({ v: WIRE_VERSION, cursor: "0", count: 1 }),
+      { timeout: config.phaseTimeoutMs }).then(() => true, () => false),
+    recover: (key) => clientSide.driver.recover(key),
+  });
   stops.unshift(clientSide.stop);
   const learner = clientSide.learner;
 
@@ -103,14 +113,14 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       nc, prefix: config.prefix, acceptors: config.acceptors,
       connect: { servers: config.natsServers, user: config.natsUser, password: config.natsPassword },
       self: { node: config.nodeId, roles: config.roles,
-        readiness: () => readiness(nc, natsState.connected, store, voting, learner) },
+        readiness: () => readiness(nc, natsState.connected, store, voting(), learner) },
       onError: (what, err) => log.warn({ err }, `web page: ${what} failed`),
     });
     const server = await startHttp(config.httpPort, {
       other: (path, req, res) => ui.route(path, req, res),
-      readiness: () => readiness(nc, natsState.connected, store, voting, learner),
+      readiness: () => readiness(nc, natsState.connected, store, voting(), learner),
       metrics: async () => {
-        const ready = await readiness(nc, natsState.connected, store, voting, learner);
+        const ready = await readiness(nc, natsState.connected, store, voting(), learner);
         metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
         if (store !== null) metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
         if (learner !== null) {
@@ -146,7 +156,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 async function startClientSide(
   nc: NatsConnection, config: NodeConfig, log: Logger, chosenLog: ChosenLog,
   store: AcceptorStore | null, metrics: Metrics,
-): Promise<{ learner: LearnerRole | null; stop: () => Promise<void> }> {
+): Promise<{ learner: LearnerRole | null; driver: ProposerDriver; stop: () => Promise<void> }> {
   const proposerLog = log.child({ role: "proposer" });
   let driver: ProposerDriver | null = null;
   let reader: QuorumReader | null = null;
@@ -227,7 +237,7 @@ async function startClientSide(
   repair?.start();
 
   return {
-    learner,
+    learner, driver,
     async stop() {
       await service.stop();
       await repair?.stop();
@@ -252,7 +262,7 @@ async function readiness(
     const durability = await store.durability().catch(() => null);
     checks.redis = durability !== null;
     checks.redisDurable = durability?.durable ?? false;
-    // False when the acceptor found it lost its state and will not vote.
+    // False while the store is not the registered one (lost state, another Redis, rejoining).
     checks.acceptorVoting = voting;
   }
   if (learner !== null) {

@@ -63,10 +63,28 @@ export class ProposerDriver {
   propose(key: string, value: string, onStart?: (p: ProposalView) => void):
     Promise<ProposalOutcome> {
     const existing = this.#running.get(key);
+    if (existing?.state.ownValue === null) {
+      // A recovery has no value to give a create: start ours once it ends.
+      return existing.outcome.promise.then(() => this.propose(key, value, onStart));
+    }
     if (existing !== undefined) {
       onStart?.(existing);
       return existing.outcome.promise;
     }
+    return this.#start(key, value, onStart);
+  }
+
+  /**
+   * A recovery for a rejoining acceptor: a majority promises a new ballot, and a value some
+   * acceptor accepted is chosen again at it (`chosen`), or none was (`empty`). Joins a
+   * proposal already running for the key, whose outcome serves as well.
+   */
+  recover(key: string): Promise<ProposalOutcome> {
+    return this.#running.get(key)?.outcome.promise ?? this.#start(key, null);
+  }
+
+  #start(key: string, value: string | null, onStart?: (p: ProposalView) => void):
+    Promise<ProposalOutcome> {
     const step = startProposal(this.config, key, value, this.now());
     const running: Running = {
       key, traceId: `${this.config.nodeId}-${(this.#proposals++).toString(36)}`,

@@ -67,6 +67,11 @@ export function paxosRebuildSubject(prefix: string): string {
   return `${prefix}.paxos.rebuild`;
 }
 
+/** Asks the refused acceptor `acceptorId` to rejoin (`paxoskv acceptor rejoin`). */
+export function paxosRejoinSubject(prefix: string, acceptorId: string): string {
+  return `${prefix}.paxos.rejoin.${acceptorId}`;
+}
+
 /** Each acceptor ID is one queue group: every acceptor gets one copy, one process answers it. */
 export function acceptorQueue(acceptorId: string): string {
   return `acceptor-${acceptorId}`;

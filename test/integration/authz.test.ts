@@ -109,6 +109,7 @@ describe("NATS authorization (docker/nats-server.conf)", () => {
       { type: "prepare", key, ballot: { round: Number.MAX_SAFE_INTEGER - 1, nodeId: "zz" } }] });
     const store = new RedisAcceptorStore({ acceptorId: "A", url: cluster.redis.get("A")?.url ?? "" });
     try {
+      store.serveAs(await store.incarnation()); // read as node A does
       const client = await as(CLIENT);
       const errors = permissionErrors(client);
       for (const verb of ["prepare", "accept", "read", "rebuild", "list.A"]) {
@@ -183,6 +184,11 @@ describe("Redis authentication", () => {
     const acl = new Redis({ port, username: aclUser, password: "acc-secret", maxRetriesPerRequest: 0 });
     try {
       expect((await store.durability()).durable).toBe(true);
+      // Everything the node's claim and a rejoin do, within the ACL.
+      store.serveAs(await store.adoptIncarnation("acl-test"));
+      await store.restore([{ key: "r", state: { promised: ballot(2, "A"), accepted: null } }],
+        "acl-test");
+      expect(await store.holdsState()).toBe(true);
       expect(await store.prepare({ type: "prepare", key: "k", ballot: ballot(1, "A") }))
         .toMatchObject({ type: "promise" });
       expect(await store.accept({ type: "accept", key: "k", ballot: ballot(1, "A"), value: "v" }))

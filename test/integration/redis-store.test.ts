@@ -12,16 +12,19 @@ import {
   type RedisAcceptorStoreOptions,
 } from "../../src/adapters/redis/index.js";
 import { PREPARE_LUA } from "../../src/adapters/redis/scripts.js";
+import { AcceptorFencedError } from "../../src/adapters/ports.js";
 import { cleanup, startRedis, type ServerHandle } from "./support/servers.js";
 
 const stores: RedisAcceptorStore[] = [];
 const clients: Redis[] = [];
 
-function openStore(
+/** A store claimed and serving, as the node's membership leaves it (see fencing tests). */
+async function openStore(
   server: ServerHandle, acceptorId = "A", extra: Partial<RedisAcceptorStoreOptions> = {},
-): RedisAcceptorStore {
+): Promise<RedisAcceptorStore> {
   const store = new RedisAcceptorStore({ acceptorId, url: server.url, ...extra });
   stores.push(store);
+  store.serveAs(await store.adoptIncarnation("test-incarnation"));
   return store;
 }
 
@@ -52,7 +55,7 @@ afterAll(async () => {
 
 describe("redis store - acceptor rules", () => {
   it("acceptor - promises on a first Prepare and answers empty", async () => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     expect(await store.read(key)).toEqual(EMPTY_ACCEPTOR_STATE);
     expect(await store.prepare(prepare(key, b(5)))).toEqual({
@@ -65,7 +68,7 @@ describe("redis store - acceptor rules", () => {
   it.each([
     ["equal", b(5, "B")], ["same round, lower node ID", b(5, "A")], ["lower round", b(4, "Z")],
   ])("acceptor - rejects Prepare at or below promised: %s", async (_, n) => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     await store.prepare(prepare(key, b(5, "B")));
     expect(await store.prepare(prepare(key, n))).toEqual({
@@ -75,7 +78,7 @@ describe("redis store - acceptor rules", () => {
   });
 
   it("acceptor - promises a Prepare above promised", async () => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     await store.prepare(prepare(key, b(5, "B")));
     expect((await store.prepare(prepare(key, b(5, "C")))).type).toBe("promise");
@@ -86,7 +89,7 @@ describe("redis store - acceptor rules", () => {
   // "promise 2: it will no longer accept an Accept whose ID is < n"
   it.each([["same round, lower node ID", b(5, "A")], ["lower round", b(4, "Z")]])(
     "acceptor - rejects Accept below promised: %s", async (_, n) => {
-      const store = openStore(redis);
+      const store = await openStore(redis);
       const key = fresh();
       await store.prepare(prepare(key, b(5, "B")));
       expect(await store.accept(accept(key, n, "v"))).toEqual({
@@ -96,7 +99,7 @@ describe("redis store - acceptor rules", () => {
     });
 
   it("acceptor - accepts at promised, and again (a duplicate Accept)", async () => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     await store.prepare(prepare(key, b(5, "B")));
     const accepted = { type: "accepted", key, from: "A", ballot: b(5, "B") };
@@ -108,7 +111,7 @@ describe("redis store - acceptor rules", () => {
   });
 
   it("acceptor - accepting above promised also promises n", async () => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     await store.prepare(prepare(key, b(3)));
     expect((await store.accept(accept(key, b(7, "C"), "v"))).type).toBe("accepted");
@@ -118,7 +121,7 @@ describe("redis store - acceptor rules", () => {
   });
 
   it("acceptor - accepts on a key with no promise", async () => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     expect((await store.accept(accept(key, b(1), "v"))).type).toBe("accepted");
     expect(await store.read(key)).toEqual({
@@ -128,7 +131,7 @@ describe("redis store - acceptor rules", () => {
 
   // "answer: it replies with the value and ID of the accepted proposal with the highest ID"
   it("acceptor - a promise answers with the highest accepted proposal", async () => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     await store.accept(accept(key, b(2, "A"), "x"));
     await store.accept(accept(key, b(4, "B"), "y"));
@@ -145,7 +148,7 @@ describe("redis store - acceptor rules", () => {
     [b(2 ** 53 - 2, "A"), b(2 ** 53 - 1, "A")],
   ])("acceptor - orders ballots like the core: %o < %o", async (low, high) => {
     expect(compareBallots(low, high)).toBe(-1);
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     expect((await store.prepare(prepare(key, low))).type).toBe("promise");
     expect((await store.prepare(prepare(key, high))).type).toBe("promise");
@@ -153,7 +156,7 @@ describe("redis store - acceptor rules", () => {
   });
 
   it("acceptor - keys and acceptor IDs are independent", async () => {
-    const [a, c] = [openStore(redis, "A"), openStore(redis, "C")];
+    const [a, c] = [await openStore(redis, "A"), await openStore(redis, "C")];
     const key = fresh();
     await a.prepare(prepare(key, b(9)));
     expect((await c.prepare(prepare(key, b(1)))).type).toBe("promise");
@@ -161,14 +164,17 @@ describe("redis store - acceptor rules", () => {
   });
 
   it("store - refuses a malformed ballot before and inside Redis", async () => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const bad = { round: 1.5, nodeId: "A" };
     await expect(store.prepare(prepare(fresh(), bad))).rejects.toThrow(AssertionFailure);
     await expect(store.prepare(prepare(fresh(), { round: 1, nodeId: "a b" })))
       .rejects.toThrow(AssertionFailure);
     const raw = rawClient(redis);
-    await expect(raw.eval(PREPARE_LUA, 1, "x", "1.5", "A")).rejects.toThrow(/invalid ballot/);
-    await expect(raw.eval(PREPARE_LUA, 1, "x", "1", "a:b")).rejects.toThrow(/invalid ballot/);
+    const marker = "paxoskv:acc:A:~incarnation";
+    await expect(raw.eval(PREPARE_LUA, 2, "x", marker, "1.5", "A", "test-incarnation"))
+      .rejects.toThrow(/invalid ballot/);
+    await expect(raw.eval(PREPARE_LUA, 2, "x", marker, "1", "a:b", "test-incarnation"))
+      .rejects.toThrow(/invalid ballot/);
   });
 });
 
@@ -180,7 +186,7 @@ describe("redis store - values and keys", () => {
     ["64 KiB ASCII", "x".repeat(64 * 1024)],
     ["64 KiB two-byte UTF-8", "é".repeat(32 * 1024)],
   ])("store - round-trips a value exactly: %s", async (_, value) => {
-    const store = openStore(redis);
+    const store = await openStore(redis);
     const key = fresh();
     await store.accept(accept(key, b(1), value));
     expect((await store.read(key)).accepted?.value).toBe(value);
@@ -190,7 +196,7 @@ describe("redis store - values and keys", () => {
 
   it.each(["a.b.c", "x:y:z", "k=v", "a-b_c", "A.b:c=d-e_f.0", "k".repeat(255)])(
     "store - works with key %s", async (key) => {
-      const store = openStore(redis, "K");
+      const store = await openStore(redis, "K");
       await store.accept(accept(key, b(1), "v"));
       expect(await store.read(key))
         .toEqual({ promised: b(1), accepted: { ballot: b(1), value: "v" } });
@@ -201,7 +207,7 @@ describe("redis store - values and keys", () => {
 
 describe("redis store - durability", () => {
   it("store - durable with appendonly yes and appendfsync always", async () => {
-    expect(await openStore(redis).durability()).toEqual({
+    expect(await (await openStore(redis)).durability()).toEqual({
       appendonly: true, appendfsync: "always", durable: true,
     });
   });
@@ -212,7 +218,7 @@ describe("redis store - durability", () => {
       { appendonly: true, appendfsync: "everysec" }],
   ])("store - not durable with %s", async (_, options, expected) => {
     const server = await startRedis(options);
-    const store = openStore(server);
+    const store = await openStore(server);
     expect(await store.durability()).toEqual({ ...expected, durable: false });
     const warnings: string[] = [];
     const log = { warn: (_d: object, message: string) => { warnings.push(message); } };
@@ -228,14 +234,14 @@ describe("redis store - durability", () => {
   it("store - checkDurability is silent on a durable Redis", async () => {
     const warnings: string[] = [];
     const log = { warn: (_d: object, message: string) => { warnings.push(message); } };
-    const durability = await checkDurability(openStore(redis), { requireDurable: true, log });
+    const durability = await checkDurability(await openStore(redis), { requireDurable: true, log });
     expect(durability.durable).toBe(true);
     expect(warnings).toEqual([]);
   });
 
   it("store - promises and accepted values survive kill -9 and restart", async () => {
     const server = await startRedis({ appendfsync: "always" });
-    const store = openStore(server);
+    const store = await openStore(server);
     const keys = Array.from({ length: 20 }, (_, i) => `crash.${i}`);
     await Promise.all(keys.map(async (key, i) => {
       await store.prepare(prepare(key, b(10 + i, "B")));
@@ -253,7 +259,7 @@ describe("redis store - durability", () => {
   it("store - a request during an outage rejects quickly, then the store recovers",
     async () => {
       const server = await startRedis();
-      const store = openStore(server);
+      const store = await openStore(server);
       expect((await store.prepare(prepare("outage", b(1)))).type).toBe("promise");
       await server.kill("SIGKILL");
       const started = Date.now();
@@ -266,6 +272,63 @@ describe("redis store - durability", () => {
     });
 });
 
+describe("redis store - fencing (the incarnation marker)", () => {
+  it("store - refuses every transition and read until it serves as its marker", async () => {
+    const server = await startRedis();
+    const store = new RedisAcceptorStore({ acceptorId: "F", url: server.url });
+    stores.push(store);
+    await expect(store.prepare(prepare("f.1", b(5)))).rejects.toThrow(AcceptorFencedError);
+    const marker = await store.adoptIncarnation("inc-1");
+    expect(await store.adoptIncarnation("inc-2")).toBe("inc-1"); // the first claim stays
+    store.serveAs("inc-2");
+    await expect(store.accept(accept("f.1", b(5), "v"))).rejects.toThrow(AcceptorFencedError);
+    await expect(store.read("f.1")).rejects.toThrow(AcceptorFencedError);
+    expect(await store.holdsState()).toBe(false); // nothing was written
+    store.serveAs(marker);
+    expect((await store.prepare(prepare("f.1", b(5)))).type).toBe("promise");
+    expect(await store.holdsState()).toBe(true);
+  });
+
+  it("store - a Redis wiped under a serving store refuses the next message, writing nothing",
+    async () => {
+      const server = await startRedis();
+      const store = new RedisAcceptorStore({ acceptorId: "F", url: server.url });
+      stores.push(store);
+      store.serveAs(await store.adoptIncarnation("inc-1"));
+      await store.accept(accept("f.2", b(7), "v"));
+      await rawClient(server).flushall();
+      await expect(store.prepare(prepare("f.2", b(8)))).rejects.toThrow(AcceptorFencedError);
+      await expect(store.acceptMany([accept("f.2", b(9), "w"), accept("f.3", b(9), "w")]))
+        .rejects.toThrow(AcceptorFencedError);
+      expect(await rawClient(server).keys("*")).toEqual([]);
+      expect(await store.incarnation()).toBeNull();
+    });
+
+  it("store - restore installs recovered states and then the marker; clear removes all",
+    async () => {
+      const server = await startRedis();
+      const store = new RedisAcceptorStore({ acceptorId: "F", url: server.url });
+      stores.push(store);
+      store.serveAs(await store.adoptIncarnation("old"));
+      await store.accept(accept("stale", b(3), "x"));
+      await store.clear();
+      expect(await rawClient(server).keys("*")).toEqual([]);
+      const chosen: AcceptorState = { promised: b(20, "R"), accepted: { ballot: b(20, "R"), value: "v" } };
+      const empty: AcceptorState = { promised: b(21, "R"), accepted: null };
+      await store.restore([{ key: "r.1", state: chosen }, { key: "r.2", state: empty }], "new");
+      expect(await store.incarnation()).toBe("new");
+      store.serveAs("new");
+      expect(await store.read("r.1")).toEqual(chosen);
+      expect(await store.read("r.2")).toEqual(empty);
+      expect(await store.read("stale")).toEqual(EMPTY_ACCEPTOR_STATE);
+      // The recovered promise holds: a lower Prepare is refused, a lower Accept too.
+      expect((await store.prepare(prepare("r.2", b(21, "Q")))).type).toBe("nack");
+      expect((await store.accept(accept("r.1", b(19, "Z"), "w"))).type).toBe("nack");
+      // The recovered accepted value waits for the announcement repair, as any accept does.
+      expect(await store.unannounced(0, 0, 10)).toEqual(["r.1"]);
+    });
+});
+
 describe("redis store - differential against the core", () => {
   const nodeIds = ["A", "B", "Z", "a", "_", "-", "AA", "b9"];
 
@@ -275,7 +338,7 @@ describe("redis store - differential against the core", () => {
 
   it.each(Array.from({ length: 12 }, (_, i) => i + 1))(
     "store - seeded prepares and accepts match onPrepare/onAccept: SEED=%i", async (seed) => {
-      const store = openStore(redis, "D");
+      const store = await openStore(redis, "D");
       const random = seededRandom(seed);
       const keys = [0, 1, 2].map((i) => `diff.${seed}.${i}`);
       const core = new Map<string, AcceptorState>();
@@ -302,7 +365,7 @@ describe("redis store - differential against the core", () => {
 describe("redis store - shared acceptor", () => {
   it("store - two instances of one acceptor on one Redis keep the rules under load",
     async () => {
-      const [one, two] = [openStore(redis, "S"), openStore(redis, "S")];
+      const [one, two] = [await openStore(redis, "S"), await openStore(redis, "S")];
       const keys = ["shared.0", "shared.1", "shared.2"];
       const promised = new Map<string, number>(); // `${key}/${ballot}` → promises granted
       const granted = new Map<string, Ballot | null>(); // key → highest ballot granted

@@ -97,29 +97,6 @@ export class ChosenLog {
   }
 
   /**
-   * The first event (from the start) that `match` accepts, or null after the whole stream.
-   * Reads through `follow`, so a consumer that stalls is closed by its watchdog and the scan
-   * starts over instead of hanging or ending early.
-   */
-  async find(match: (event: ChosenEvent) => boolean): Promise<ChosenEvent | null> {
-    for (;;) {
-      if (await this.size() === 0) return null;
-      const stop = new AbortController();
-      let found: ChosenEvent | null = null;
-      await this.follow((record) => {
-        if (match(record.event)) found = record.event;
-        if (found !== null || record.pending === 0) stop.abort();
-      }, () => undefined, stop.signal);
-      if (stop.signal.aborted) return found;
-    }
-  }
-
-  /** Messages in the stream (one per chosen key). */
-  async size(): Promise<number> {
-    return (await this.jsm.streams.info(CHOSEN_STREAM)).state.messages;
-  }
-
-  /**
    * Reads the stream from the start and then follows it live, until `signal` aborts.
    * `onAttached` hears how many messages were waiting when the consumer started.
    * Malformed messages are reported to `onMalformed` and skipped.

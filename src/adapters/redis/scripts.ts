@@ -9,6 +9,11 @@
  *
  * Each script takes a batch of keys (one call, one fsync for all: group commit) and answers one
  * reply per key, computed exactly as for a batch of one. Hash fields are named in HASH_FIELDS.
+ *
+ * Fencing: the last KEYS entry of every script is the store's incarnation marker and the last
+ * ARGV the incarnation the node serves as (the one registered for its acceptor ID). A script
+ * that finds another one, or none (the Redis lost its data and came back empty), changes
+ * nothing and fails with FENCED_ERROR: an acceptor that forgot its promises must not vote.
  * Replies are arrays of strings so no number passes through Lua's doubles on the way back:
  *   prepare: {"promise", round, nodeId}                  nothing accepted
  *            {"promise", round, nodeId, aRound, aNodeId, value}
@@ -21,8 +26,16 @@ export const HASH_FIELDS = [
   "promised_round", "promised_node", "accepted_round", "accepted_node", "accepted_value",
 ] as const;
 
-// Shared by both scripts (prepended, as each script runs on its own).
-const BALLOT_LUA = `
+/** The prefix of the error a script raises when its store is not the one the node serves as. */
+export const FENCED_ERROR = "PAXOSKV_FENCED";
+
+// Shared by all scripts (prepended, as each script runs on its own).
+const SHARED_LUA = `
+if redis.call("GET", KEYS[#KEYS]) ~= ARGV[#ARGV] then
+  return redis.error_reply("${FENCED_ERROR} this Redis does not hold the registered state " ..
+    "of its acceptor (it was wiped or replaced)")
+end
+
 -- Rounds are decimal integers below 2^53 so tonumber() is exact. Node IDs compare byte-wise:
 -- Lua's \`<\` on strings uses strcoll and Redis sets the locale from the environment, which
 -- could order IDs differently from JavaScript and break the total order of ballots.
@@ -52,9 +65,9 @@ end
  * One call handles a batch: item i is KEYS[i] with ballot ARGV[2i-1], ARGV[2i]. Every ballot is
  * checked before the first write, since Redis cannot roll a script back.
  */
-export const PREPARE_LUA = `${BALLOT_LUA}
-local n = #KEYS
-if #ARGV ~= 2 * n then return redis.error_reply("ERR paxoskv prepare: wrong arity") end
+export const PREPARE_LUA = `${SHARED_LUA}
+local n = #KEYS - 1
+if #ARGV ~= 2 * n + 1 then return redis.error_reply("ERR paxoskv prepare: wrong arity") end
 for i = 1, n do
   if not valid_ballot(ARGV[2 * i - 1], ARGV[2 * i]) then
     return redis.error_reply("ERR paxoskv prepare: invalid ballot")
@@ -81,12 +94,12 @@ return replies
 
 /**
  * Accept(n, v) succeeds only if n >= promised; accepting also promises n. A batch: item i is
- * KEYS[i] with ARGV[4i-3..4i] = round, nodeId, value, Paxos key; the last KEYS entry is the
+ * KEYS[i] with ARGV[4i-3..4i] = round, nodeId, value, Paxos key; after the hashes comes the
  * sorted set of keys accepted but not yet seen announced.
  */
-export const ACCEPT_LUA = `${BALLOT_LUA}
-local n = #KEYS - 1
-if n < 1 or #ARGV ~= 4 * n then return redis.error_reply("ERR paxoskv accept: wrong arity") end
+export const ACCEPT_LUA = `${SHARED_LUA}
+local n = #KEYS - 2
+if n < 1 or #ARGV ~= 4 * n + 1 then return redis.error_reply("ERR paxoskv accept: wrong arity") end
 for i = 1, n do
   if not valid_ballot(ARGV[4 * i - 3], ARGV[4 * i - 2]) then
     return redis.error_reply("ERR paxoskv accept: invalid ballot")
@@ -109,4 +122,10 @@ for i = 1, n do
   end
 end
 return replies
+`;
+
+/** Reads one key's hash (KEYS[1]) without changing it: fenced like the transitions. */
+export const READ_LUA = `${SHARED_LUA}
+if #KEYS ~= 2 or #ARGV ~= 1 then return redis.error_reply("ERR paxoskv read: wrong arity") end
+return redis.call("HMGET", KEYS[1], ${HASH_FIELDS.map((f) => `"${f}"`).join(", ")})
 `;

@@ -7,8 +7,10 @@ import {
 import type {
   AcceptedProposal, MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
 } from "../../core/messages.js";
-import type { AcceptorStore, Durability, KeyPage } from "../ports.js";
-import { ACCEPT_LUA, HASH_FIELDS, PREPARE_LUA } from "./scripts.js";
+import {
+  AcceptorFencedError, type AcceptorStore, type Durability, type KeyPage, type RestoredKey,
+} from "../ports.js";
+import { ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA } from "./scripts.js";
 
 export interface RedisAcceptorStoreOptions {
   /** The acceptor whose state this store holds (a node ID). */
@@ -45,10 +47,13 @@ type ScriptReply = readonly (string | null)[];
 
 /** The client with the two scripts registered by `defineCommand` (called by EVALSHA). */
 type ScriptedRedis = Redis & {
-  /** numkeys, hash keys..., then round, nodeId per key. */
+  /** numkeys, hash keys..., marker, then round, nodeId per key, incarnation. */
   paxoskvPrepare(...args: (string | number)[]): Promise<ScriptReply[]>;
-  /** numkeys, hash keys..., unannounced set, then round, nodeId, value, key per key. */
+  /** numkeys, hash keys..., unannounced set, marker, then round, nodeId, value, key per key,
+   * incarnation. */
   paxoskvAccept(...args: (string | number)[]): Promise<ScriptReply[]>;
+  /** 2, hash key, marker, incarnation. */
+  paxoskvRead(...args: (string | number)[]): Promise<(string | null)[]>;
 };
 
 /**
@@ -60,6 +65,8 @@ export class RedisAcceptorStore implements AcceptorStore {
   readonly acceptorId: string;
   readonly #prefix: string;
   readonly #redis: ScriptedRedis;
+  /** The incarnation the scripts require in the marker; "" (never stored) refuses all. */
+  #servingAs = "";
 
   constructor(options: RedisAcceptorStoreOptions) {
     assert(isValidNodeId(options.acceptorId), `invalid acceptor ID: ${options.acceptorId}`);
@@ -80,6 +87,7 @@ export class RedisAcceptorStore implements AcceptorStore {
     // The number of keys varies with the batch, so it is the first argument of each call.
     redis.defineCommand("paxoskvPrepare", { lua: PREPARE_LUA });
     redis.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
+    redis.defineCommand("paxoskvRead", { lua: READ_LUA });
     this.#redis = redis as ScriptedRedis;
   }
 
@@ -110,13 +118,68 @@ export class RedisAcceptorStore implements AcceptorStore {
     await this.#call("ZREM", null, () => this.#redis.zrem(this.#unannouncedKey, ...keys));
   }
 
-  async identity(): Promise<string | null> {
-    return this.#call("GET", null, () => this.#redis.get(`${this.#keyPrefix}~identity`));
+  get #markerKey(): string {
+    return `${this.#keyPrefix}~incarnation`;
   }
 
-  async claimIdentity(): Promise<void> {
-    await this.#call("SET", null,
-      () => this.#redis.set(`${this.#keyPrefix}~identity`, this.acceptorId, "NX"));
+  async incarnation(): Promise<string | null> {
+    return this.#call("GET", null, () => this.#redis.get(this.#markerKey));
+  }
+
+  async adoptIncarnation(candidate: string): Promise<string> {
+    return this.#call("SET", null, async () => {
+      await this.#redis.set(this.#markerKey, candidate, "NX");
+      return (await this.#redis.get(this.#markerKey)) ?? candidate;
+    });
+  }
+
+  serveAs(incarnation: string | null): void {
+    this.#servingAs = incarnation ?? "";
+  }
+
+  async holdsState(): Promise<boolean> {
+    let cursor = "0";
+    do {
+      const page = await this.scanKeys(cursor, 1000);
+      if (page.keys.length > 0) return true;
+      cursor = page.cursor;
+    } while (cursor !== "0");
+    return false;
+  }
+
+  async clear(): Promise<void> {
+    const pattern = `${this.#keyPrefix}*`;
+    let cursor = "0";
+    do {
+      const [next, names] = await this.#call("SCAN", null,
+        () => this.#redis.scan(cursor, "MATCH", pattern, "COUNT", 1000));
+      if (names.length > 0) await this.#call("DEL", null, () => this.#redis.del(...names));
+      cursor = next;
+    } while (cursor !== "0");
+  }
+
+  async restore(entries: readonly RestoredKey[], incarnation: string): Promise<void> {
+    const [seconds] = await this.#call("TIME", null, () => this.#redis.time());
+    for (let i = 0; i < entries.length; i += 500) {
+      const batch = this.#redis.pipeline(); // not MULTI: the ACL needs no @transaction
+      for (const { key, state } of entries.slice(i, i + 500)) {
+        const fields: string[] = [];
+        if (state.promised !== null) fields.push(...hashPair("promised", state.promised));
+        if (state.accepted !== null) {
+          fields.push(...hashPair("accepted", state.accepted.ballot),
+            "accepted_value", state.accepted.value);
+          // Announced by the repair if no learner has it yet.
+          batch.zadd(this.#unannouncedKey, Number(seconds), key);
+        }
+        batch.del(this.hashKey(key));
+        if (fields.length > 0) batch.hset(this.hashKey(key), ...fields);
+      }
+      const results = await this.#call("restore", null, () => batch.exec());
+      const failed = results?.find(([error]) => error !== null)?.[0];
+      if (failed) throw new RedisStoreError("restore", null, failed);
+    }
+    // Last, so a restore cut short leaves a store that is still refused.
+    await this.#call("SET", null, () => this.#redis.set(this.#markerKey, incarnation));
   }
 
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
@@ -137,8 +200,8 @@ export class RedisAcceptorStore implements AcceptorStore {
 
   /** Prepares a batch in one script call: one round trip and one fsync for all of it. */
   async prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack)[]> {
-    const keys = msgs.map((m) => this.hashKey(m.key));
-    const args = msgs.flatMap((m) => ballotArgs(m.ballot));
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#markerKey];
+    const args = [...msgs.flatMap((m) => ballotArgs(m.ballot)), this.#servingAs];
     const replies = await this.#call("prepare", batchName(msgs),
       () => this.#redis.paxoskvPrepare(keys.length, ...keys, ...args));
     assert(replies.length === msgs.length, "prepare batch reply has the wrong length");
@@ -147,8 +210,9 @@ export class RedisAcceptorStore implements AcceptorStore {
 
   /** Accepts a batch in one script call: one round trip and one fsync for all of it. */
   async acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack)[]> {
-    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey];
-    const args = msgs.flatMap((m) => [...ballotArgs(m.ballot), m.value, m.key]);
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey, this.#markerKey];
+    const args = [...msgs.flatMap((m) => [...ballotArgs(m.ballot), m.value, m.key]),
+      this.#servingAs];
     const replies = await this.#call("accept", batchName(msgs),
       () => this.#redis.paxoskvAccept(keys.length, ...keys, ...args));
     assert(replies.length === msgs.length, "accept batch reply has the wrong length");
@@ -192,7 +256,7 @@ export class RedisAcceptorStore implements AcceptorStore {
 
   async read(key: string): Promise<AcceptorState> {
     const [pRound, pNode, aRound, aNode, value] = await this.#call("read", key,
-      () => this.#redis.hmget(this.hashKey(key), ...HASH_FIELDS));
+      () => this.#redis.paxoskvRead(2, this.hashKey(key), this.#markerKey, this.#servingAs));
     const promised = pRound == null ? null : decodeBallot(pRound, pNode);
     const accepted = aRound == null ? null : decodeAccepted(aRound, aNode, value);
     assert(accepted === null || compareBallots(accepted.ballot, promised) <= 0,
@@ -226,11 +290,14 @@ export class RedisAcceptorStore implements AcceptorStore {
     return value;
   }
 
-  /** Every Redis failure becomes a RedisStoreError; assertion failures pass through. */
+  /** Every Redis failure becomes a RedisStoreError, a refusal an AcceptorFencedError. */
   async #call<T>(operation: string, key: string | null, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (error) {
+      if (error instanceof Error && error.message.startsWith(FENCED_ERROR)) {
+        throw new AcceptorFencedError(`acceptor ${this.acceptorId}: ${error.message}`);
+      }
       throw new RedisStoreError(operation, key, error);
     }
   }
@@ -250,6 +317,12 @@ function batchName(msgs: readonly { key: string }[]): string {
 function only<T>(items: readonly T[]): T {
   assert(items.length === 1 && items[0] !== undefined, "expected exactly one reply");
   return items[0];
+}
+
+/** The two hash fields of a ballot: `promised_round`, `promised_node` (or `accepted_`). */
+function hashPair(field: "promised" | "accepted", b: Ballot): string[] {
+  const [round, nodeId] = ballotArgs(b);
+  return [`${field}_round`, round, `${field}_node`, nodeId];
 }
 
 function ballotArgs(b: Ballot): [round: string, nodeId: string] {

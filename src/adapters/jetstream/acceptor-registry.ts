@@ -1,0 +1,85 @@
+import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { Kvm, type KV } from "@nats-io/kv";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { z } from "zod";
+
+/** The incarnation registered for one acceptor ID, and the KV revision that holds it. */
+export interface Registration {
+  readonly incarnation: string;
+  readonly revision: number;
+}
+
+const RegistrationSchema = z.object({ incarnation: z.string().min(1) });
+
+/**
+ * Which store holds each acceptor's votes: acceptor ID → incarnation (the random marker its
+ * Redis carries), in a replicated JetStream KV bucket, written with compare-and-set. A node
+ * serves an acceptor ID only with the registered store, so a wiped Redis or a second process
+ * with another Redis is refused instead of voting with state it does not have.
+ */
+export class AcceptorRegistry {
+  private constructor(private readonly kv: KV) {}
+
+  static async open(nc: NatsConnection, prefix: string, replicas = 1): Promise<AcceptorRegistry> {
+    const bucket = `${prefix.replace(/[^A-Za-z0-9_-]/g, "_")}_acceptors`;
+    return new AcceptorRegistry(await new Kvm(nc).create(bucket, { replicas, history: 5 }));
+  }
+
+  async get(acceptorId: string): Promise<Registration | null> {
+    const entry = await this.kv.get(acceptorId);
+    if (entry === null || entry.operation !== "PUT") return null;
+    const parsed = RegistrationSchema.safeParse(safeJson(entry.string()));
+    // A value this version cannot read is someone else's: never treat it as free.
+    const incarnation = parsed.success ? parsed.data.incarnation : `unreadable:${entry.revision}`;
+    return { incarnation, revision: entry.revision };
+  }
+
+  /** Registers `incarnation` if the ID has none; false when another registration exists. */
+  async register(acceptorId: string, incarnation: string): Promise<boolean> {
+    return this.#casWrite(() => this.kv.create(acceptorId, JSON.stringify({ incarnation })));
+  }
+
+  /** Replaces the registration read at `revision`; false when it changed since. */
+  async replace(acceptorId: string, incarnation: string, revision: number): Promise<boolean> {
+    return this.#casWrite(() => this.kv.update(acceptorId, JSON.stringify({ incarnation }),
+      revision));
+  }
+
+  /** Calls `onChange` with each new registration of the ID; returns a function that stops. */
+  async watch(acceptorId: string, onChange: (r: Registration | null) => void):
+    Promise<() => void> {
+    const updates = await this.kv.watch({ key: acceptorId });
+    void (async () => {
+      for await (const entry of updates) {
+        if (entry.operation !== "PUT") {
+          onChange(null);
+          continue;
+        }
+        const parsed = RegistrationSchema.safeParse(safeJson(entry.string()));
+        onChange({ incarnation: parsed.success ? parsed.data.incarnation :
+          `unreadable:${entry.revision}`, revision: entry.revision });
+      }
+    })().catch(() => undefined);
+    return () => updates.stop();
+  }
+
+  async #casWrite(write: () => Promise<number>): Promise<boolean> {
+    try {
+      await write();
+      return true;
+    } catch (err) {
+      if (err instanceof JetStreamApiError && (
+        err.code === JetStreamApiCodes.StreamWrongLastSequence ||
+        err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)) return false;
+      throw err;
+    }
+  }
+}
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,129 @@
+import { randomUUID } from "node:crypto";
+import type { Registration } from "../adapters/jetstream/acceptor-registry.js";
+import type { AcceptorStore, RestoredKey } from "../adapters/ports.js";
+import type { ProposalOutcome } from "../core/proposer.js";
+import { quorumSize } from "../core/quorum.js";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
+import type { Logger } from "./logger.js";
+
+export interface RejoinReport {
+  readonly acceptor: string;
+  /** The other acceptors whose key lists were read (at least a majority of all). */
+  readonly acceptorsListed: readonly string[];
+  readonly keys: number;
+  /** Keys with a value, chosen again at the recovery ballot and installed as accepted. */
+  readonly chosen: number;
+  /** Keys where a majority had accepted nothing: installed as a promise only. */
+  readonly empty: number;
+  readonly incarnation: string;
+  readonly ms: number;
+}
+
+export interface RejoinDeps {
+  readonly store: AcceptorStore;
+  readonly acceptors: readonly string[];
+  /** Every key one acceptor holds state for. */
+  readonly listKeys: (acceptorId: string) => Promise<readonly string[]>;
+  /** Whether some process answers as this acceptor now (then a rejoin would make two). */
+  readonly servedElsewhere: () => Promise<boolean>;
+  /** A recovery proposal for one key (`ProposerDriver.recover`). */
+  readonly recover: (key: string) => Promise<ProposalOutcome>;
+  readonly registry: {
+    get(acceptorId: string): Promise<Registration | null>;
+    register(acceptorId: string, incarnation: string): Promise<boolean>;
+    replace(acceptorId: string, incarnation: string, revision: number): Promise<boolean>;
+  };
+  /** Not before this time (ms, `now`'s clock): see the wait in `rejoin`. */
+  readonly notBefore: number;
+  readonly now?: () => number;
+  readonly log: Logger;
+  readonly concurrency?: number;
+}
+
+/** Attempts per key before the rejoin gives up (a retried rejoin starts over). */
+const RECOVERY_ATTEMPTS = 5;
+
+/**
+ * Brings back an acceptor whose store lost its state, without letting it vote with amnesia.
+ * While it runs the acceptor takes no Paxos messages; the other acceptors carry on.
+ *
+ * 1. Wait until `notBefore`: the moment the acceptor stopped voting plus twice the phase
+ *    timeout. A proposer counts no reply after its phase timed out, so by then every phase 1
+ *    that counted one of the lost promises has ended, and the partner promises it counted
+ *    are in the other acceptors' stores.
+ * 2. List the keys of a majority of the acceptors (all but this one, when there are three).
+ *    A key the lost state mattered for is among them: a lost accept needed a majority's
+ *    promises first, and a lost promise only matters with a majority of promises.
+ * 3. For each key, a recovery proposal at a new ballot, sent while this acceptor is out: a
+ *    majority of the others promises it (no older ballot can be accepted there after), and
+ *    a value any of them accepted is chosen again at it. Installing that outcome here is what
+ *    a healthy acceptor could hold: an accept of a chosen value, or a promise with nothing
+ *    accepted where a majority accepted nothing below it.
+ * 4. Install the states, then a new incarnation marker, then register it (compare-and-set):
+ *    from then on this store is the acceptor's, and the old one is refused.
+ */
+export async function rejoin(deps: RejoinDeps, self: string): Promise<RejoinReport> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  if (await deps.servedElsewhere()) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST, `another process answers as acceptor ${self}: ` +
+      "stop it (or fix its PAXOSKV_NODE_ID / PAXOSKV_REDIS_URL) before rejoining");
+  }
+  const registered = await deps.registry.get(self);
+  const wait = deps.notBefore - now();
+  if (wait > 0) {
+    deps.log.info({ waitMs: wait }, "rejoin waits for phases that may have used the lost state");
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+
+  const others = deps.acceptors.filter((id) => id !== self);
+  const listings = await Promise.allSettled(others.map((id) => deps.listKeys(id)));
+  const listed = others.filter((_id, i) => listings[i]?.status === "fulfilled");
+  if (listed.length < quorumSize(deps.acceptors.length)) {
+    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of the other ` +
+      `${others.length} acceptors listed their keys; a rejoin needs ` +
+      `${quorumSize(deps.acceptors.length)} of them`);
+  }
+  const keys = new Set<string>();
+  for (const listing of listings) {
+    if (listing.status === "fulfilled") for (const key of listing.value) keys.add(key);
+  }
+
+  await deps.store.clear();
+  const restored: RestoredKey[] = [];
+  const pending = [...keys];
+  const worker = async (): Promise<void> => {
+    for (let key = pending.pop(); key !== undefined; key = pending.pop()) {
+      restored.push({ key, state: await recoverKey(deps, key) });
+    }
+  };
+  await Promise.all(Array.from({ length: deps.concurrency ?? 64 }, worker));
+
+  const incarnation = randomUUID();
+  await deps.store.restore(restored, incarnation);
+  const claimed = registered === null ? await deps.registry.register(self, incarnation)
+    : await deps.registry.replace(self, incarnation, registered.revision);
+  if (!claimed) {
+    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `the registration of acceptor ${self} ` +
+      "changed while it rejoined (another process claimed it): this store stays refused");
+  }
+  const chosen = restored.filter((r) => r.state.accepted !== null).length;
+  return {
+    acceptor: self, acceptorsListed: listed, keys: keys.size, chosen,
+    empty: restored.length - chosen, incarnation, ms: now() - started,
+  };
+}
+
+async function recoverKey(deps: RejoinDeps, key: string): Promise<RestoredKey["state"]> {
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await deps.recover(key);
+    if (outcome.kind === "chosen") {
+      return { promised: outcome.ballot, accepted: { ballot: outcome.ballot, value: outcome.value } };
+    }
+    if (outcome.kind === "empty") return { promised: outcome.ballot, accepted: null };
+    if (attempt >= RECOVERY_ATTEMPTS) {
+      throw new PaxosKvError(ErrorCode.UNAVAILABLE, `recovering key ${key} failed ` +
+        `(${outcome.kind} after ${attempt} attempts); retry the rejoin`);
+    }
+  }
+}
