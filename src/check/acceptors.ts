@@ -27,6 +27,11 @@ export interface AcceptorCheckOptions {
    * majority of the last snapshots holds.
    */
   readonly finalValues?: ReadonlyMap<string, string | null>;
+  /**
+   * Deliberate amnesia (the nemesis wiped an acceptor's Redis at `at`, then it rejoined):
+   * snapshots of that acceptor before and after are not compared with each other.
+   */
+  readonly wipes?: readonly { readonly acceptor: string; readonly at: number }[];
 }
 
 interface RawBallot {
@@ -37,7 +42,8 @@ interface RawBallot {
 /**
  * (a) per hash: promised and accepted ballots are whole or missing, the accepted value is
  * present iff the accepted ballot is, and promised >= accepted; (b) across samples of one
- * acceptor, promised and accepted ballots never decrease and a key never vanishes; (c) in the
+ * acceptor, promised and accepted ballots never decrease and a key never vanishes (except
+ * across a deliberate wipe, `options.wipes`); (c) in the
  * last samples, a majority holds every final value, and whatever a majority accepted in one
  * ballot is that key's final value.
  */
@@ -51,7 +57,13 @@ export function checkAcceptors(
   const sorted = [...snapshots].sort((a, b) => a.at - b.at);
   const previous = new Map<string, { promised: RawBallot | null; accepted: RawBallot | null }>();
   const lastComplete = new Map<string, AcceptorSnapshot>();
+  const wipes = [...options.wipes ?? []].sort((a, b) => a.at - b.at);
   for (const snap of sorted) {
+    while (wipes.length > 0 && (wipes[0]?.at ?? Infinity) < snap.at) {
+      const wiped = (wipes.shift() as { acceptor: string }).acceptor;
+      lastComplete.delete(wiped);
+      for (const id of previous.keys()) if (id.startsWith(`${wiped}\u0000`)) previous.delete(id);
+    }
     for (const [key, hash] of Object.entries(snap.keys)) {
       const state = parseHash(hash);
       if (typeof state === "string") {

@@ -3,9 +3,12 @@
  * create succeeds again, which gives the recovery time of each fault. The seed decides the
  * schedule (kinds, targets, durations); the interleaving with client traffic is real time.
  */
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import type { Op } from "../../src/check/index.js";
 import type { PaxosKvClient } from "../../src/client/client.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
+import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import type { NodeProcess } from "../../src/dev/cluster.js";
 import { ACCEPTORS, type Harness } from "./harness.js";
 import { partition } from "./partition.js";
@@ -14,14 +17,18 @@ import { sleep } from "./workload.js";
 
 export const FAULT_KINDS = [
   "kill-node", "pause-node", "kill-redis", "pause-redis", "kill-nats", "crash-proposer",
-  "kill-redis-majority", "partition-redis", "partition-nats",
+  "kill-redis-majority", "partition-redis", "partition-nats", "wipe-redis",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const WEIGHTS: Record<FaultKind, number> = {
   "kill-node": 3, "pause-node": 2, "kill-redis": 3, "pause-redis": 2, "kill-nats": 2,
   "crash-proposer": 3, "kill-redis-majority": 1, "partition-redis": 2, "partition-nats": 2,
+  "wipe-redis": 2,
 };
+
+/** How long the heal of a wiped Redis retries `paxoskv acceptor rejoin` (others may be down). */
+const REJOIN_LIMIT_MS = 60_000;
 
 /** Faults that need iptables (root); left out, and said so, where it is missing. */
 export const PARTITION_KINDS: readonly FaultKind[] = ["partition-redis", "partition-nats"];
@@ -53,6 +60,8 @@ interface Applied {
 
 export class Nemesis {
   readonly faults: FaultRecord[] = [];
+  /** Each wiped Redis's rejoin: a failed one leaves that acceptor out for the rest of the run. */
+  readonly rejoins: { acceptor: string; ok: boolean; detail: string }[] = [];
   readonly quorumLoss: QuorumLossWindow[] = [];
   readonly #random: Random;
   #stopped = false;
@@ -103,8 +112,10 @@ export class Nemesis {
   }
 
   #pick(not?: FaultKind): FaultKind {
+    // Two Redis faults at once could take a majority: only kill-redis-majority does that.
+    const redisFault = (k: FaultKind) => k.startsWith("kill-redis") || k === "wipe-redis";
     const kinds = this.kinds.filter((k) => k !== not && !(not !== undefined &&
-      k.startsWith("kill-redis") && not.startsWith("kill-redis")));
+      redisFault(k) && redisFault(not)));
     const total = kinds.reduce((sum, k) => sum + WEIGHTS[k], 0);
     let roll = this.#random.next() * total;
     for (const kind of kinds) {
@@ -168,6 +179,17 @@ export class Nemesis {
         await server.kill("SIGSTOP");
         return { record, heal: () => server.kill("SIGCONT") };
       }
+      case "wipe-redis": {
+        // B4: the Redis loses its data (AOF deleted) under a running node; the heal rejoins.
+        const id = this.#choose(free(ACCEPTORS));
+        if (id === undefined) return null;
+        const server = h.redisServer(id);
+        const record = this.#record(kind, `redis-${id}`);
+        await server.kill("SIGKILL");
+        rmSync(join(server.dir, "appendonlydir"), { recursive: true, force: true });
+        await server.restart();
+        return { record, heal: () => this.#rejoin(id, record) };
+      }
       case "kill-redis-majority": {
         const ids = [...ACCEPTORS].sort(() => this.#random.next() - 0.5).slice(0, 2);
         if (ids.some((id) => this.#busy(applied, `redis-${id}`))) return null;
@@ -208,6 +230,33 @@ export class Nemesis {
       case "crash-proposer":
         return this.#crashProposer(free(["A", "B", "C"]));
     }
+  }
+
+  /** `paxoskv acceptor rejoin <id>`, retried while it cannot run (a majority down, a restart). */
+  async #rejoin(id: string, record: FaultRecord): Promise<void> {
+    const deadline = Date.now() + REJOIN_LIMIT_MS;
+    let last = "";
+    for (let attempt = 1; Date.now() < deadline; attempt++) {
+      try {
+        const reply = await this.probe.nc.request(
+          paxosRejoinSubject(this.harness.cluster.prefix, id), "", { timeout: 30_000 });
+        const body = reply.json<{ ok: boolean; keys?: number; chosen?: number; ms?: number;
+          error?: { code: string; message: string } }>();
+        if (body.ok) {
+          record.detail = `rejoined: ${body.keys ?? 0} keys (${body.chosen ?? 0} chosen) in ` +
+            `${body.ms ?? 0} ms, attempt ${attempt}`;
+          this.rejoins.push({ acceptor: id, ok: true, detail: record.detail });
+          return;
+        }
+        // "is voting": no Paxos message reached the wiped store yet; the next one refuses it.
+        last = `${body.error?.code ?? "?"}: ${body.error?.message ?? ""}`;
+      } catch (err) {
+        last = String(err);
+      }
+      await sleep(500);
+    }
+    record.detail = `rejoin failed: ${last}`;
+    this.rejoins.push({ acceptor: id, ok: false, detail: record.detail });
   }
 
   /**

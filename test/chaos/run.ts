@@ -189,8 +189,10 @@ async function main(): Promise<number> {
       durabilityPhases: ["final", "restart"],
       ...(converged === null ? {} : { convergedAt: converged }),
     });
+    const wipes = nemesis.faults.filter((f) => f.kind === "wipe-redis")
+      .map((f) => ({ acceptor: f.target.replace(/^redis-/, ""), at: f.start }));
     let r8 = checkAcceptors([...samples, ...before, ...after],
-      { acceptors: ACCEPTORS, finalValues: history.values });
+      { acceptors: ACCEPTORS, finalValues: history.values, wipes });
     const late = lateKeys(r8);
     if (late.length > 0) {
       // A minority-accepted value may be completed by announcement repair after the final
@@ -202,7 +204,7 @@ async function main(): Promise<number> {
         ...(converged === null ? {} : { convergedAt: converged }),
       });
       r8 = checkAcceptors([...samples, ...before, ...after],
-        { acceptors: ACCEPTORS, finalValues: again.values });
+        { acceptors: ACCEPTORS, finalValues: again.values, wipes });
       history = again;
     }
     const all: (Anomaly | RunAnomaly)[] = [...history.anomalies, ...r8, ...anomalies];

@@ -66,6 +66,18 @@ describe("R8 acceptor invariants", () => {
     expect(wiped.map((a) => a.message).join()).toMatch(/vanished/);
   });
 
+  it("pass across a deliberate wipe (the nemesis's), and only there", () => {
+    const across = [snap(1, "C", { k: promisedOnly("20") }), snap(3, "C", {}),
+      snap(4, "C", { k: promisedOnly("5", "R") })];
+    expect(checkAcceptors(across, { acceptors: ACCEPTORS, wipes: [{ acceptor: "C", at: 2 }] }))
+      .toEqual([]);
+    // The same samples with the wipe of another acceptor, or after them, still fail.
+    expect(checkAcceptors(across, { acceptors: ACCEPTORS, wipes: [{ acceptor: "B", at: 2 }] }))
+      .not.toEqual([]);
+    expect(checkAcceptors(across, { acceptors: ACCEPTORS, wipes: [{ acceptor: "C", at: 5 }] }))
+      .not.toEqual([]);
+  });
+
   it("fail when the final value is not held by a majority", () => {
     const state = [snap(1, "A", { k: accepted("10", "v") }), snap(1, "B", { k: promisedOnly("10") }),
       snap(1, "C", {})];
