@@ -86,6 +86,9 @@ export function formatReport(input: ReportInput): string {
     }
     out.push(`crash-proposer: ${[...details].map(([d, n]) => `${d} ×${n}`).join("; ")}`);
   }
+  for (const f of input.faults.filter((x) => x.kind === "wipe-redis")) {
+    out.push(`wipe-redis ${f.target}: ${f.detail || "not healed"}`);
+  }
   out.push(`Acceptor samples for R8: ${input.samples} (+ full snapshots before and after the restart)`);
 
   const infra = input.infrastructure ?? [];

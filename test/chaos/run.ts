@@ -159,6 +159,10 @@ async function main(): Promise<number> {
       anomalies.push({ rule: "P5", key: "-", message: `node ${death.node} died unasked at ` +
         `${Math.round(death.at)} ms:\n${death.output.slice(-1500)}` });
     }
+    for (const failed of nemesis.rejoins.filter((r) => !r.ok)) {
+      anomalies.push({ rule: "REJOIN", key: "-", message: `acceptor ${failed.acceptor}: ` +
+        `${failed.detail} (within 60 s of its heal)` });
+    }
     for (const alarm of harness.alarmsInLogs()) {
       anomalies.push({ rule: "LOG", key: "-", message: alarm });
     }
