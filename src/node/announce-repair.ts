@@ -1,6 +1,7 @@
 import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import type { AcceptorStore } from "../adapters/ports.js";
 import { ErrorCode } from "../protocol/codes.js";
+import type { ChosenEvent } from "../protocol/replies.js";
 import { chosenEventOf, type Learned } from "./learner-role.js";
 import type { Logger } from "./logger.js";
 
@@ -19,7 +20,9 @@ export const DEFAULT_REPAIR: RepairOptions = { intervalMs: 10_000, minAgeSeconds
  * Makes every value this acceptor accepted reach the chosen stream, even when its proposer
  * crashed between the accept phase and the announcement: at start and then periodically it
  * takes the keys its store holds as accepted-but-not-seen-announced, and for each one not on
- * the stream finds the chosen value (quorum read, read repair) and announces it.
+ * the stream finds the chosen value (quorum read, read repair) and announces it. Either way it
+ * hands the value to this node's learner too: a key on the stream that the node never saw there
+ * is one its consumer missed (a JetStream replica that fell behind without saying so).
  */
 export class AnnouncementRepair {
   readonly #stop = new AbortController();
@@ -32,6 +35,8 @@ export class AnnouncementRepair {
     private readonly resolve: (key: string) => Promise<Learned | null>,
     private readonly log: Logger,
     private readonly options: RepairOptions = DEFAULT_REPAIR,
+    /** This node's learner, when it has one. */
+    private readonly learnLocally: (event: ChosenEvent) => void = () => undefined,
   ) {}
 
   start(): void {
@@ -71,11 +76,17 @@ export class AnnouncementRepair {
 
   async #repair(key: string): Promise<"on-stream" | "announced" | "not-chosen" | "failed"> {
     try {
-      if (await this.chosenLog.lookup(key) !== null) return "on-stream";
+      const onStream = await this.chosenLog.lookup(key);
+      if (onStream !== null) {
+        this.learnLocally(onStream);
+        return "on-stream";
+      }
       const learned = await this.resolve(key);
       // A majority holds nothing: our accept was a minority's; whoever completes it announces.
       if (learned === null) return "not-chosen";
-      const result = await this.chosenLog.announce(chosenEventOf(learned));
+      const event = chosenEventOf(learned);
+      this.learnLocally(event);
+      const result = await this.chosenLog.announce(event);
       if (result === "announced") {
         this.log.info({ key, ballot: learned.ballot }, "announced a chosen value found by repair");
       }

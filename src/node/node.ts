@@ -14,7 +14,7 @@ import {
 import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import { AcceptorMembership } from "./acceptor-membership.js";
-import { AnnouncedBatcher, AnnouncementRepair } from "./announce-repair.js";
+import { AnnouncedBatcher, AnnouncementRepair, DEFAULT_REPAIR } from "./announce-repair.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
@@ -233,7 +233,8 @@ async function startClientSide(
   }
 
   const repair = store === null ? null :
-    new AnnouncementRepair(store, chosenLog, resolve, log.child({ role: "acceptor" }));
+    new AnnouncementRepair(store, chosenLog, resolve, log.child({ role: "acceptor" }),
+      DEFAULT_REPAIR, (event) => learner?.learn(event.key, event.value, event.ballot));
   repair?.start();
 
   return {
