@@ -34,11 +34,13 @@ export interface LocalClusterOptions {
   readonly natsClusterSize?: number;
   /** Extra environment for every node. */
   readonly env?: Readonly<Record<string, string>>;
+  /** The acceptors' Redis fsync policy; default `always` (the only durable one). */
+  readonly appendfsync?: "always" | "everysec";
   /** Receives every node's output as it comes (default: kept in memory only). */
   readonly echo?: (nodeId: string, text: string) => void;
 }
 
-/** nats-server with JetStream, one redis-server per acceptor (AOF always); nodes on demand. */
+/** nats-server with JetStream, one redis-server per acceptor (AOF); nodes on demand. */
 export interface LocalCluster {
   /** The (first) NATS server. */
   readonly nats: ServerHandle;
@@ -64,7 +66,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const [natsServers, ...redisList] = await Promise.all([
     clusterSize > 1 ? startNatsCluster({ size: clusterSize }) :
       startNats(options.natsPort === undefined ? {} : { port: options.natsPort }).then((s) => [s]),
-    ...acceptors.map(() => startRedis({ appendfsync: "always" })),
+    ...acceptors.map(() => startRedis({ appendfsync: options.appendfsync ?? "always" })),
   ]);
   const nats = natsServers[0];
   if (nats === undefined) throw new Error("nats-server did not start");
