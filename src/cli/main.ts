@@ -2,7 +2,7 @@
 import { parseArgs } from "node:util";
 import { PaxosKvClient } from "../client/client.js";
 import { PaxosKvError } from "../protocol/codes.js";
-import { ConfigError, loadConfig } from "../node/config.js";
+import { ConfigError, loadConfig, loadNatsTls } from "../node/config.js";
 import { createLogger } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { openRedisStore } from "../node/open-store.js";
@@ -30,7 +30,8 @@ const USAGE = `usage:
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]
                  paxoskv vs NATS KV (R1, R3) and etcd on local servers (npm run bench)
-client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX`;
+client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX,
+PAXOSKV_NATS_TLS_CA, PAXOSKV_NATS_TLS_CERT, PAXOSKV_NATS_TLS_KEY`;
 
 /** Flags of `paxoskv node` and the environment variables they override. */
 const NODE_FLAGS = {
@@ -48,12 +49,14 @@ type ClientValues = { nats?: string; timeout?: string; prefix?: string };
 
 function connectClient(values: ClientValues): Promise<PaxosKvClient> {
   const env = process.env;
+  const tls = loadNatsTls(env);
   return PaxosKvClient.connect({
     servers: (values.nats ?? env.PAXOSKV_NATS_URL ?? "nats://127.0.0.1:4222").split(","),
     prefix: values.prefix ?? env.PAXOSKV_PREFIX ?? "paxoskv",
     timeoutMs: values.timeout === undefined ? 5000 : Number(values.timeout),
     ...(env.PAXOSKV_NATS_USER ? { user: env.PAXOSKV_NATS_USER } : {}),
     ...(env.PAXOSKV_NATS_PASSWORD ? { password: env.PAXOSKV_NATS_PASSWORD } : {}),
+    ...(tls !== undefined ? { tls } : {}),
   });
 }
 

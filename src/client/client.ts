@@ -1,7 +1,9 @@
 import {
   connect, RequestError, TimeoutError, type NatsConnection,
 } from "@nats-io/transport-node";
-import { decodeJson } from "../adapters/nats/connection.js";
+import {
+  decodeJson, natsTlsOption, type NatsTlsFiles,
+} from "../adapters/nats/connection.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import {
   ChosenEventSchema, CreateReplySchema, ErrorReplySchema, GetReplySchema, type ChosenEvent,
@@ -29,6 +31,8 @@ export interface ConnectOptions extends ClientOptions {
   readonly servers: string | readonly string[];
   readonly user?: string;
   readonly password?: string;
+  /** TLS with these PEM files; given at all, the client refuses a plaintext server. */
+  readonly tls?: NatsTlsFiles;
 }
 
 /**
@@ -50,6 +54,7 @@ export class PaxosKvClient {
       servers,
       ...(options.user !== undefined ? { user: options.user } : {}),
       ...(options.password !== undefined ? { pass: options.password } : {}),
+      ...natsTlsOption(options.tls),
     });
     return new PaxosKvClient(nc, options);
   }

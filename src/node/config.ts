@@ -1,4 +1,6 @@
+import { readFileSync } from "node:fs";
 import { z } from "zod";
+import type { NatsTlsFiles } from "../adapters/nats/connection.js";
 import { isValidNodeId } from "../core/ballot.js";
 import { DEFAULT_PREFIX } from "../protocol/subjects.js";
 
@@ -9,6 +11,22 @@ const csv = (s: string) => s.split(",").map((x) => x.trim()).filter((x) => x.len
 const bool = z.enum(["true", "false", "1", "0", "yes", "no"])
   .transform((s) => s === "true" || s === "1" || s === "yes");
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A PEM file this process can read now: a typo fails at start, not at the first reconnect. */
+const pemFile = z.string().min(1).superRefine((path, ctx) => {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    const reason = error instanceof Error && "code" in error ? String(error.code) : String(error);
+    ctx.addIssue({ code: "custom", message: `cannot read ${path} (${reason})` });
+    return;
+  }
+  if (!text.includes("-----BEGIN ")) {
+    ctx.addIssue({ code: "custom", message: `${path} is not a PEM file` });
+  }
+});
+/** Unset or empty (a compose file's `${VAR:-}`): no file. */
+const optionalPemFile = z.preprocess((v) => (v === "" ? undefined : v), pemFile.optional());
 const nodeId = z.string().refine(isValidNodeId, "must be 1-32 characters of A-Z a-z 0-9 _ -");
 
 /** The environment, validated once at start (DESIGN.md "Configuration"). */
@@ -24,6 +42,9 @@ const EnvSchema = z.object({
       .min(1)),
   PAXOSKV_NATS_USER: z.string().optional(),
   PAXOSKV_NATS_PASSWORD: z.string().optional(),
+  PAXOSKV_NATS_TLS_CA: optionalPemFile,
+  PAXOSKV_NATS_TLS_CERT: optionalPemFile,
+  PAXOSKV_NATS_TLS_KEY: optionalPemFile,
   PAXOSKV_REDIS_URL: z.string().regex(/^rediss?:\/\//, "must start with redis:// or rediss://")
     .default("redis://127.0.0.1:6379"),
   PAXOSKV_REQUIRE_DURABLE: bool.default(false),
@@ -46,6 +67,8 @@ export interface NodeConfig {
   readonly natsServers: readonly string[];
   readonly natsUser: string | undefined;
   readonly natsPassword: string | undefined;
+  /** TLS to NATS (any PAXOSKV_NATS_TLS_* set): required then, never plaintext. */
+  readonly natsTls: NatsTlsFiles | undefined;
   readonly redisUrl: string;
   readonly requireDurable: boolean;
   readonly prefix: string;
@@ -67,14 +90,17 @@ export class ConfigError extends Error {
   readonly code = "BAD_CONFIG";
 }
 
+function configErrorOf(error: z.ZodError): ConfigError {
+  const lines = error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+  return new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+}
+
 /** Parses the environment; throws one ConfigError listing every bad variable. */
 export function loadConfig(env: Record<string, string | undefined>): NodeConfig {
   const parsed = EnvSchema.safeParse(env);
-  if (!parsed.success) {
-    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
-    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
-  }
+  if (!parsed.success) throw configErrorOf(parsed.error);
   const e = parsed.data;
+  const natsTls = natsTlsOf(e);
   if (e.PAXOSKV_ROLES.includes("acceptor") && !e.PAXOSKV_ACCEPTORS.includes(e.PAXOSKV_NODE_ID)) {
     throw new ConfigError(`invalid configuration:\n  PAXOSKV_NODE_ID: ${e.PAXOSKV_NODE_ID} runs ` +
       `the acceptor role but is not in PAXOSKV_ACCEPTORS (${e.PAXOSKV_ACCEPTORS.join(",")})`);
@@ -86,6 +112,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     natsServers: e.PAXOSKV_NATS_URL,
     natsUser: e.PAXOSKV_NATS_USER,
     natsPassword: e.PAXOSKV_NATS_PASSWORD,
+    natsTls,
     redisUrl: e.PAXOSKV_REDIS_URL,
     requireDurable: e.PAXOSKV_REQUIRE_DURABLE,
     prefix: e.PAXOSKV_PREFIX,
@@ -98,4 +125,36 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+const TlsEnvSchema = EnvSchema.pick({
+  PAXOSKV_NATS_TLS_CA: true, PAXOSKV_NATS_TLS_CERT: true, PAXOSKV_NATS_TLS_KEY: true,
+});
+type TlsEnv = z.infer<typeof TlsEnvSchema>;
+
+function natsTlsOf(e: TlsEnv): NatsTlsFiles | undefined {
+  const ca = e.PAXOSKV_NATS_TLS_CA;
+  const cert = e.PAXOSKV_NATS_TLS_CERT;
+  const key = e.PAXOSKV_NATS_TLS_KEY;
+  if ((cert === undefined) !== (key === undefined)) {
+    const [given, missing] = cert === undefined ? ["KEY", "CERT"] : ["CERT", "KEY"];
+    throw new ConfigError(`invalid configuration:\n  PAXOSKV_NATS_TLS_${missing}: required ` +
+      `with PAXOSKV_NATS_TLS_${given} (a client certificate needs its key)`);
+  }
+  if (ca === undefined && cert === undefined) return undefined;
+  return {
+    ...(ca !== undefined ? { caFile: ca } : {}),
+    ...(cert !== undefined ? { certFile: cert } : {}),
+    ...(key !== undefined ? { keyFile: key } : {}),
+  };
+}
+
+/**
+ * The NATS TLS files of the environment, validated as `loadConfig` does, for the client
+ * commands (`paxoskv create`, `get`, `ui`, ...) that need nothing else of the node's config.
+ */
+export function loadNatsTls(env: Record<string, string | undefined>): NatsTlsFiles | undefined {
+  const parsed = TlsEnvSchema.safeParse(env);
+  if (!parsed.success) throw configErrorOf(parsed.error);
+  return natsTlsOf(parsed.data);
 }

@@ -65,7 +65,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const { log } = deps;
   const nc = await connectNats({
     servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
-    name: `paxoskv-${config.nodeId}`,
+    tls: config.natsTls, name: `paxoskv-${config.nodeId}`,
   });
   const natsState = { connected: true };
   void watchNatsStatus(nc, log, natsState);
@@ -111,7 +111,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   if (config.httpPort !== undefined) {
     const ui = createUi({
       nc, prefix: config.prefix, acceptors: config.acceptors,
-      connect: { servers: config.natsServers, user: config.natsUser, password: config.natsPassword },
+      connect: { servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
+        tls: config.natsTls },
       self: { node: config.nodeId, roles: config.roles,
         readiness: () => readiness(nc, natsState.connected, store, voting(), learner) },
       onError: (what, err) => log.warn({ err }, `web page: ${what} failed`),

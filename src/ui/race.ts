@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { natsTlsOption, type NatsTlsFiles } from "../adapters/nats/connection.js";
 import { PaxosKvClient } from "../client/client.js";
 import { PaxosKvError } from "../protocol/codes.js";
 import { traceSubject, type TraceEvent } from "../node/trace.js";
@@ -9,6 +10,7 @@ export interface RaceConnect {
   readonly servers: readonly string[];
   readonly user?: string | undefined;
   readonly password?: string | undefined;
+  readonly tls?: NatsTlsFiles | undefined;
 }
 
 export interface RaceClientResult {
@@ -64,6 +66,7 @@ export async function runRace(options: RaceOptions): Promise<RaceResult> {
       servers: [...options.connect.servers], name: `paxoskv-ui-race-client-${i}`,
       ...(options.connect.user !== undefined ? { user: options.connect.user } : {}),
       ...(options.connect.password !== undefined ? { pass: options.connect.password } : {}),
+      ...natsTlsOption(options.connect.tls),
     });
     // Longer than any node's request deadline: the node answers, with TIMEOUT if it must.
     return new PaxosKvClient(conn, { prefix, timeoutMs: options.timeoutMs ?? 30_000 });

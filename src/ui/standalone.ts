@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import { parseArgs } from "node:util";
-import { connectNats } from "../adapters/nats/connection.js";
+import { connectNats, type NatsTlsFiles } from "../adapters/nats/connection.js";
+import { loadNatsTls } from "../node/config.js";
 import { createUi } from "./routes.js";
 
 export interface StandaloneUi {
@@ -13,6 +14,7 @@ export interface StandaloneOptions {
   readonly servers: readonly string[];
   readonly user?: string | undefined;
   readonly password?: string | undefined;
+  readonly tls?: NatsTlsFiles | undefined;
   readonly prefix: string;
   readonly acceptors: readonly string[];
   /** 0 picks a free port. */
@@ -23,11 +25,14 @@ export interface StandaloneOptions {
 /** The page server on its own: `paxoskv ui`, against any running cluster. */
 export async function startStandaloneUi(options: StandaloneOptions): Promise<StandaloneUi> {
   const nc = await connectNats({
-    servers: options.servers, user: options.user, password: options.password, name: "paxoskv-ui",
+    servers: options.servers, user: options.user, password: options.password, tls: options.tls,
+    name: "paxoskv-ui",
   });
   const ui = createUi({
     nc, prefix: options.prefix, acceptors: options.acceptors,
-    connect: { servers: options.servers, user: options.user, password: options.password },
+    connect: {
+      servers: options.servers, user: options.user, password: options.password, tls: options.tls,
+    },
     onError: (what, err) => console.error(`paxoskv ui: ${what}:`, err),
   });
   const server = createServer((req, res) => {
@@ -66,6 +71,7 @@ export async function runUi(args: string[]): Promise<number> {
   const ui = await startStandaloneUi({
     servers, user: env.PAXOSKV_NATS_USER || undefined,
     password: env.PAXOSKV_NATS_PASSWORD || undefined,
+    tls: loadNatsTls(env),
     prefix: values.prefix ?? env.PAXOSKV_PREFIX ?? "paxoskv",
     acceptors: (values.acceptors ?? env.PAXOSKV_ACCEPTORS ?? "A,B,C").split(",")
       .map((a) => a.trim()).filter((a) => a !== ""),

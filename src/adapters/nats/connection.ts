@@ -1,12 +1,34 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect, type NatsConnection, type TlsOptions } from "@nats-io/transport-node";
 
 export type { NatsConnection };
+
+/**
+ * TLS to NATS, as PEM files (checked readable by `config.ts`): the CA that signed the server's
+ * certificate, and this client's certificate and key when the server verifies clients.
+ * Present at all (even empty) means TLS is required: the client refuses a plaintext server.
+ */
+export interface NatsTlsFiles {
+  readonly caFile?: string;
+  readonly certFile?: string;
+  readonly keyFile?: string;
+}
 
 export interface NatsOptions {
   readonly servers: readonly string[];
   readonly user?: string | undefined;
   readonly password?: string | undefined;
+  readonly tls?: NatsTlsFiles | undefined;
   readonly name: string;
+}
+
+/** The nats.js v3 `tls` connect option for `files`, or nothing (plaintext, or `tls://` URLs). */
+export function natsTlsOption(files: NatsTlsFiles | undefined): { tls?: TlsOptions } {
+  if (files === undefined) return {};
+  return { tls: {
+    ...(files.caFile !== undefined ? { caFile: files.caFile } : {}),
+    ...(files.certFile !== undefined ? { certFile: files.certFile } : {}),
+    ...(files.keyFile !== undefined ? { keyFile: files.keyFile } : {}),
+  } };
 }
 
 /** Connects and keeps reconnecting forever: a node outlives NATS server restarts. */
@@ -16,6 +38,7 @@ export function connectNats(options: NatsOptions): Promise<NatsConnection> {
     name: options.name,
     ...(options.user !== undefined ? { user: options.user } : {}),
     ...(options.password !== undefined ? { pass: options.password } : {}),
+    ...natsTlsOption(options.tls),
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     waitOnFirstConnect: true,
