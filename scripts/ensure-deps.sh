@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages paxoskv needs on this machine when they are missing:
 #   start: nats-server, redis-server (npm start runs a local cluster from them)
-#   test:  the same, plus chromium (the web page's browser test)
+#   test:  the same, plus chromium (the web page's browser test) and faketime (the chaos
+#          runner's clock faults)
 # Run by `npm start` and `npm test` (prestart/pretest) and by .ci/run. Needs root for apt-get;
 # otherwise it prints the command to run.
 set -euo pipefail
 want=(nats-server redis-server)
-[ "${1:-start}" = "test" ] && want+=(chromium)
+[ "${1:-start}" = "test" ] && want+=(chromium faketime)
 
 binary_of() { case "$1" in chromium) echo chromium ;; *) echo "$1" ;; esac; }
 need=()

@@ -3,7 +3,7 @@
  * create succeeds again, which gives the recovery time of each fault. The seed decides the
  * schedule (kinds, targets, durations); the interleaving with client traffic is real time.
  */
-import { rmSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, statSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import type { Op } from "../../src/check/index.js";
 import type { PaxosKvClient } from "../../src/client/client.js";
@@ -17,15 +17,42 @@ import { sleep } from "./workload.js";
 
 export const FAULT_KINDS = [
   "kill-node", "pause-node", "kill-redis", "pause-redis", "kill-nats", "crash-proposer",
-  "kill-redis-majority", "partition-redis", "partition-nats", "wipe-redis",
+  "kill-redis-majority", "partition-redis", "partition-nats", "wipe-redis", "skew-clock",
+  "rolling-restart", "truncate-blk",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 const WEIGHTS: Record<FaultKind, number> = {
   "kill-node": 3, "pause-node": 2, "kill-redis": 3, "pause-redis": 2, "kill-nats": 2,
   "crash-proposer": 3, "kill-redis-majority": 1, "partition-redis": 2, "partition-nats": 2,
-  "wipe-redis": 2,
+  "wipe-redis": 2, "skew-clock": 2, "rolling-restart": 1, "truncate-blk": 1,
 };
+
+/** Faults that need libfaketime (Debian `faketime`); left out, and said so, where missing. */
+export const CLOCK_KINDS: readonly FaultKind[] = ["skew-clock"];
+
+/** libfaketime, which fakes the clock of the process it is preloaded into (A8). */
+export const LIBFAKETIME = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+  "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+  "/usr/lib/faketime/libfaketime.so.1"].find((path) => existsSync(path)) ?? null;
+
+/** Cuts the highest-numbered `.blk` in `dir` to `fraction` of its size; says what it did. */
+function truncateLastBlock(dir: string, fraction: number): string {
+  const blocks = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith(".blk")) : [];
+  const last = blocks.sort((a, b) => parseInt(a, 10) - parseInt(b, 10)).at(-1);
+  if (last === undefined) return "no block to cut";
+  const file = join(dir, last);
+  const size = statSync(file).size;
+  const cut = Math.floor(size * fraction);
+  truncateSync(file, cut);
+  return `${last}: ${size} → ${cut} bytes`;
+}
+
+/** Clock faults of row A8: a wall clock an hour ahead or behind, or running ten times fast. */
+const CLOCKS = ["+1h", "-1h", "+0 x10"] as const;
+
+/** Seconds between the restarts of a rolling restart (the row's 10 s, shortened to fit a run). */
+const ROLLING_GAP_MS = 2000;
 
 /** How long the heal of a wiped Redis retries `paxoskv acceptor rejoin` (others may be down). */
 const REJOIN_LIMIT_MS = 60_000;
@@ -91,7 +118,8 @@ export class Nemesis {
   async #run(): Promise<void> {
     await sleep(1000 + randomInt(this.#random, 2000));
     while (!this.#stopped) {
-      const first = this.#pick();
+      const first = this.#pick() as FaultKind;
+      // A second fault of another kind, when there is one (`--faults` may name just one).
       const second = this.#random.next() < 0.2 ? this.#pick(first) : null;
       const applied: Applied[] = [];
       for (const kind of second === null ? [first] : [first, second]) {
@@ -111,7 +139,7 @@ export class Nemesis {
     }
   }
 
-  #pick(not?: FaultKind): FaultKind {
+  #pick(not?: FaultKind): FaultKind | null {
     // Two Redis faults at once could take a majority: only kill-redis-majority does that.
     const redisFault = (k: FaultKind) => k.startsWith("kill-redis") || k === "wipe-redis";
     const kinds = this.kinds.filter((k) => k !== not && !(not !== undefined &&
@@ -122,7 +150,7 @@ export class Nemesis {
       roll -= WEIGHTS[kind];
       if (roll < 0) return kind;
     }
-    return kinds[0] as FaultKind;
+    return kinds[0] ?? null;
   }
 
   #choose<T>(items: readonly T[]): T {
@@ -229,7 +257,80 @@ export class Nemesis {
       }
       case "crash-proposer":
         return this.#crashProposer(free(["A", "B", "C"]));
+      case "truncate-blk": {
+        // B6: one nats-server dies and its copy of the chosen stream loses the tail of its
+        // last message block (a torn write, as in Jepsen's NATS tests); restarted at the heal.
+        const index = randomInt(this.#random, h.natsServers.length);
+        const server = h.natsServers[index];
+        if (server === undefined || this.#busy(applied, `nats-${index + 1}`)) return null;
+        const record = this.#record(kind, `nats-${index + 1}`);
+        await server.kill("SIGKILL");
+        record.detail = truncateLastBlock(join(server.dir, "jetstream", "$G", "streams",
+          "PAXOSKV_CHOSEN", "msgs"), 0.3 + 0.6 * this.#random.next());
+        return { record, heal: () => server.restart() };
+      }
+      case "skew-clock":
+        return this.#skewClock(free(["A", "B", "C", "D"]));
+      case "rolling-restart":
+        return applied.length > 0 ? null : this.#rollingRestart();
     }
+  }
+
+  /**
+   * A8: the node restarts with libfaketime preloaded, its wall clock an hour off or running ten
+   * times fast (its ballots start from that clock); the heal restarts it with the real one.
+   */
+  async #skewClock(ids: readonly string[]): Promise<Applied | null> {
+    const h = this.harness;
+    const id = this.#choose(ids);
+    if (id === undefined || LIBFAKETIME === null) return null;
+    const clock = this.#choose(CLOCKS);
+    const record = this.#record("skew-clock", id, `clock ${clock}`);
+    h.expectedDown.add(id);
+    await h.node(id).kill("SIGKILL");
+    const variant = await h.spawnVariant(id, { LD_PRELOAD: LIBFAKETIME, FAKETIME: clock })
+      .catch(() => null);
+    if (variant === null) record.detail = `clock ${clock}: did not start`;
+    return {
+      record,
+      heal: async () => {
+        await variant?.kill("SIGTERM");
+        await h.startNode(id);
+        h.expectedDown.delete(id);
+      },
+    };
+  }
+
+  /**
+   * C4: every Redis, node and NATS server stopped (SIGTERM) and started again in turn, a short
+   * gap apart, under load. Runs alone (no second fault in its round); its hold is the rolling.
+   */
+  async #rollingRestart(): Promise<Applied> {
+    const h = this.harness;
+    const record = this.#record("rolling-restart", "all");
+    const steps: [string, () => Promise<void>][] = [];
+    for (const id of ACCEPTORS) {
+      steps.push([`redis-${id}`, () => h.redisServer(id).restart()]);
+      steps.push([id, async () => {
+        h.expectedDown.add(id);
+        await h.node(id).stop();
+        await h.startNode(id);
+        h.expectedDown.delete(id);
+      }]);
+    }
+    h.natsServers.forEach((server, i) => steps.push([`nats-${i + 1}`, () => server.restart()]));
+    steps.push(["D", async () => {
+      h.expectedDown.add("D");
+      await h.node("D").stop();
+      await h.startNode("D");
+      h.expectedDown.delete("D");
+    }]);
+    for (const [, step] of steps) {
+      await step();
+      await sleep(ROLLING_GAP_MS);
+    }
+    record.detail = `${steps.map(([name]) => name).join(" → ")}`;
+    return { record, heal: () => Promise.resolve() };
   }
 
   /** `paxoskv acceptor rejoin <id>`, retried while it cannot run (a majority down, a restart). */

@@ -63,6 +63,10 @@ export function formatReport(input: ReportInput): string {
   out.push(`Unknown outcomes: ${unknownCreates.length} creates (` +
     ([...codes].map(([c, n]) => `${c} ${n}`).join(", ") || "none") + "); reads that failed are dropped " +
     `(${input.ops.filter((op) => op.kind !== "create" && (op.outcome.type === "fail" || op.outcome.type === "unknown")).length})`);
+  const unknown = input.ops.filter((op) => op.outcome.type === "unknown").length;
+  // Row C4's target for rolling restarts: at least 99 % of operations end other than unknown.
+  out.push(`Operations that ended unknown: ${unknown} of ${input.ops.length} ` +
+    `(${(100 * unknown / Math.max(1, input.ops.length)).toFixed(2)} %)`);
 
   out.push("");
   out.push(`Faults (${input.faults.length}; recovery = from heal until a create invoked after it succeeds):`);
@@ -77,14 +81,15 @@ export function formatReport(input: ReportInput): string {
       rec.length === 0 ? "-" : Math.round(rec.at(-1) as number), missing];
   });
   out.push(table(["fault", "count", "targets", "recovery p50 ms", "max ms", "not recovered"], faultRows));
-  const fired = input.faults.filter((f) => f.kind === "crash-proposer");
-  if (fired.length > 0) {
+  for (const kind of ["crash-proposer", "skew-clock", "rolling-restart", "truncate-blk"] as const) {
+    const of = input.faults.filter((f) => f.kind === kind);
+    if (of.length === 0) continue;
     const details = new Map<string, number>();
-    for (const f of fired) {
+    for (const f of of) {
       const d = f.detail.replace(/ after \d+ ms or less/, "");
       details.set(d, (details.get(d) ?? 0) + 1);
     }
-    out.push(`crash-proposer: ${[...details].map(([d, n]) => `${d} ×${n}`).join("; ")}`);
+    out.push(`${kind}: ${[...details].map(([d, n]) => `${d} ×${n}`).join("; ")}`);
   }
   for (const f of input.faults.filter((x) => x.kind === "wipe-redis")) {
     out.push(`wipe-redis ${f.target}: ${f.detail || "not healed"}`);

@@ -29,7 +29,9 @@ import {
 import type { PaxosKvClient } from "../../src/client/client.js";
 import { cleanup, waitReady, type ServerHandle } from "../../src/dev/servers.js";
 import { ACCEPTORS, Harness, NODE_ROLES } from "./harness.js";
-import { FAULT_KINDS, Nemesis, PARTITION_KINDS, type FaultKind } from "./nemesis.js";
+import {
+  CLOCK_KINDS, FAULT_KINDS, LIBFAKETIME, Nemesis, PARTITION_KINDS, type FaultKind,
+} from "./nemesis.js";
 import { partitionsAvailable } from "./partition.js";
 import { isOk, Recorder } from "./recorder.js";
 import { formatReport } from "./report.js";
@@ -58,7 +60,8 @@ const seconds = Number(values.time);
 const requested = values.faults === undefined ? FAULT_KINDS :
   values.faults.split(",").map((k) => k.trim()) as FaultKind[];
 const canPartition = partitionsAvailable();
-const kinds = requested.filter((k) => canPartition || !PARTITION_KINDS.includes(k));
+const kinds = requested.filter((k) => (canPartition || !PARTITION_KINDS.includes(k)) &&
+  (LIBFAKETIME !== null || !CLOCK_KINDS.includes(k)));
 if (!Number.isInteger(seed) || seed < 0 || !(seconds > 0) || kinds.length === 0 ||
   requested.some((k) => !FAULT_KINDS.includes(k))) {
   console.error(`usage: npm run chaos -- --time SECONDS --seed N [--faults ${FAULT_KINDS.join(",")}]` +
@@ -77,7 +80,8 @@ async function main(): Promise<number> {
   const startedAt = Date.now();
   log(`seed ${seed}, ${seconds} s of faults, run dir ${runDir}`);
   if (kinds.length < requested.length) {
-    log(`no iptables here (needs root): skipping ${requested.filter((k) => !kinds.includes(k)).join(", ")}`);
+    log(`no iptables (needs root) or libfaketime (Debian faketime) here: skipping ` +
+      requested.filter((k) => !kinds.includes(k)).join(", "));
   }
   const harness = await Harness.start(runDir, () => recorder.now(), values["log-level"]);
   // Interrupted: the servers' exit handler kills the servers; no node may be restarted after.
