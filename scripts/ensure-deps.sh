@@ -7,7 +7,7 @@
 # otherwise it prints the command to run.
 set -euo pipefail
 want=(nats-server redis-server)
-[ "${1:-start}" = "test" ] && want+=(chromium faketime)
+[ "${1:-start}" = "test" ] && want+=(chromium faketime openssl)
 
 binary_of() { case "$1" in chromium) echo chromium ;; *) echo "$1" ;; esac; }
 need=()
