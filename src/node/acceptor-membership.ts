@@ -29,12 +29,14 @@ export async function claimAcceptor(
 ): Promise<Claim> {
   let own = await store.incarnation();
   if (own === null && await store.holdsState()) own = await store.adoptIncarnation(newIncarnation());
-  for (;;) {
+  for (let attempt = 1; ; attempt++) {
     const registered = await registry.get(store.acceptorId);
     if (registered === null) {
       own ??= await store.adoptIncarnation(newIncarnation());
       if (await registry.register(store.acceptorId, own)) return { kind: "voting", incarnation: own };
-      continue; // another process registered first: compare with what it wrote
+      // Another process registered first: compare with what it wrote.
+      if (attempt < 5) continue;
+      throw new Error(`the registration of acceptor ${store.acceptorId} keeps changing`);
     }
     if (registered.incarnation === own) return { kind: "voting", incarnation: own };
     return own === null ? { kind: "lost-state", registered: registered.incarnation }
