@@ -44,6 +44,9 @@ export async function claimAcceptor(
   }
 }
 
+/** Tries at start to read the registry (about 30 s in all) before the node gives up. */
+const CLAIM_ATTEMPTS = 20;
+
 export interface MembershipDeps {
   readonly nc: NatsConnection;
   readonly prefix: string;
@@ -82,7 +85,17 @@ export class AcceptorMembership {
   }
 
   async start(): Promise<void> {
-    await this.#claim();
+    // JetStream may still be electing the registry's leader when a cluster starts.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#claim();
+        break;
+      } catch (err) {
+        if (attempt >= CLAIM_ATTEMPTS) throw err;
+        this.#claimFailed(err);
+        await new Promise((resolve) => setTimeout(resolve, 250 * Math.min(attempt, 8)));
+      }
+    }
     this.#stopWatch = await this.deps.registry.watch(this.id,
       (r) => void this.#onRegistration(r).catch((err: unknown) => this.#claimFailed(err)));
   }

@@ -22,7 +22,10 @@ export class AcceptorRegistry {
 
   static async open(nc: NatsConnection, prefix: string, replicas = 1): Promise<AcceptorRegistry> {
     const bucket = `${prefix.replace(/[^A-Za-z0-9_-]/g, "_")}_acceptors`;
-    return new AcceptorRegistry(await new Kvm(nc).create(bucket, { replicas, history: 5 }));
+    // No direct gets: a replica may answer those while behind (a stale registration) or, just
+    // after the bucket was made, not at all; a get through the stream's leader does neither.
+    return new AcceptorRegistry(await new Kvm(nc).create(bucket,
+      { replicas, history: 5, allow_direct: false }));
   }
 
   async get(acceptorId: string): Promise<Registration | null> {
