@@ -1,0 +1,92 @@
+/**
+ * Matrix row D5: a flood from one client. One client creates sequentially (its p50/p99 alone
+ * is the baseline), then again while another connection fires create requests at a fixed rate
+ * (default 10,000/s, fresh keys, not waiting for replies) for the same time; prints both, their
+ * ratio (the row's target: p99 < 2× the baseline), the flood's outcomes, and the nodes' RSS
+ * before and after. Numbers, not a timed test: `npm run chaos:flood -- [--rate N] [--time S]`.
+ */
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { connect } from "@nats-io/transport-node";
+import { PaxosKvClient } from "../../src/client/client.js";
+import { startLocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
+import { cleanup } from "../../src/dev/servers.js";
+
+const { values } = parseArgs({ options: {
+  rate: { type: "string", default: "10000" }, time: { type: "string", default: "20" },
+} });
+const rate = Number(values.rate);
+const seconds = Number(values.time);
+
+function rssMb(node: NodeProcess): number {
+  const status = readFileSync(`/proc/${node.pid ?? 0}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+}
+
+async function sequential(client: PaxosKvClient, tag: string, until: number) {
+  const latencies: number[] = [];
+  let errors = 0;
+  for (let i = 0; performance.now() < until; i++) {
+    const t0 = performance.now();
+    try {
+      await client.create(`flood.${tag}.${i}`, "v");
+      latencies.push(performance.now() - t0);
+    } catch {
+      errors++;
+    }
+  }
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.floor(q * (latencies.length - 1))] ?? NaN;
+  return { ops: latencies.length, errors, p50: at(0.5), p99: at(0.99) };
+}
+
+const cluster = await startLocalCluster({ logLevel: "warn" });
+try {
+  const nodes = await Promise.all(["A", "B", "C"].map((id) => cluster.spawnNode(id)));
+  const client = new PaxosKvClient(await connect({ servers: cluster.natsUrl }), { timeoutMs: 5000 });
+  await sequential(client, "warm", performance.now() + 2000);
+  const rssBefore = nodes.map(rssMb);
+  const baseline = await sequential(client, "base", performance.now() + seconds * 1000);
+
+  const flooder = await connect({ servers: cluster.natsUrl });
+  const outcomes = new Map<string, number>();
+  let sent = 0;
+  const floodUntil = performance.now() + seconds * 1000;
+  const started = performance.now();
+  const pending: Promise<void>[] = [];
+  const flood = (async () => {
+    while (performance.now() < floodUntil) {
+      const due = Math.floor(((performance.now() - started) / 1000) * rate);
+      for (; sent < due; sent++) {
+        pending.push(flooder.request(`${cluster.prefix}.create.flood.x.${sent}`, "v",
+          { timeout: 10_000 }).then((m) => {
+          const body = m.json<{ ok: boolean; error?: { code: string } }>();
+          const key = body.ok ? "ok" : body.error?.code ?? "error";
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+        }, (err: unknown) => {
+          const key = err instanceof Error ? err.name : "error";
+          outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+        }));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  const during = await sequential(client, "flooded", floodUntil);
+  await flood;
+  const rssPeak = nodes.map(rssMb);
+  await Promise.all(pending);
+  const rssAfter = nodes.map(rssMb);
+
+  const fmt = (r: typeof baseline) => `${r.ops} ops, p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99.toFixed(2)} ms, ${r.errors} errors`;
+  console.log(`baseline (alone):        ${fmt(baseline)}`);
+  console.log(`during a ${rate}/s flood: ${fmt(during)}`);
+  console.log(`p99 ratio: ${(during.p99 / baseline.p99).toFixed(1)}× (target < 2×)`);
+  console.log(`flood: ${sent} requests sent in ${seconds} s; outcomes ${JSON.stringify(Object.fromEntries(outcomes))}`);
+  console.log(`node RSS MB before / at the flood's end / after it drained: ` +
+    nodes.map((n, i) => `${n.id} ${rssBefore[i]?.toFixed(0)} / ${rssPeak[i]?.toFixed(0)} / ${rssAfter[i]?.toFixed(0)}`).join(", "));
+  await flooder.close();
+  await client.close();
+} finally {
+  await cluster.stopNodes();
+  await cleanup();
+}
