@@ -26,8 +26,8 @@ const USAGE = `usage:
                  the web page (cluster view, live sequence diagrams) against a cluster
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]
-                 [--workloads REGEX]  paxoskv vs NATS KV (R1, R3) and etcd on local servers
-                 (npm run bench); --workloads runs only the workloads whose name matches
+                 [--workloads REGEX]  (only the workloads whose name matches)
+                 paxoskv vs NATS KV (R1, R3) and etcd on local servers (npm run bench)
 client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX`;
 
 /** Flags of `paxoskv node` and the environment variables they override. */
