@@ -45,9 +45,9 @@ export async function runBench(options: BenchOptions): Promise<Result[]> {
   const run = Date.now().toString(36);
   try {
     const cluster = await startLocalCluster({ logLevel: "warn" });
-    await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
+    const nodes = await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
     results.push(...await benchBaselines(cluster.nats.url, options, progress));
-    results.push(...await benchPaxosKv(cluster, run, options, progress));
+    results.push(...await benchPaxosKv(cluster, nodes, run, options, progress));
     await cluster.stopNodes();
     if (options.soakSeconds > 0) results.push(await soakCluster(run, options));
     if (!options.only) results.push(...await benchAlternatives(run, options, progress));
@@ -96,15 +96,18 @@ async function scatterGather(nc: NatsConnection, subject: string, need: number):
 }
 
 async function benchPaxosKv(
-  cluster: LocalCluster, run: string, o: BenchOptions, progress: Progress,
+  cluster: LocalCluster, nodes: readonly NodeProcess[], run: string, o: BenchOptions,
+  progress: Progress,
 ): Promise<Result[]> {
   const client = await PaxosKvClient.connect({ servers: cluster.nats.url, timeoutMs: 30_000 });
   const kv = (w: string, i: number) => `${w}${run}.${i}`;
   const results: Result[] = [];
+  const cpuUs = () => nodes.reduce((sum, n) => sum + cpuSeconds(n.pid), 0) * 1e6;
   const m = async (workload: string, ops: number, conc: number, op: Op) => {
-    if (selected(o, workload)) {
-      results.push(await measure("paxoskv", workload, ops, conc, op, progress));
-    }
+    if (!selected(o, workload)) return;
+    const before = cpuUs();
+    const result = await measure("paxoskv", workload, ops, conc, op, progress);
+    results.push({ ...result, nodeCpuUsPerOp: (cpuUs() - before) / ops });
   };
   await measure("paxoskv", "warm-up", 300, 16, (i) => client.create(kv("w", i), VALUE), progress);
   await m("create, sequential", o.seqOps, 1, (i) => client.create(kv("s", i), VALUE));
@@ -177,6 +180,18 @@ async function soak(
   };
 }
 
+/** User and system CPU time of a process so far (clock ticks of 10 ms), or 0 when it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
@@ -232,7 +247,7 @@ export function formatResults(results: readonly Result[]): string {
   const alternatives = [...new Set(results.map((r) => r.system))]
     .filter((s) => s !== "paxoskv" && s !== "baseline");
   const head = ["system", "workload", "ops", "errors", "p50 ms", "p99 ms", "ops/s",
-    ...alternatives.map((a) => `÷ ${a} (ops/s, p50)`)];
+    "nodes' CPU µs/op", ...alternatives.map((a) => `÷ ${a} (ops/s, p50)`)];
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
   for (const r of results) {
     const ratios = alternatives.map((a) => {
@@ -242,7 +257,8 @@ export function formatResults(results: readonly Result[]): string {
         `${(r.opsPerSec / alt.opsPerSec).toFixed(2)}×, ${(r.p50Ms / alt.p50Ms).toFixed(2)}×`;
     });
     lines.push(`| ${[r.system, r.workload, r.ops, r.errors, r.p50Ms.toFixed(2),
-      r.p99Ms.toFixed(2), r.opsPerSec.toFixed(0), ...ratios].join(" | ")} |`);
+      r.p99Ms.toFixed(2), r.opsPerSec.toFixed(0), r.nodeCpuUsPerOp?.toFixed(0) ?? "",
+      ...ratios].join(" | ")} |`);
   }
   return lines.join("\n");
 }
