@@ -8,6 +8,11 @@ export interface Result {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly opsPerSec: number;
+  /**
+   * paxoskv only: CPU time of the three node processes per op, in µs. On a shared machine it
+   * moves far less than throughput and latency, so it is the number to compare across changes.
+   */
+  readonly nodeCpuUsPerOp?: number;
 }
 
 function percentile(sorted: readonly number[], p: number): number {

@@ -30,7 +30,12 @@ export interface BenchOptions {
   readonly outDir: string;
   /** Skip the alternatives (paxoskv alone). */
   readonly only: boolean;
+  /** Runs only the workloads whose name matches (default: all). */
+  readonly workloads?: RegExp;
 }
+
+/** One operation of a workload; `i` numbers it. */
+type Op = (i: number) => Promise<unknown>;
 
 const VALUE = "v".repeat(100); // 100-byte values, as in the research baselines
 
@@ -40,9 +45,9 @@ export async function runBench(options: BenchOptions): Promise<Result[]> {
   const run = Date.now().toString(36);
   try {
     const cluster = await startLocalCluster({ logLevel: "warn" });
-    await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
+    const nodes = await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
     results.push(...await benchBaselines(cluster.nats.url, options, progress));
-    results.push(...await benchPaxosKv(cluster, run, options, progress));
+    results.push(...await benchPaxosKv(cluster, nodes, run, options, progress));
     await cluster.stopNodes();
     if (options.soakSeconds > 0) results.push(await soakCluster(run, options));
     if (!options.only) results.push(...await benchAlternatives(run, options, progress));
@@ -59,14 +64,24 @@ async function benchBaselines(url: string, o: BenchOptions, progress: Progress):
     callback: (_e, m) => void m.respond(m.data) }));
   responders[0]?.subscribe("bench.echo", { callback: (_e, m) => void m.respond(m.data) });
   await Promise.all(responders.map((r) => r.flush()));
-  const results = [
-    await measure("baseline", "NATS request-reply, sequential", o.seqOps, 1,
-      () => nc.request("bench.echo", VALUE), progress),
-    await measure("baseline", "majority scatter-gather (2 of 3), sequential", o.seqOps, 1,
-      () => scatterGather(nc, "bench.sg", 2), progress),
-  ];
+  const results: Result[] = [];
+  const m = async (workload: string, op: () => Promise<unknown>) => {
+    if (selected(o, workload)) {
+      results.push(await measure("baseline", workload, o.seqOps, 1, op, progress));
+    }
+  };
+  await m("NATS request-reply, sequential", () => nc.request("bench.echo", VALUE));
+  await m("majority scatter-gather (2 of 3), sequential", () => scatterGather(nc, "bench.sg", 2));
   await Promise.all([nc, ...responders].map((c) => c.close()));
   return results;
+}
+
+/**
+ * Whether a workload is to run. "get hit" reads the keys of "create, sequential": select both
+ * (a hit without them measures misses).
+ */
+function selected(o: BenchOptions, workload: string): boolean {
+  return o.workloads === undefined || o.workloads.test(workload);
 }
 
 /** One publish to three queue groups; resolves at the `need`-th reply. */
@@ -81,13 +96,19 @@ async function scatterGather(nc: NatsConnection, subject: string, need: number):
 }
 
 async function benchPaxosKv(
-  cluster: LocalCluster, run: string, o: BenchOptions, progress: Progress,
+  cluster: LocalCluster, nodes: readonly NodeProcess[], run: string, o: BenchOptions,
+  progress: Progress,
 ): Promise<Result[]> {
   const client = await PaxosKvClient.connect({ servers: cluster.nats.url, timeoutMs: 30_000 });
   const kv = (w: string, i: number) => `${w}${run}.${i}`;
   const results: Result[] = [];
-  const m = async (workload: string, ops: number, conc: number, op: (i: number) => Promise<unknown>) =>
-    results.push(await measure("paxoskv", workload, ops, conc, op, progress));
+  const cpuUs = () => nodes.reduce((sum, n) => sum + cpuSeconds(n.pid), 0) * 1e6;
+  const m = async (workload: string, ops: number, conc: number, op: Op) => {
+    if (!selected(o, workload)) return;
+    const before = cpuUs();
+    const result = await measure("paxoskv", workload, ops, conc, op, progress);
+    results.push({ ...result, nodeCpuUsPerOp: (cpuUs() - before) / ops });
+  };
   await measure("paxoskv", "warm-up", 300, 16, (i) => client.create(kv("w", i), VALUE), progress);
   await m("create, sequential", o.seqOps, 1, (i) => client.create(kv("s", i), VALUE));
   await m("create, 64 in flight", o.parOps, 64, (i) => client.create(kv("p", i), VALUE));
@@ -159,6 +180,18 @@ async function soak(
   };
 }
 
+/** User and system CPU time of a process so far (clock ticks of 10 ms), or 0 when it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
@@ -179,8 +212,11 @@ async function benchAlternatives(run: string, o: BenchOptions, progress: Progres
   ] as const) {
     const nc = await connect({ servers: url.split(",") });
     const kv = await new Kvm(nc).create(`bench${run}`, { replicas, storage: "file" });
-    const m = async (workload: string, ops: number, conc: number, op: (i: number) => Promise<unknown>) =>
-      results.push(await measure(system, workload, ops, conc, op, progress));
+    const m = async (workload: string, ops: number, conc: number, op: Op) => {
+      if (selected(o, workload)) {
+        results.push(await measure(system, workload, ops, conc, op, progress));
+      }
+    };
     await measure(system, "warm-up", 300, 16, (i) => kv.create(`w.${i}`, VALUE), progress);
     await m("create, sequential", o.seqOps, 1, (i) => kv.create(`s.${i}`, VALUE));
     await m("create, 64 in flight", o.parOps, 64, (i) => kv.create(`p.${i}`, VALUE));
@@ -191,8 +227,11 @@ async function benchAlternatives(run: string, o: BenchOptions, progress: Progres
   if (etcdAvailable()) {
     const etcd = await startEtcdCluster(3);
     const url = etcd.clientUrls[0] as string;
-    const m = async (workload: string, ops: number, conc: number, op: (i: number) => Promise<unknown>) =>
-      results.push(await measure("etcd 3-node", workload, ops, conc, op, progress));
+    const m = async (workload: string, ops: number, conc: number, op: Op) => {
+      if (selected(o, workload)) {
+        results.push(await measure("etcd 3-node", workload, ops, conc, op, progress));
+      }
+    };
     await measure("etcd 3-node", "warm-up", 300, 16, (i) => etcdCreate(url, `w.${i}`, VALUE), progress);
     await m("create, sequential", o.seqOps, 1, (i) => etcdCreate(url, `s.${i}`, VALUE));
     await m("create, 64 in flight", o.parOps, 64, (i) => etcdCreate(url, `p.${i}`, VALUE));
@@ -208,7 +247,7 @@ export function formatResults(results: readonly Result[]): string {
   const alternatives = [...new Set(results.map((r) => r.system))]
     .filter((s) => s !== "paxoskv" && s !== "baseline");
   const head = ["system", "workload", "ops", "errors", "p50 ms", "p99 ms", "ops/s",
-    ...alternatives.map((a) => `÷ ${a} (ops/s, p50)`)];
+    "nodes' CPU µs/op", ...alternatives.map((a) => `÷ ${a} (ops/s, p50)`)];
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
   for (const r of results) {
     const ratios = alternatives.map((a) => {
@@ -218,7 +257,8 @@ export function formatResults(results: readonly Result[]): string {
         `${(r.opsPerSec / alt.opsPerSec).toFixed(2)}×, ${(r.p50Ms / alt.p50Ms).toFixed(2)}×`;
     });
     lines.push(`| ${[r.system, r.workload, r.ops, r.errors, r.p50Ms.toFixed(2),
-      r.p99Ms.toFixed(2), r.opsPerSec.toFixed(0), ...ratios].join(" | ")} |`);
+      r.p99Ms.toFixed(2), r.opsPerSec.toFixed(0), r.nodeCpuUsPerOp?.toFixed(0) ?? "",
+      ...ratios].join(" | ")} |`);
   }
   return lines.join("\n");
 }

@@ -29,6 +29,7 @@ const USAGE = `usage:
                  the web page (cluster view, live sequence diagrams) against a cluster
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]
+                 [--workloads REGEX]  (only the workloads whose name matches)
                  paxoskv vs NATS KV (R1, R3) and etcd on local servers (npm run bench)
 client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX,
 PAXOSKV_NATS_TLS_CA, PAXOSKV_NATS_TLS_CERT, PAXOSKV_NATS_TLS_KEY`;
@@ -181,12 +182,14 @@ async function runBenchCommand(args: string[]): Promise<number> {
     soak: { type: "string", default: "0" }, only: { type: "boolean", default: false },
     "soak-roles": { type: "string", default: "proposer,acceptor,learner" },
     out: { type: "string", default: "bench/results" },
+    workloads: { type: "string", default: "" },
   } });
   const { runBench, formatResults, writeResults } = await import("../bench/run.js");
   const results = await runBench({
     seqOps: Number(values.seq), parOps: Number(values.par), soakSeconds: Number(values.soak),
     soakRoles: values["soak-roles"],
     only: values.only, outDir: values.out,
+    workloads: new RegExp(values.workloads),
   });
   console.log(formatResults(results));
   console.log(`\nJSON: ${writeResults(results, values.out)}`);

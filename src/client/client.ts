@@ -7,6 +7,7 @@ import {
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import {
   ChosenEventSchema, CreateReplySchema, ErrorReplySchema, GetReplySchema, type ChosenEvent,
+  type CreateReply,
 } from "../protocol/replies.js";
 import { DEFAULT_PREFIX, publicSubject, validateKey, type Operation } from "../protocol/subjects.js";
 
@@ -61,7 +62,9 @@ export class PaxosKvClient {
 
   /** Creates `key` with `value` once; resolves with the key's chosen value, whoever won. */
   async create(key: string, value: string): Promise<CreateResult> {
-    const reply = CreateReplySchema.parse(await this.#request("create", key, value));
+    const json = await this.#request("create", key, value);
+    // The usual reply, checked by hand; anything else goes through the schema (and its error).
+    const reply = isCreateReply(json) ? json : CreateReplySchema.parse(json);
     return { key: reply.key, value: reply.value, created: reply.created };
   }
 
@@ -139,10 +142,22 @@ export class PaxosKvClient {
       throw new PaxosKvError(ErrorCode.INTERNAL, `reply is not JSON: ${text.slice(0, 80)}`,
         { cause: err });
     }
-    const failure = ErrorReplySchema.safeParse(json);
-    if (failure.success) throw new PaxosKvError(failure.data.error.code, failure.data.error.message);
+    // Only `ok: false` can be an error reply: a failed parse of every success costs a ZodError.
+    if (typeof json === "object" && json !== null && "ok" in json && json.ok === false) {
+      const failure = ErrorReplySchema.safeParse(json);
+      if (failure.success) {
+        throw new PaxosKvError(failure.data.error.code, failure.data.error.message);
+      }
+    }
     return json;
   }
+}
+
+function isCreateReply(json: unknown): json is CreateReply {
+  if (typeof json !== "object" || json === null) return false;
+  const r = json as Record<string, unknown>;
+  return r.ok === true && typeof r.key === "string" && typeof r.value === "string" &&
+    typeof r.created === "boolean";
 }
 
 function requestFailure(op: Operation, err: unknown): PaxosKvError {

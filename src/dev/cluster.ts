@@ -38,6 +38,12 @@ export interface LocalClusterOptions {
   readonly appendfsync?: "always" | "everysec";
   /** Receives every node's output as it comes (default: kept in memory only). */
   readonly echo?: (nodeId: string, text: string) => void;
+  /**
+   * Node.js flags for every node process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+   * Default: `PAXOSKV_NODE_EXEC_ARGV` split on spaces. With flags, `stopNodes` stops them with
+   * SIGTERM (a profile is written only on a graceful exit).
+   */
+  readonly nodeExecArgv?: readonly string[];
 }
 
 /** nats-server with JetStream, one redis-server per acceptor (AOF); nodes on demand. */
@@ -72,6 +78,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   if (nats === undefined) throw new Error("nats-server did not start");
   const redis = new Map(acceptors.map((id, i) => [id, redisList[i] as ServerHandle]));
   const nodes: NodeProcess[] = [];
+  const execArgv = options.nodeExecArgv ??
+    (process.env.PAXOSKV_NODE_EXEC_ARGV ?? "").split(" ").filter((a) => a !== "");
 
   const nodeEnv = (id: string, roles = "proposer,acceptor,learner",
     env: Record<string, string> = {}): Record<string, string> => ({
@@ -92,14 +100,14 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     nats, natsServers, natsUrl: natsServers.map((s) => s.url).join(","),
     redis, acceptors, prefix, nodeEnv,
     async spawnNode(id, roles, env) {
-      const node = new ChildNode(id, nodeEnv(id, roles, env), options.echo);
+      const node = new ChildNode(id, nodeEnv(id, roles, env), execArgv, options.echo);
       nodes.push(node);
       track(node);
       await node.start();
       return node;
     },
     async stopNodes() {
-      await Promise.all(nodes.map((n) => n.kill("SIGKILL")));
+      await Promise.all(nodes.map((n) => n.kill(execArgv.length > 0 ? "SIGTERM" : "SIGKILL")));
     },
   };
 }
@@ -117,6 +125,7 @@ class ChildNode implements NodeProcess, Destroyable {
 
   constructor(
     readonly id: string, readonly env: Readonly<Record<string, string>>,
+    private readonly execArgv: readonly string[],
     echo?: (nodeId: string, text: string) => void,
   ) {
     this.#process = new ManagedChild(20_000, echo && ((text) => echo(id, text)));
@@ -136,7 +145,7 @@ class ChildNode implements NodeProcess, Destroyable {
 
   async start(): Promise<void> {
     if (this.#process.running) return;
-    const child = this.#process.spawn(process.execPath, nodeCommand(), {
+    const child = this.#process.spawn(process.execPath, [...this.execArgv, ...nodeCommand()], {
       env: { ...process.env, ...this.env }, stdio: ["ignore", "pipe", "pipe", "ipc"],
     });
     await new Promise<void>((resolve, reject) => {

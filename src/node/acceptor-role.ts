@@ -9,8 +9,8 @@ import {
   acceptorQueue, paxosListSubject, paxosSubject, type PaxosVerb,
 } from "../protocol/subjects.js";
 import {
-  AcceptBatchSchema, encodeBatches, ListRequestSchema, PrepareBatchSchema, ReadBatchSchema,
-  wireBytesMax,
+  AcceptBatchSchema, encodeBatches, ListRequestSchema, parseWire, PrepareBatchSchema,
+  ReadBatchSchema, wireBytesMax,
   WIRE_VERSION, type AcceptorReply, type ListReply,
 } from "../protocol/wire.js";
 import type { Logger } from "./logger.js";
@@ -69,7 +69,7 @@ export class AcceptorRole {
     const sub = this.nc.subscribe(subject, {
       queue: acceptorQueue(this.store.acceptorId),
       callback: (_err, msg) => {
-        const parsed = schema.safeParse(decodeJson(msg.data));
+        const parsed = parseWire(schema, decodeJson(msg.data));
         if (!parsed.success) {
           this.#refuse(msg, verb, parsed.error.issues[0]);
           return;

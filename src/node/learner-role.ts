@@ -49,6 +49,9 @@ export async function resolveChosen(
   }
 }
 
+/** A live learner that fell this many chosen events behind logs when it has caught up again. */
+export const CAUGHT_UP_LOG_BEHIND_MIN = 1000;
+
 /** How long a learner waits before following the chosen stream again after its consumer failed. */
 export const FOLLOW_RETRY_MS = 1000;
 
@@ -63,6 +66,10 @@ export class LearnerRole {
   /** True once the stream consumer is attached and has caught up at least once. */
   attached = false;
   readonly #stop = new AbortController();
+  /** The most messages behind since the replica last caught up. */
+  #behindMax = 0;
+  /** Set after a follow's first catch-up: from then on only a long way back is worth a log. */
+  #followingLive = false;
 
   constructor(
     private readonly prefix: string,
@@ -82,12 +89,22 @@ export class LearnerRole {
       this.onStreamed(record.event.key);
       const wasBehind = this.lag > 0;
       this.lag = record.pending;
+      this.#behindMax = Math.max(this.#behindMax, this.lag);
       if (this.lag === 0) this.attached = true;
       if (wasBehind && this.lag === 0) {
-        this.log.info({ size: this.replica.size, sequence: record.sequence }, "replica caught up");
+        // Under load a live learner is a few messages behind and back many times a second:
+        // logging each one (info, the default level) put a write on the hot path.
+        if (!this.#followingLive || this.#behindMax >= CAUGHT_UP_LOG_BEHIND_MIN) {
+          this.log.info({ size: this.replica.size, sequence: record.sequence,
+            behind: this.#behindMax }, "replica caught up");
+        }
+        this.#followingLive = true;
+        this.#behindMax = 0;
       }
     }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), this.#stop.signal,
     (pending) => {
+      this.#followingLive = false;
+      this.#behindMax = pending;
       this.lag = Math.max(this.lag, pending);
       if (pending === 0) this.attached = true;
       this.log.info({ pending }, "following the chosen stream");

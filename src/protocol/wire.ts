@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { NODE_ID_PATTERN } from "../core/ballot.js";
 import type { AcceptorToProposer, MsgReadReply } from "../core/messages.js";
+import { ChosenEventSchema } from "./replies.js";
 import { validateKey } from "./subjects.js";
 
 /**
@@ -72,6 +73,132 @@ export const ReplyBatchSchema = batch(z.discriminatedUnion("type", [
 ]));
 
 export type AcceptorReply = AcceptorToProposer | MsgReadReply;
+
+/*
+ * Fast checks on the hot path. Every Paxos message is validated at the edge; zod walks a
+ * 13-item batch in about as much CPU as the acceptor spends on the rest of it, so the
+ * messages that pass are checked by the hand-written predicates below, which accept exactly
+ * what the schemas accept (test/protocol/wire-fast.test.ts compares them on fuzzed messages).
+ * A message they refuse goes through the schema, which gives the verdict and explains it.
+ */
+
+type Json = Record<string, unknown>;
+
+function isRecord(x: unknown): x is Json {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
+}
+
+/** A strict object: exactly `count` own keys, so with the fields checked, no extra key. */
+function keyCount(o: Json): number {
+  let n = 0;
+  for (const k in o) if (Object.hasOwn(o, k)) n++;
+  return n;
+}
+
+function isKey(x: unknown): boolean {
+  return typeof x === "string" && validateKey(x) === null;
+}
+
+function isNodeId(x: unknown): boolean {
+  return typeof x === "string" && NODE_ID_PATTERN.test(x);
+}
+
+function isBallot(x: unknown): boolean {
+  if (!isRecord(x) || keyCount(x) !== 2) return false;
+  const round = x.round;
+  return typeof round === "number" && Number.isSafeInteger(round) && round >= 0 &&
+    isNodeId(x.nodeId);
+}
+
+function isValue(x: unknown): boolean {
+  return typeof x === "string" && x.isWellFormed();
+}
+
+function isAccepted(x: unknown): boolean {
+  return isRecord(x) && keyCount(x) === 2 && isBallot(x.ballot) && isValue(x.value);
+}
+
+function isReadId(x: unknown): boolean {
+  return typeof x === "string" && x.length >= 1 && x.length <= 64;
+}
+
+function isPrepare(x: unknown): boolean {
+  return isRecord(x) && keyCount(x) === 3 && x.type === "prepare" && isKey(x.key) &&
+    isBallot(x.ballot);
+}
+
+function isAccept(x: unknown): boolean {
+  return isRecord(x) && keyCount(x) === 4 && x.type === "accept" && isKey(x.key) &&
+    isBallot(x.ballot) && isValue(x.value);
+}
+
+function isRead(x: unknown): boolean {
+  return isRecord(x) && keyCount(x) === 3 && x.type === "read" && isKey(x.key) &&
+    isReadId(x.readId);
+}
+
+function isReply(x: unknown): boolean {
+  if (!isRecord(x) || !isKey(x.key)) return false;
+  switch (x.type) {
+    case "promise":
+      return keyCount(x) === 5 && isNodeId(x.from) && isBallot(x.ballot) &&
+        (x.accepted === null || isAccepted(x.accepted));
+    case "accepted":
+      return keyCount(x) === 4 && isNodeId(x.from) && isBallot(x.ballot);
+    case "nack":
+      return keyCount(x) === 6 && isNodeId(x.from) &&
+        (x.phase === "prepare" || x.phase === "accept") && isBallot(x.ballot) &&
+        isBallot(x.promised);
+    case "read-reply":
+      return keyCount(x) === 6 && isReadId(x.readId) && isNodeId(x.from) &&
+        (x.promised === null || isBallot(x.promised)) &&
+        (x.accepted === null || isAccepted(x.accepted));
+    default:
+      return false;
+  }
+}
+
+function batchOf(item: (x: unknown) => boolean): (x: unknown) => boolean {
+  return (x) => {
+    if (!isRecord(x) || keyCount(x) !== 2 || x.v !== WIRE_VERSION) return false;
+    const items = x.items;
+    if (!Array.isArray(items) || items.length < 1 || items.length > BATCH_ITEMS_MAX) return false;
+    for (const i of items) if (!item(i)) return false;
+    return true;
+  };
+}
+
+/** A chosen event without extra fields (the schema strips extras: those take the slow path). */
+function isChosenEvent(x: unknown): boolean {
+  if (!isRecord(x) || typeof x.key !== "string" || typeof x.value !== "string" ||
+    typeof x.ballot !== "string") return false;
+  const acceptors = x.acceptors;
+  if (acceptors === undefined) return keyCount(x) === 3;
+  return Array.isArray(acceptors) && acceptors.every((a) => typeof a === "string") &&
+    keyCount(x) === 4;
+}
+
+/** The fast check of each hot-path schema. */
+const FAST_CHECKS = new Map<z.ZodType, (x: unknown) => boolean>([
+  [PrepareBatchSchema, batchOf(isPrepare)],
+  [AcceptBatchSchema, batchOf(isAccept)],
+  [ReadBatchSchema, batchOf(isRead)],
+  [ReplyBatchSchema, batchOf(isReply)],
+  [ChosenEventSchema, isChosenEvent],
+]);
+
+/**
+ * `schema.safeParse(json)` for a decoded wire message, with the same verdict and data; fast
+ * when the message is well-formed (the usual case) and `schema` has a fast check.
+ */
+export function parseWire<S extends z.ZodType>(
+  schema: S, json: unknown,
+): z.ZodSafeParseResult<z.output<S>> {
+  if (FAST_CHECKS.get(schema)?.(json) === true) {
+    return { success: true, data: json as z.output<S> };
+  }
+  return schema.safeParse(json);
+}
 
 export interface Batch<T> {
   readonly v: typeof WIRE_VERSION;

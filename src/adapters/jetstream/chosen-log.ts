@@ -6,6 +6,7 @@ import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { decodeJson } from "../nats/connection.js";
 import { ChosenEventSchema, type ChosenEvent } from "../../protocol/replies.js";
 import { CHOSEN_STREAM, publicSubject, publicWildcard } from "../../protocol/subjects.js";
+import { parseWire } from "../../protocol/wire.js";
 
 /** How long one pull of the learner's consumer waits (its idle heartbeat is half of it). */
 export const FOLLOW_PULL_EXPIRES_MS = 2000;
@@ -127,7 +128,7 @@ export class ChosenLog {
     try {
       for await (const msg of messages) {
         applied = msg.seq;
-        const parsed = ChosenEventSchema.safeParse(decodeJson(msg.data));
+        const parsed = parseWire(ChosenEventSchema, decodeJson(msg.data));
         if (!parsed.success) {
           onMalformed(`malformed chosen event at sequence ${msg.seq} on ${msg.subject}`);
           continue;

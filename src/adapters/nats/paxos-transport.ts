@@ -2,7 +2,7 @@ import { nuid, type NatsConnection, type Subscription } from "@nats-io/transport
 import type { MsgAccept, MsgPrepare, MsgRead } from "../../core/messages.js";
 import { paxosReplySubject, paxosSubject, type PaxosVerb } from "../../protocol/subjects.js";
 import {
-  BatchEncoder, ReplyBatchSchema, wireBytesMax, type AcceptorReply,
+  BatchEncoder, parseWire, ReplyBatchSchema, wireBytesMax, type AcceptorReply,
 } from "../../protocol/wire.js";
 import { decodeJson } from "./connection.js";
 
@@ -36,7 +36,7 @@ export class NatsPaxosTransport {
         // A status message (503: no acceptor subscribed yet) is not a reply; the proposal
         // simply times out like any unanswered phase.
         if (msg.headers?.hasError === true && msg.data.length === 0) return;
-        const parsed = ReplyBatchSchema.safeParse(decodeJson(msg.data));
+        const parsed = parseWire(ReplyBatchSchema, decodeJson(msg.data));
         if (!parsed.success) {
           this.onProblem(`malformed acceptor reply: ${parsed.error.issues[0]?.message ?? ""}`);
           return;
