@@ -15,7 +15,8 @@ export interface Result {
   readonly nodeCpuUsPerOp?: number;
 }
 
-function percentile(sorted: readonly number[], p: number): number {
+/** The `p` quantile of ascending `sorted` (NaN when empty). */
+export function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))] ?? Number.NaN;
 }
 

@@ -35,17 +35,8 @@ export interface RebuildDeps {
  * lacks is then resolved by a quorum read (and read repair when undecided).
  */
 export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> {
-  const listings = await Promise.allSettled(deps.acceptors.map((id) => deps.listKeys(id)));
-  const listed = deps.acceptors.filter((_id, i) => listings[i]?.status === "fulfilled");
-  if (listed.length < quorumSize(deps.acceptors.length)) {
-    throw new PaxosKvError(ErrorCode.UNAVAILABLE,
-      `only ${listed.length} of ${deps.acceptors.length} acceptors listed their keys; ` +
-      "a rebuild needs a majority");
-  }
-  const keys = new Set<string>();
-  for (const listing of listings) {
-    if (listing.status === "fulfilled") for (const key of listing.value) keys.add(key);
-  }
+  const { listed, keys } = await listMajorityKeys(deps.acceptors, deps.acceptors,
+    deps.listKeys, "a rebuild");
   const missing = [...keys].filter((key) => !deps.has(key));
   let learned = 0;
   let notChosen = 0;
@@ -68,6 +59,28 @@ export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> 
   };
   await Promise.all(Array.from({ length: deps.concurrency ?? 32 }, worker));
   return { acceptorsListed: listed, keysListed: keys.size, learned, notChosen, failed };
+}
+
+/**
+ * The union of the keys that `asked` hold (acceptors of the set `all`), listed at once; fails
+ * with UNAVAILABLE unless at least a majority of `all` answered.
+ */
+export async function listMajorityKeys(
+  all: readonly string[], asked: readonly string[],
+  listKeys: (acceptorId: string) => Promise<readonly string[]>, what: string,
+): Promise<{ listed: string[]; keys: Set<string> }> {
+  const listings = await Promise.allSettled(asked.map((id) => listKeys(id)));
+  const listed = asked.filter((_id, i) => listings[i]?.status === "fulfilled");
+  if (listed.length < quorumSize(all.length)) {
+    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of ${asked.length} ` +
+      `acceptors listed their keys; ${what} needs ${quorumSize(all.length)} of the ` +
+      `${all.length}`);
+  }
+  const keys = new Set<string>();
+  for (const listing of listings) {
+    if (listing.status === "fulfilled") for (const key of listing.value) keys.add(key);
+  }
+  return { listed, keys };
 }
 
 /** Pages through one acceptor's keys over NATS. */

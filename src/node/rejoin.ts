@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Registration } from "../adapters/jetstream/acceptor-registry.js";
 import type { AcceptorStore, RestoredKey } from "../adapters/ports.js";
 import type { ProposalOutcome } from "../core/proposer.js";
-import { quorumSize } from "../core/quorum.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { Logger } from "./logger.js";
+import { listMajorityKeys } from "./rebuild.js";
 
 export interface RejoinReport {
   readonly acceptor: string;
@@ -77,17 +77,8 @@ export async function rejoin(deps: RejoinDeps, self: string): Promise<RejoinRepo
   }
 
   const others = deps.acceptors.filter((id) => id !== self);
-  const listings = await Promise.allSettled(others.map((id) => deps.listKeys(id)));
-  const listed = others.filter((_id, i) => listings[i]?.status === "fulfilled");
-  if (listed.length < quorumSize(deps.acceptors.length)) {
-    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of the other ` +
-      `${others.length} acceptors listed their keys; a rejoin needs ` +
-      `${quorumSize(deps.acceptors.length)} of them`);
-  }
-  const keys = new Set<string>();
-  for (const listing of listings) {
-    if (listing.status === "fulfilled") for (const key of listing.value) keys.add(key);
-  }
+  const { listed, keys } = await listMajorityKeys(deps.acceptors, others, deps.listKeys,
+    "a rejoin");
 
   await deps.store.clear();
   const restored: RestoredKey[] = [];

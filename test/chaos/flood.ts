@@ -11,6 +11,7 @@ import { connect } from "@nats-io/transport-node";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
 import { cleanup } from "../../src/dev/servers.js";
+import { percentile } from "../../src/bench/measure.js";
 
 const { values } = parseArgs({ options: {
   rate: { type: "string", default: "10000" }, time: { type: "string", default: "20" },
@@ -36,8 +37,8 @@ async function sequential(client: PaxosKvClient, tag: string, until: number) {
     }
   }
   latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.floor(q * (latencies.length - 1))] ?? NaN;
-  return { ops: latencies.length, errors, p50: at(0.5), p99: at(0.99) };
+  return { ops: latencies.length, errors, p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99) };
 }
 
 const cluster = await startLocalCluster({ logLevel: "warn" });

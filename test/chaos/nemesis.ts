@@ -309,22 +309,18 @@ export class Nemesis {
     const h = this.harness;
     const record = this.#record("rolling-restart", "all");
     const steps: [string, () => Promise<void>][] = [];
+    const restartNode = async (id: string) => {
+      h.expectedDown.add(id);
+      await h.node(id).stop();
+      await h.startNode(id);
+      h.expectedDown.delete(id);
+    };
     for (const id of ACCEPTORS) {
       steps.push([`redis-${id}`, () => h.redisServer(id).restart()]);
-      steps.push([id, async () => {
-        h.expectedDown.add(id);
-        await h.node(id).stop();
-        await h.startNode(id);
-        h.expectedDown.delete(id);
-      }]);
+      steps.push([id, () => restartNode(id)]);
     }
     h.natsServers.forEach((server, i) => steps.push([`nats-${i + 1}`, () => server.restart()]));
-    steps.push(["D", async () => {
-      h.expectedDown.add("D");
-      await h.node("D").stop();
-      await h.startNode("D");
-      h.expectedDown.delete("D");
-    }]);
+    steps.push(["D", () => restartNode("D")]);
     for (const [, step] of steps) {
       await step();
       await sleep(ROLLING_GAP_MS);

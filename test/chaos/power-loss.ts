@@ -27,6 +27,7 @@ import { PaxosKvClient } from "../../src/client/client.js";
 import { randomInt, seededRandom } from "../../src/core/random.js";
 import { startLocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
 import { cleanup, type ServerHandle } from "../../src/dev/servers.js";
+import { ACCEPTORS } from "./harness.js";
 import { isOk, Recorder } from "./recorder.js";
 import { sleep } from "./workload.js";
 
@@ -47,8 +48,6 @@ export interface PowerLossResult {
   /** Per cut AOF: bytes before and after. */
   readonly cuts: readonly string[];
 }
-
-const ACCEPTORS = ["A", "B", "C"];
 
 export async function runPowerLoss(o: PowerLossOptions): Promise<PowerLossResult> {
   const random = seededRandom(o.seed ^ 0xb3);

@@ -61,15 +61,21 @@ export const KEYS = ["X", "Y", "Z", "W"];
 /** P1 proposes 3, P2 proposes 7, ...: client 1's X=3 against client 2's X=7. */
 export const valueOf = (proposer: number): string => String(3 + 4 * proposer);
 
+/** A simulated proposer's limits (clients' proposers and rejoin recoveries alike). */
+export function simProposerConfig(
+  nodeId: string, acceptors: readonly string[], o: SimOptions,
+): ProposerConfig {
+  return {
+    nodeId, acceptors, phaseTimeoutTicks: o.phaseTimeoutTicks, backoffBaseTicks: 3,
+    backoffMaxTicks: 40, deadlineTicks: 6 * o.phaseTimeoutTicks, roundCountMax: 4,
+  };
+}
+
 /** Proposer `index` (P1, P2, ...) with one create per key its client races on. */
 export function proposerNode(
   index: number, acceptorIds: string[], o: SimOptions, core: SimCore, random: Random,
 ): ProposerNode {
-  const config: ProposerConfig = {
-    nodeId: `P${index + 1}`, acceptors: core.acceptorsOf(acceptorIds, index),
-    phaseTimeoutTicks: o.phaseTimeoutTicks, backoffBaseTicks: 3, backoffMaxTicks: 40,
-    deadlineTicks: 6 * o.phaseTimeoutTicks, roundCountMax: 4,
-  };
+  const config = simProposerConfig(`P${index + 1}`, core.acceptorsOf(acceptorIds, index), o);
   const creates = new Map<string, Create>();
   o.racers.forEach((racers, k) => {
     if (!racers.includes(index)) return;

@@ -2,9 +2,7 @@ import { EMPTY_ACCEPTOR_STATE, type AcceptorState } from "../../src/core/accepto
 import { formatBallot, maxBallot, type Ballot } from "../../src/core/ballot.js";
 import { LearnerReplica, classifyQuorumRead } from "../../src/core/learner.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../../src/core/messages.js";
-import {
-  nextWakeAt, type ProposalOutcome, type ProposerConfig, type ProposerStep,
-} from "../../src/core/proposer.js";
+import { nextWakeAt, type ProposalOutcome, type ProposerStep } from "../../src/core/proposer.js";
 import { quorumSize } from "../../src/core/quorum.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 import { Observer, Violation } from "./checker.js";
@@ -14,6 +12,7 @@ import {
 } from "./network.js";
 import {
   ACCEPTOR_IDS, KEYS, LEARNER_IDS, describe, formatPartition, formatSimMsg, proposerNode,
+  simProposerConfig,
   type Acceptor, type Create, type ProposerNode, type Rejoin,
 } from "./nodes.js";
 import { scenarioName, type SimOptions } from "./options.js";
@@ -274,11 +273,7 @@ class Simulation {
     const others = this.#acceptors.filter((a) => a !== acceptor && a.up);
     if (others.length < quorumSize(this.#acceptors.length)) return;
     rejoin.pending = new Set(others.flatMap((a) => [...a.store.keys()]));
-    const config: ProposerConfig = {
-      nodeId: acceptor.id, acceptors: this.#acceptors.map((a) => a.id),
-      phaseTimeoutTicks: this.#o.phaseTimeoutTicks, backoffBaseTicks: 3, backoffMaxTicks: 40,
-      deadlineTicks: 6 * this.#o.phaseTimeoutTicks, roundCountMax: 4,
-    };
+    const config = simProposerConfig(acceptor.id, this.#acceptors.map((a) => a.id), this.#o);
     rejoin.proposer = {
       id: acceptor.id, config, creates: new Map(), proposals: new Map(), seen: new Map(), skew: 0,
     };

@@ -1,5 +1,5 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
 
@@ -29,12 +29,7 @@ export class AcceptorRegistry {
   }
 
   async get(acceptorId: string): Promise<Registration | null> {
-    const entry = await this.kv.get(acceptorId);
-    if (entry === null || entry.operation !== "PUT") return null;
-    const parsed = RegistrationSchema.safeParse(safeJson(entry.string()));
-    // A value this version cannot read is someone else's: never treat it as free.
-    const incarnation = parsed.success ? parsed.data.incarnation : `unreadable:${entry.revision}`;
-    return { incarnation, revision: entry.revision };
+    return registrationOf(await this.kv.get(acceptorId));
   }
 
   /** Registers `incarnation` if the ID has none; false when another registration exists. */
@@ -53,15 +48,7 @@ export class AcceptorRegistry {
     Promise<() => void> {
     const updates = await this.kv.watch({ key: acceptorId });
     void (async () => {
-      for await (const entry of updates) {
-        if (entry.operation !== "PUT") {
-          onChange(null);
-          continue;
-        }
-        const parsed = RegistrationSchema.safeParse(safeJson(entry.string()));
-        onChange({ incarnation: parsed.success ? parsed.data.incarnation :
-          `unreadable:${entry.revision}`, revision: entry.revision });
-      }
+      for await (const entry of updates) onChange(registrationOf(entry));
     })().catch(() => undefined);
     return () => updates.stop();
   }
@@ -77,6 +64,15 @@ export class AcceptorRegistry {
       throw err;
     }
   }
+}
+
+/** An entry's registration; null when deleted. */
+function registrationOf(entry: KvEntry | null): Registration | null {
+  if (entry === null || entry.operation !== "PUT") return null;
+  const parsed = RegistrationSchema.safeParse(safeJson(entry.string()));
+  // A value this version cannot read is someone else's: never treat it as free.
+  const incarnation = parsed.success ? parsed.data.incarnation : `unreadable:${entry.revision}`;
+  return { incarnation, revision: entry.revision };
 }
 
 function safeJson(text: string): unknown {
