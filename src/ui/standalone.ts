@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import { parseArgs } from "node:util";
-import { connectNats, type NatsTlsFiles } from "../adapters/nats/connection.js";
+import { connectNats, type NatsOptions } from "../adapters/nats/connection.js";
 import { loadNatsTls } from "../node/config.js";
 import { createUi } from "./routes.js";
 
@@ -10,11 +10,7 @@ export interface StandaloneUi {
   close(): Promise<void>;
 }
 
-export interface StandaloneOptions {
-  readonly servers: readonly string[];
-  readonly user?: string | undefined;
-  readonly password?: string | undefined;
-  readonly tls?: NatsTlsFiles | undefined;
+export interface StandaloneOptions extends Omit<NatsOptions, "name"> {
   readonly prefix: string;
   readonly acceptors: readonly string[];
   /** 0 picks a free port. */

@@ -10,6 +10,7 @@ import type { PaxosKvClient } from "../../src/client/client.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import type { NodeProcess } from "../../src/dev/cluster.js";
+import type { ServerHandle } from "../../src/dev/servers.js";
 import { ACCEPTORS, type Harness } from "./harness.js";
 import { partition } from "./partition.js";
 import { isOk, type Recorder } from "./recorder.js";
@@ -230,12 +231,10 @@ export class Nemesis {
         } };
       }
       case "kill-nats": {
-        const index = randomInt(this.#random, h.natsServers.length);
-        const server = h.natsServers[index];
-        if (server === undefined || this.#busy(applied, `nats-${index + 1}`)) return null;
-        const record = this.#record(kind, `nats-${index + 1}`);
-        await server.kill("SIGKILL");
-        return { record, heal: () => server.restart() };
+        const picked = this.#natsServer(kind, applied);
+        if (picked === null) return null;
+        await picked.server.kill("SIGKILL");
+        return { record: picked.record, heal: () => picked.server.restart() };
       }
       case "partition-redis": {
         // The acceptor's node and its Redis can no longer talk; requests in flight stall.
@@ -248,10 +247,9 @@ export class Nemesis {
       case "partition-nats": {
         // One NATS server cut off from its clients and (as far as loopback allows: routes it
         // dialled itself go on) from the other servers.
-        const index = randomInt(this.#random, h.natsServers.length);
-        const server = h.natsServers[index];
-        if (server === undefined || this.#busy(applied, `nats-${index + 1}`)) return null;
-        const record = this.#record(kind, `nats-${index + 1}`);
+        const picked = this.#natsServer(kind, applied);
+        if (picked === null) return null;
+        const { server, record } = picked;
         const heal = partition([server.port, ...(server.routePort === undefined ? [] : [server.routePort])]);
         return { record, heal: async () => heal() };
       }
@@ -260,10 +258,9 @@ export class Nemesis {
       case "truncate-blk": {
         // B6: one nats-server dies and its copy of the chosen stream loses the tail of its
         // last message block (a torn write, as in Jepsen's NATS tests); restarted at the heal.
-        const index = randomInt(this.#random, h.natsServers.length);
-        const server = h.natsServers[index];
-        if (server === undefined || this.#busy(applied, `nats-${index + 1}`)) return null;
-        const record = this.#record(kind, `nats-${index + 1}`);
+        const picked = this.#natsServer(kind, applied);
+        if (picked === null) return null;
+        const { server, record } = picked;
         await server.kill("SIGKILL");
         record.detail = truncateLastBlock(join(server.dir, "jetstream", "$G", "streams",
           "PAXOSKV_CHOSEN", "msgs"), 0.3 + 0.6 * this.#random.next());
@@ -274,6 +271,15 @@ export class Nemesis {
       case "rolling-restart":
         return applied.length > 0 ? null : this.#rollingRestart();
     }
+  }
+
+  /** A random nats-server no other fault of this round holds, recorded as `kind`'s target. */
+  #natsServer(kind: FaultKind, applied: readonly Applied[]):
+    { server: ServerHandle; record: FaultRecord } | null {
+    const index = randomInt(this.#random, this.harness.natsServers.length);
+    const server = this.harness.natsServers[index];
+    if (server === undefined || this.#busy(applied, `nats-${index + 1}`)) return null;
+    return { server, record: this.#record(kind, `nats-${index + 1}`) };
   }
 
   /**

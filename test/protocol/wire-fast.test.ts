@@ -112,51 +112,44 @@ const SCHEMAS: Record<Kind, z.ZodType> = {
   reply: ReplyBatchSchema,
 };
 
+/**
+ * Feeds 20,000 generated messages, each mutated 0–2 times and sent through JSON as on the
+ * wire, to the schema and to `parseWire`: the verdicts agree, and so does the data when valid.
+ */
+function expectSameVerdicts(schema: z.ZodType, seed: number, generate: (random: Random) => unknown):
+  void {
+  const random = seededRandom(seed);
+  let passed = 0;
+  for (let n = 0; n < 20_000; n++) {
+    let message = generate(random);
+    for (let m = randomInt(random, 3); m > 0; m--) message = mutate(random, message);
+    const json: unknown = JSON.parse(JSON.stringify(message) ?? "null");
+    const expected = schema.safeParse(json);
+    const actual = parseWire(schema, json);
+    expect(actual.success, JSON.stringify(json)).toBe(expected.success);
+    if (expected.success) {
+      passed++;
+      expect(actual.data).toEqual(expected.data);
+    }
+  }
+  // Both sides of the verdict were exercised.
+  expect(passed).toBeGreaterThan(2_000);
+  expect(passed).toBeLessThan(18_000);
+}
+
 describe("wire - the hand-written checks agree with the schemas", () => {
   it.each(Object.keys(SCHEMAS) as Kind[])("wire - %s batches: same verdict and data", (kind) => {
-    const random = seededRandom(7 + kind.length);
-    const schema = SCHEMAS[kind];
-    let passed = 0;
-    for (let n = 0; n < 20_000; n++) {
-      const items = Array.from({ length: 1 + randomInt(random, 3) }, () => validItem(random, kind));
-      let message: unknown = { v: 1, items };
-      for (let m = randomInt(random, 3); m > 0; m--) message = mutate(random, message);
-      // Through JSON, as on the wire: what the acceptor or proposer decodes.
-      const json: unknown = JSON.parse(JSON.stringify(message) ?? "null");
-      const expected = schema.safeParse(json);
-      const actual = parseWire(schema, json);
-      expect(actual.success, JSON.stringify(json)).toBe(expected.success);
-      if (expected.success) {
-        passed++;
-        expect(actual.data).toEqual(expected.data);
-      }
-    }
-    // Both sides of the verdict were exercised.
-    expect(passed).toBeGreaterThan(2_000);
-    expect(passed).toBeLessThan(18_000);
+    expectSameVerdicts(SCHEMAS[kind], 7 + kind.length, (random) => ({
+      v: 1, items: Array.from({ length: 1 + randomInt(random, 3) }, () => validItem(random, kind)),
+    }));
   });
 
   it("wire - chosen events: same verdict and data", () => {
-    const random = seededRandom(11);
-    let passed = 0;
-    for (let n = 0; n < 20_000; n++) {
-      let event: unknown = {
-        key: usually(random, KEYS, 5), value: usually(random, VALUES, 4),
-        ballot: pick(random, ["1795768434692.A", "1.B", ""]),
-        ...(random.next() < 0.5 ? { acceptors: ["A", "C"] } : {}),
-      };
-      for (let m = randomInt(random, 3); m > 0; m--) event = mutate(random, event);
-      const json: unknown = JSON.parse(JSON.stringify(event) ?? "null");
-      const expected = ChosenEventSchema.safeParse(json);
-      const actual = parseWire(ChosenEventSchema, json);
-      expect(actual.success, JSON.stringify(json)).toBe(expected.success);
-      if (expected.success) {
-        passed++;
-        expect(actual.data).toEqual(expected.data);
-      }
-    }
-    expect(passed).toBeGreaterThan(2_000);
-    expect(passed).toBeLessThan(18_000);
+    expectSameVerdicts(ChosenEventSchema, 11, (random) => ({
+      key: usually(random, KEYS, 5), value: usually(random, VALUES, 4),
+      ballot: pick(random, ["1795768434692.A", "1.B", ""]),
+      ...(random.next() < 0.5 ? { acceptors: ["A", "C"] } : {}),
+    }));
   });
 
   it("wire - an own __proto__ key is an extra field to both", () => {
