@@ -99,6 +99,7 @@ export class AcceptorRole {
           };
           if (msg.reply !== undefined) msg.respond(JSON.stringify(reply));
         }, (err: unknown) => {
+          if (err instanceof AcceptorFencedError) return this.onFenced(err);
           this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "acceptor store failed to list keys");
         });
         this.#inFlight.add(work);

@@ -283,7 +283,7 @@ describe("redis store - fencing (the incarnation marker)", () => {
     store.serveAs("inc-2");
     await expect(store.accept(accept("f.1", b(5), "v"))).rejects.toThrow(AcceptorFencedError);
     await expect(store.read("f.1")).rejects.toThrow(AcceptorFencedError);
-    expect(await store.holdsState()).toBe(false); // nothing was written
+    expect(await rawClient(server).keys("paxoskv:acc:F:f.*")).toEqual([]); // nothing written
     store.serveAs(marker);
     expect((await store.prepare(prepare("f.1", b(5)))).type).toBe("promise");
     expect(await store.holdsState()).toBe(true);
@@ -300,6 +300,8 @@ describe("redis store - fencing (the incarnation marker)", () => {
       await expect(store.prepare(prepare("f.2", b(8)))).rejects.toThrow(AcceptorFencedError);
       await expect(store.acceptMany([accept("f.2", b(9), "w"), accept("f.3", b(9), "w")]))
         .rejects.toThrow(AcceptorFencedError);
+      // Nor does it list its (now empty) keys as if it held nothing.
+      await expect(store.scanKeys("0", 10)).rejects.toThrow(AcceptorFencedError);
       expect(await rawClient(server).keys("*")).toEqual([]);
       expect(await store.incarnation()).toBeNull();
     });

@@ -183,6 +183,12 @@ export class RedisAcceptorStore implements AcceptorStore {
   }
 
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
+    // While serving, a wiped store must not list "nothing" as if it held nothing (a rebuild or
+    // a rejoin counts the listing); before serving (the claim looks for state) it may.
+    if (this.#servingAs !== "" && await this.incarnation() !== this.#servingAs) {
+      throw new AcceptorFencedError(`acceptor ${this.acceptorId}: ${FENCED_ERROR} its Redis ` +
+        "no longer holds the registered state");
+    }
     const prefix = this.#keyPrefix;
     const [next, names] = await this.#call("SCAN", null,
       () => this.#redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", count));
