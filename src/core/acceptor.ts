@@ -1,4 +1,4 @@
-import { compareBallots, type Ballot } from "./ballot.js";
+import { compareBallots, FAST_BALLOT, isFastBallot, type Ballot } from "./ballot.js";
 import type {
   AcceptedProposal, MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
 } from "./messages.js";
@@ -21,10 +21,14 @@ export interface AcceptorStep<R> {
 /**
  * Prepare(n) succeeds only if n > promised. Then two promises (no Prepare <= n, no Accept < n,
  * both kept by recording n as promised) and one answer (the accepted proposal, or empty).
+ * The fast ballot is never prepared: it is shared by every proposer.
  */
 export function onPrepare(
   state: AcceptorState, msg: MsgPrepare, self: string,
 ): AcceptorStep<MsgPromise | MsgNack> {
+  if (isFastBallot(msg.ballot)) {
+    return { state, changed: false, reply: nack(msg, "prepare", state.promised ?? FAST_BALLOT, self) };
+  }
   if (state.promised !== null && compareBallots(msg.ballot, state.promised) <= 0) {
     return { state, changed: false, reply: nack(msg, "prepare", state.promised, self) };
   }
@@ -35,10 +39,20 @@ export function onPrepare(
   return { state: next, changed: true, reply };
 }
 
-/** Accept(n, v) succeeds only if n >= promised; accepting also promises n. */
+/**
+ * Accept(n, v) succeeds only if n >= promised; accepting also promises n. At the fast ballot,
+ * which many proposers share, only the first value counts: it is taken while nothing is
+ * promised, and a repeat of that same value is answered again without a write.
+ */
 export function onAccept(
   state: AcceptorState, msg: MsgAccept, self: string,
 ): AcceptorStep<MsgAccepted | MsgNack> {
+  if (isFastBallot(msg.ballot) && state.promised !== null) {
+    const repeat = state.accepted !== null && isFastBallot(state.accepted.ballot) &&
+      isFastBallot(state.promised) && state.accepted.value === msg.value;
+    const reply = repeat ? accepted(msg, self) : nack(msg, "accept", state.promised, self);
+    return { state, changed: false, reply };
+  }
   if (state.promised !== null && compareBallots(msg.ballot, state.promised) < 0) {
     return { state, changed: false, reply: nack(msg, "accept", state.promised, self) };
   }
@@ -46,8 +60,11 @@ export function onAccept(
     promised: msg.ballot,
     accepted: { ballot: msg.ballot, value: msg.value },
   };
-  const reply: MsgAccepted = { type: "accepted", key: msg.key, from: self, ballot: msg.ballot };
-  return { state: next, changed: true, reply };
+  return { state: next, changed: true, reply: accepted(msg, self) };
+}
+
+function accepted(msg: MsgAccept, self: string): MsgAccepted {
+  return { type: "accepted", key: msg.key, from: self, ballot: msg.ballot };
 }
 
 function nack(

@@ -44,11 +44,23 @@ export function maxBallot(a: Ballot | null, b: Ballot | null): Ballot | null {
 }
 
 /**
+ * The one fast ballot, below every classic ballot: any proposer may send Accept at it without a
+ * Prepare (a fast round, see `proposer.ts`), and an acceptor takes it only while it has promised
+ * nothing. Round 0 is reserved for it; classic rounds start at 1.
+ */
+export const FAST_BALLOT: Ballot = Object.freeze({ round: 0, nodeId: "fast" });
+
+export function isFastBallot(b: Ballot): boolean {
+  return b.round === 0;
+}
+
+/**
  * The proposer's next ballot: above every ballot it has seen, and never below `floorRound`
- * (a timestamp, as the seed suggests, so a fresh proposer starts above old rounds).
+ * (a timestamp, as the seed suggests, so a fresh proposer starts above old rounds). Always a
+ * classic ballot (round 1 or more).
  */
 export function nextBallotAbove(seen: Ballot | null, nodeId: string, floorRound: number): Ballot {
-  const round = Math.max(Math.floor(floorRound), seen === null ? 0 : seen.round + 1);
+  const round = Math.max(Math.floor(floorRound), seen === null ? 1 : seen.round + 1, 1);
   const next = ballot(round, nodeId);
   assert(compareBallots(next, seen) > 0, "next ballot must be above every ballot seen");
   return next;

@@ -1,6 +1,6 @@
-import { compareBallots, ballotsEqual, type Ballot } from "./ballot.js";
+import { compareBallots, ballotsEqual, isFastBallot, type Ballot } from "./ballot.js";
 import type { AcceptedProposal, ChosenProposal } from "./messages.js";
-import { addVoter, quorumSize } from "./quorum.js";
+import { addVoter, fastQuorumSize, quorumSize } from "./quorum.js";
 
 /** A value known to be chosen for a key. */
 export interface Chosen {
@@ -52,7 +52,8 @@ export interface AcceptorReport {
 
 /**
  * What a read of the acceptors shows about a key:
- * - `chosen`: a majority accepted the same proposal, so its value is chosen;
+ * - `chosen`: a majority accepted the same classic proposal, or a fast quorum the same value at
+ *   the fast ballot, so its value is chosen;
  * - `absent`: a majority has accepted nothing, so nothing was chosen before the read;
  * - `undecided`: something was accepted but not by a majority: finish it by running Paxos;
  * - `insufficient`: fewer than a majority of distinct configured acceptors answered.
@@ -79,8 +80,9 @@ export function classifyQuorumRead(
   for (const { accepted } of distinct) {
     if (accepted === null) continue;
     const same = distinct.filter((r) => r.accepted !== null &&
-      ballotsEqual(r.accepted.ballot, accepted.ballot));
-    if (same.length >= quorum) {
+      ballotsEqual(r.accepted.ballot, accepted.ballot) && r.accepted.value === accepted.value);
+    const needed = isFastBallot(accepted.ballot) ? fastQuorumSize(acceptors.length) : quorum;
+    if (same.length >= needed) {
       return {
         kind: "chosen", value: accepted.value, ballot: accepted.ballot,
         acceptors: same.map((r) => r.from),

@@ -1,10 +1,12 @@
 import { assert } from "./assert.js";
-import { compareBallots, maxBallot, nextBallotAbove, type Ballot } from "./ballot.js";
+import {
+  ballotsEqual, compareBallots, FAST_BALLOT, isFastBallot, maxBallot, nextBallotAbove, type Ballot,
+} from "./ballot.js";
 import type {
   AcceptedProposal, AcceptorToProposer, ChosenProposal, MsgAccept, MsgPrepare,
   ProposerToAcceptor,
 } from "./messages.js";
-import { addVoter, majorityImpossible, quorumSize } from "./quorum.js";
+import { addVoter, fastQuorumSize, majorityImpossible, quorumSize } from "./quorum.js";
 import { randomInt, type Random } from "./random.js";
 
 /** Limits of one proposal. Times are in ticks (the node uses milliseconds). */
@@ -27,7 +29,8 @@ export interface ProposerConfig {
  * certainly not chosen through it. `timeout`: an Accept went out without a majority answering,
  * so the value may still be chosen later; retrying the same create resolves it. `empty`: only
  * for a proposal without a value of its own (a rejoining acceptor's recovery): a majority
- * promised `ballot` and none had accepted anything, so no value is chosen below it.
+ * promised `ballot` and none had accepted a value that could have been chosen, so no value is
+ * chosen below it.
  */
 export type ProposalOutcome =
   | ChosenProposal
@@ -35,7 +38,8 @@ export type ProposalOutcome =
   | { readonly kind: "unavailable"; readonly rounds: number }
   | { readonly kind: "timeout"; readonly rounds: number };
 
-export type ProposalPhase = "prepare" | "accept" | "backoff" | "done";
+/** `fast`: the first round may skip Prepare (see `startProposal`). */
+export type ProposalPhase = "fast" | "prepare" | "accept" | "backoff" | "done";
 
 export interface Promised {
   readonly from: string;
@@ -87,12 +91,20 @@ export interface ProposerStep {
 /**
  * Starts a proposal: Prepare(n) to all acceptors, with n above `seen` and at least `now`.
  * A null `value` starts a recovery (see `ProposalOutcome`'s `empty`).
+ *
+ * With `fast`, the first round is Fast Paxos's instead: Accept(FAST_BALLOT, value) with no
+ * Prepare, one round trip. The value is chosen if a fast quorum (all 3 of 3, 4 of 5) takes it;
+ * an acceptor takes it only while it has promised nothing. On any refusal that leaves no fast
+ * quorum, or at the phase timeout, the proposal goes on with a classic round at once, whose
+ * Phase 1 keeps a fast value that may have been chosen (see `valueToKeep`). Worth it only when
+ * every acceptor answers: one silent acceptor costs a phase timeout.
  */
 export function startProposal(
   config: ProposerConfig, key: string, value: string | null, now: number,
-  seen: Ballot | null = null,
+  seen: Ballot | null = null, fast = false,
 ): ProposerStep {
   assert(config.acceptors.length >= 1, "proposer needs acceptors");
+  if (fast && value !== null) return startFast(config, key, value, now, seen);
   const ballot = nextBallotAbove(seen, config.nodeId, now);
   const state: ProposalState = {
     key, ownValue: value, phase: "prepare", ballot, seen: ballot, value: null,
@@ -101,6 +113,22 @@ export function startProposal(
     acceptSent: false, outcome: null,
   };
   return { state, outbox: [prepareOf(state)], events: [{ type: "prepare", ballot }] };
+}
+
+function startFast(
+  config: ProposerConfig, key: string, value: string, now: number, seen: Ballot | null,
+): ProposerStep {
+  const state: ProposalState = {
+    key, ownValue: value, phase: "fast", ballot: FAST_BALLOT,
+    seen: maxBallot(seen, FAST_BALLOT) ?? FAST_BALLOT, value, promises: [], accepts: [],
+    refusals: [], startedAt: now,
+    wakeAt: now + Math.min(config.phaseTimeoutTicks, config.deadlineTicks), rounds: 1,
+    acceptSent: true, outcome: null,
+  };
+  const accept: MsgAccept = { type: "accept", key, ballot: FAST_BALLOT, value };
+  return {
+    state, outbox: [accept], events: [{ type: "accept", ballot: FAST_BALLOT, adopted: false }],
+  };
 }
 
 /** Feeds one acceptor reply. Replies for other ballots only teach the proposer higher ballots. */
@@ -113,6 +141,7 @@ export function onReply(
   // counted: a phase never lasts longer than the phase timeout, which a rejoining acceptor
   // relies on (it waits that long before it reads what the others hold).
   if (now >= state.wakeAt) return onTick(config, state, now, random);
+  if (state.phase === "fast") return onFastReply(config, state, msg, now);
   if (msg.type === "nack") return onNack(config, state, msg.from, msg.phase, msg.ballot,
     msg.promised, now, random);
   if (compareBallots(msg.ballot, state.ballot) !== 0) return idle(state);
@@ -130,6 +159,7 @@ export function onTick(
   config: ProposerConfig, state: ProposalState, now: number, random: Random,
 ): ProposerStep {
   if (state.phase === "done" || now < state.wakeAt) return idle(state);
+  if (state.phase === "fast") return classicAfterFast(config, state, now);
   // A back-off that ends at the deadline gives up instead of starting a round past it.
   if (state.phase === "backoff" && now < deadlineOf(config, state) && !ballotsExhausted(state)) {
     return beginRound(config, state, now);
@@ -151,7 +181,7 @@ function onPromise(
   if (promises.length < quorumSize(config.acceptors.length)) {
     return idle({ ...state, promises });
   }
-  const highest = highestAccepted(promises);
+  const highest = valueToKeep(config.acceptors.length, promises);
   if (highest === null && state.ownValue === null) {
     const outcome: ProposalOutcome = {
       kind: "empty", ballot: state.ballot, acceptors: promises.map((p) => p.from),
@@ -170,6 +200,43 @@ function onPromise(
     outbox: [accept],
     events: [{ type: "accept", ballot: state.ballot, adopted: highest !== null }],
   };
+}
+
+function onFastReply(
+  config: ProposerConfig, state: ProposalState, msg: AcceptorToProposer, now: number,
+): ProposerStep {
+  if (msg.type === "accepted" && ballotsEqual(msg.ballot, FAST_BALLOT)) {
+    const accepts = addVoter(config.acceptors, state.accepts, msg.from);
+    if (accepts === state.accepts) return idle(state);
+    if (accepts.length < fastQuorumSize(config.acceptors.length)) {
+      return idle({ ...state, accepts });
+    }
+    assert(state.value !== null, "fast round without a value");
+    const outcome: ProposalOutcome = {
+      kind: "chosen", value: state.value, ballot: FAST_BALLOT, acceptors: accepts,
+    };
+    return finish({ ...state, accepts }, outcome, now);
+  }
+  if (msg.type !== "nack" || msg.phase !== "accept" || !ballotsEqual(msg.ballot, FAST_BALLOT) ||
+    state.accepts.includes(msg.from)) {
+    return idle(state);
+  }
+  // The acceptor holds a promise or another fast value: it will never take ours.
+  const seen = maxBallot(state.seen, msg.promised) ?? state.seen;
+  const refusals = addVoter(config.acceptors, state.refusals, msg.from);
+  const next: ProposalState = { ...state, seen, refusals };
+  const n = config.acceptors.length;
+  if (n - refusals.length >= fastQuorumSize(n)) return idle(next);
+  return classicAfterFast(config, next, now);
+}
+
+/** A fast round that cannot succeed goes on as a classic round, without back-off. */
+function classicAfterFast(config: ProposerConfig, state: ProposalState, now: number):
+  ProposerStep {
+  if (now >= deadlineOf(config, state) || ballotsExhausted(state)) {
+    return finish(state, { kind: "timeout", rounds: state.rounds }, now);
+  }
+  return beginRound(config, state, now);
 }
 
 function onAccepted(
@@ -262,6 +329,29 @@ function finish(state: ProposalState, outcome: ProposalOutcome, now: number): Pr
 
 function prepareOf(state: ProposalState): MsgPrepare {
   return { type: "prepare", key: state.key, ballot: state.ballot };
+}
+
+/**
+ * What Phase 2 must propose, given a majority's promises: the accepted proposal with the
+ * highest ballot when that ballot is classic (one value per classic ballot). When it is the fast
+ * ballot, promisers may report different values, and one was chosen only if a fast quorum took
+ * it: v may have been if its reporters plus the acceptors not heard from reach a fast quorum
+ * (at most one v can). Null: the proposer may propose its own value.
+ */
+export function valueToKeep(
+  acceptorCount: number, promises: readonly Promised[],
+): AcceptedProposal | null {
+  const highest = highestAccepted(promises);
+  if (highest === null || !isFastBallot(highest.ballot)) return highest;
+  const unheard = acceptorCount - promises.length;
+  const counts = new Map<string, number>();
+  for (const { accepted } of promises) {
+    if (accepted === null || !isFastBallot(accepted.ballot)) continue;
+    const count = (counts.get(accepted.value) ?? 0) + 1;
+    counts.set(accepted.value, count);
+    if (count + unheard >= fastQuorumSize(acceptorCount)) return accepted;
+  }
+  return null;
 }
 
 /** The accepted proposal with the highest ballot among the promises, or null if none. */

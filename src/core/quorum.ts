@@ -6,6 +6,16 @@ export function quorumSize(acceptorCount: number): number {
   return Math.floor(acceptorCount / 2) + 1;
 }
 
+/**
+ * The fast quorum: how many acceptors must accept the fast ballot's value for it to be chosen.
+ * Any two fast quorums and any majority share an acceptor (2F + majority > 2n), so a classic
+ * round that hears a majority can tell which fast value may have been chosen: 3 of 3, 4 of 5.
+ */
+export function fastQuorumSize(acceptorCount: number): number {
+  const majority = quorumSize(acceptorCount);
+  return Math.floor((2 * acceptorCount - majority) / 2) + 1;
+}
+
 /** Adds `from` to `voters` only if it is a configured acceptor not counted yet. */
 export function addVoter(
   acceptors: readonly string[],

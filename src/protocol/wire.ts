@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { NODE_ID_PATTERN } from "../core/ballot.js";
+import { FAST_BALLOT, NODE_ID_PATTERN } from "../core/ballot.js";
 import type { AcceptorToProposer, MsgReadReply } from "../core/messages.js";
 import { ChosenEventSchema } from "./replies.js";
 import { validateKey } from "./subjects.js";
@@ -15,10 +15,12 @@ export const BATCH_ITEMS_MAX = 1024;
 const KeySchema = z.string().refine((k) => validateKey(k) === null, "invalid key");
 const NodeIdSchema = z.string().regex(NODE_ID_PATTERN);
 
+/** Round 0 is only ever the fast ballot (`FAST_BALLOT`), whose node ID is fixed. */
 export const BallotSchema = z.object({
   round: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
   nodeId: NodeIdSchema,
-}).strict();
+}).strict().refine((b) => b.round !== 0 || b.nodeId === FAST_BALLOT.nodeId,
+  "round 0 is the fast ballot, whose node ID is \"fast\"");
 
 /** Lone surrogates would be replaced on the way to Redis, storing a value nobody proposed. */
 const ValueSchema = z.string().refine((v) => v.isWellFormed(), "value is not well-formed Unicode");
@@ -107,7 +109,7 @@ function isBallot(x: unknown): boolean {
   if (!isRecord(x) || keyCount(x) !== 2) return false;
   const round = x.round;
   return typeof round === "number" && Number.isSafeInteger(round) && round >= 0 &&
-    isNodeId(x.nodeId);
+    isNodeId(x.nodeId) && (round !== 0 || x.nodeId === FAST_BALLOT.nodeId);
 }
 
 function isValue(x: unknown): boolean {

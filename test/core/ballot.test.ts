@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AssertionFailure } from "../../src/core/assert.js";
 import {
-  ballot, ballotsEqual, compareBallots, formatBallot, maxBallot, nextBallotAbove, type Ballot,
+  ballot, ballotsEqual, FAST_BALLOT, compareBallots, formatBallot, maxBallot, nextBallotAbove, type Ballot,
 } from "../../src/core/ballot.js";
 
 const b = (round: number, nodeId: string): Ballot => ballot(round, nodeId);
@@ -33,7 +33,9 @@ describe("ballot", () => {
 
   // DESIGN.md: "start from a timestamp, then always above every ID seen".
   it.each([
-    { seen: null, floor: 0, want: b(0, "P1") },
+    // Round 0 is the fast ballot's: a classic ballot starts at 1.
+    { seen: null, floor: 0, want: b(1, "P1") },
+    { seen: FAST_BALLOT, floor: 0, want: b(1, "P1") },
     { seen: null, floor: 1000.7, want: b(1000, "P1") },
     { seen: b(1000, "P2"), floor: 10, want: b(1001, "P1") },
     { seen: b(1000, "P0"), floor: 10, want: b(1001, "P1") },

@@ -34,10 +34,10 @@ function feed(state: ProposalState, msgs: AcceptorToProposer[], now = 0): Propos
   return step;
 }
 
-/** Starts at 0 (ballot 0.P1), then gathers promises from A and B: phase 2 at ballot 0.P1. */
+/** Starts at 0 (ballot 1.P1: classic rounds start at 1), then gathers promises from A and B: phase 2 at ballot 1.P1. */
 function inAcceptPhase(): ProposalState {
   const start = startProposal(config, "X", "3", 0).state;
-  return feed(start, [promise("A", n(0)), promise("B", n(0))]).state;
+  return feed(start, [promise("A", n(1)), promise("B", n(1))]).state;
 }
 
 /** Ticks at each wake-up with no replies at all, until the proposal gives up. */
@@ -65,22 +65,22 @@ describe("proposer", () => {
   // "with promises from a majority": distinct, configured acceptors only.
   it("proposer - needs promises from a majority of distinct configured acceptors", () => {
     const start = startProposal(config, "X", "3", 0).state;
-    const waiting = feed(start, [promise("A", n(0)), promise("A", n(0)), promise("Z", n(0))]);
+    const waiting = feed(start, [promise("A", n(1)), promise("A", n(1)), promise("Z", n(1))]);
     expect(waiting.state.phase).toBe("prepare");
     expect(waiting.outbox).toEqual([]);
-    const step = feed(waiting.state, [promise("C", n(0))]);
+    const step = feed(waiting.state, [promise("C", n(1))]);
     expect(step.state.phase).toBe("accept");
-    expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(0), value: "3" }]);
+    expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(1), value: "3" }]);
     expect(step.state.acceptSent).toBe(true);
   });
 
   it.each([
-    { name: "another key", msg: { ...promise("A", n(0)), key: "Y" } },
-    { name: "an older ballot", msg: promise("A", n(0, "P0")) },
-    { name: "an Accepted in phase 1", msg: accepted("A", n(0)) },
+    { name: "another key", msg: { ...promise("A", n(1)), key: "Y" } },
+    { name: "an older ballot", msg: promise("A", n(1, "P0")) },
+    { name: "an Accepted in phase 1", msg: accepted("A", n(1)) },
   ])("proposer - ignores a reply for $name", ({ msg }) => {
     const start = startProposal(config, "X", "3", 0).state;
-    const step = feed(start, [msg, promise("B", n(0))]);
+    const step = feed(start, [msg, promise("B", n(1))]);
     expect(step.state.phase).toBe("prepare");
     expect(step.state.promises.map((p) => p.from)).toEqual(["B"]);
   });
@@ -104,14 +104,14 @@ describe("proposer", () => {
 
   // "once a majority accepted (n, v), v is chosen".
   it("proposer - chooses on Accepted from a majority of distinct configured acceptors", () => {
-    const waiting = feed(inAcceptPhase(), [accepted("C", n(0)), accepted("C", n(0)),
-      accepted("Z", n(0)), accepted("A", n(0, "P0"))]);
+    const waiting = feed(inAcceptPhase(), [accepted("C", n(1)), accepted("C", n(1)),
+      accepted("Z", n(1)), accepted("A", n(1, "P0"))]);
     expect(waiting.state.phase).toBe("accept");
-    const step = feed(waiting.state, [accepted("A", n(0))], 5);
-    expect(step.state.outcome).toEqual({ kind: "chosen", value: "3", ballot: n(0),
+    const step = feed(waiting.state, [accepted("A", n(1))], 5);
+    expect(step.state.outcome).toEqual({ kind: "chosen", value: "3", ballot: n(1),
       acceptors: ["C", "A"] });
     expect(nextWakeAt(step.state)).toBeNull();
-    expect(feed(step.state, [accepted("B", n(0))]).state).toBe(step.state);
+    expect(feed(step.state, [accepted("B", n(1))]).state).toBe(step.state);
   });
 
   // "A rejected proposer retries with a higher ID after a randomized back-off".
@@ -121,11 +121,11 @@ describe("proposer", () => {
   ])("proposer - a majority of nacks in $phase backs off, then retries above the promised",
     ({ phase, state }) => {
       const p2 = n(50, "P2");
-      const one = feed(state(), [nack("A", n(0), p2, phase)], 3);
+      const one = feed(state(), [nack("A", n(1), p2, phase)], 3);
       expect(one.state.phase).toBe(phase);
-      const two = feed(one.state, [nack("A", n(0), p2, phase), nack("B", n(0), p2, phase)], 3);
+      const two = feed(one.state, [nack("A", n(1), p2, phase), nack("B", n(1), p2, phase)], 3);
       expect(two.state.phase).toBe("backoff");
-      expect(two.events).toEqual([{ type: "retry", ballot: n(0), reason: "refused",
+      expect(two.events).toEqual([{ type: "retry", ballot: n(1), reason: "refused",
         backoffTicks: two.state.wakeAt - 3 }]);
       const wake = two.state.wakeAt;
       expect(onTick(config, two.state, wake - 1, seededRandom(1)).outbox).toEqual([]);
@@ -137,7 +137,7 @@ describe("proposer", () => {
 
   it("proposer - a stale nack only raises the ballot it will retry above", () => {
     const start = startProposal(config, "X", "3", 0).state;
-    const step = feed(start, [nack("A", n(0, "P0"), n(70, "P2")), nack("B", n(0, "P0"), n(9))]);
+    const step = feed(start, [nack("A", n(1, "P0"), n(70, "P2")), nack("B", n(1, "P0"), n(9))]);
     expect(step.state.phase).toBe("prepare");
     expect(step.state.seen).toEqual(n(70, "P2"));
     expect(step.state.refusals).toEqual([]);
@@ -147,10 +147,10 @@ describe("proposer", () => {
   // Prepare <= n") and the nack names n itself; counting it as a refusal retried needlessly.
   it("proposer - a nack echoing its own ballot (a duplicate Prepare) is not a refusal", () => {
     const start = startProposal(config, "X", "3", 0).state;
-    const echoes = feed(start, [nack("A", n(0), n(0)), nack("B", n(0), n(0))]);
+    const echoes = feed(start, [nack("A", n(1), n(1)), nack("B", n(1), n(1))]);
     expect(echoes.state.phase).toBe("prepare");
     expect(echoes.state.refusals).toEqual([]);
-    expect(feed(echoes.state, [promise("A", n(0)), promise("B", n(0))]).state.phase)
+    expect(feed(echoes.state, [promise("A", n(1)), promise("B", n(1))]).state.phase)
       .toBe("accept");
   });
 
@@ -158,11 +158,11 @@ describe("proposer", () => {
   // Accept(n); its Accepted still counts, so it must not also count against the majority.
   it("proposer - an acceptor that already voted yes in this phase cannot also refuse", () => {
     const p2 = n(9, "P2");
-    const step = feed(inAcceptPhase(), [accepted("A", n(0)), nack("A", n(0), p2, "accept"),
-      nack("B", n(0), p2, "accept")]);
+    const step = feed(inAcceptPhase(), [accepted("A", n(1)), nack("A", n(1), p2, "accept"),
+      nack("B", n(1), p2, "accept")]);
     expect(step.state.phase).toBe("accept");
     expect(step.state.seen).toEqual(p2);
-    expect(feed(step.state, [accepted("C", n(0))]).state.outcome?.kind).toBe("chosen");
+    expect(feed(step.state, [accepted("C", n(1))]).state.outcome?.kind).toBe("chosen");
   });
 
   it.each([

@@ -1,8 +1,10 @@
 import type { AcceptorState } from "../../src/core/acceptor.js";
-import { ballotsEqual, compareBallots, formatBallot, type Ballot } from "../../src/core/ballot.js";
+import {
+  ballotsEqual, compareBallots, formatBallot, isFastBallot, type Ballot,
+} from "../../src/core/ballot.js";
 import type { LearnResult, QuorumRead } from "../../src/core/learner.js";
 import type { ProposalOutcome } from "../../src/core/proposer.js";
-import { quorumSize } from "../../src/core/quorum.js";
+import { fastQuorumSize, quorumSize } from "../../src/core/quorum.js";
 
 /** A broken safety or liveness property; the run stops at the first one. */
 export class Violation extends Error {
@@ -25,15 +27,18 @@ export interface ChosenFact {
 
 /**
  * An omniscient observer of every acceptor: a value is chosen for a key once a majority of
- * the real acceptor set has accepted the same ballot. Nothing here trusts the proposers.
+ * the real acceptor set has accepted the same classic ballot, or a fast quorum the same value at
+ * the fast ballot. Nothing here trusts the proposers.
  */
 export class Observer {
   readonly chosen = new Map<string, ChosenFact>();
   readonly #votes = new Map<string, Map<string, Votes>>();
   readonly #quorum: number;
+  readonly #fastQuorum: number;
 
   constructor(acceptorCount: number, private readonly checkAcceptorRules: boolean) {
     this.#quorum = quorumSize(acceptorCount);
+    this.#fastQuorum = fastQuorumSize(acceptorCount);
   }
 
   /** Returns a newly chosen fact, if this step made one. */
@@ -44,14 +49,17 @@ export class Observer {
     const accepted = after.accepted;
     if (accepted === null || accepted === before.accepted) return null;
     const byBallot = this.#votesOf(key);
+    // Every proposer shares the fast ballot, so it may carry several values: count each apart.
+    const fast = isFastBallot(accepted.ballot);
     const id = formatBallot(accepted.ballot);
-    const votes = byBallot.get(id) ?? { value: accepted.value, voters: new Set<string>() };
-    byBallot.set(id, votes);
+    const votesId = fast ? `${id}=${accepted.value}` : id;
+    const votes = byBallot.get(votesId) ?? { value: accepted.value, voters: new Set<string>() };
+    byBallot.set(votesId, votes);
     if (votes.value !== accepted.value) {
       fail(`${key}: ballot ${id} carries two values, ${votes.value} and ${accepted.value}`);
     }
     votes.voters.add(acceptor);
-    if (votes.voters.size < this.#quorum) return null;
+    if (votes.voters.size < (fast ? this.#fastQuorum : this.#quorum)) return null;
     const held = this.chosen.get(key);
     if (held !== undefined) {
       if (held.value !== accepted.value) {
@@ -114,6 +122,10 @@ function checkAcceptorRules(
     ballotsEqual(a.ballot, before.accepted.ballot) && a.value === before.accepted.value);
   if (newlyAccepted && compareBallots(a.ballot, before.promised) < 0) {
     fail(`${key}: acceptor ${acceptor} accepted ${formatBallot(a.ballot)} below its promise ` +
+      formatBallot(before.promised));
+  }
+  if (newlyAccepted && isFastBallot(a.ballot) && before.promised !== null) {
+    fail(`${key}: acceptor ${acceptor} took fast value ${a.value} after promising ` +
       formatBallot(before.promised));
   }
 }

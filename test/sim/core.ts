@@ -1,5 +1,5 @@
 import { onAccept, onPrepare } from "../../src/core/acceptor.js";
-import { maxBallot } from "../../src/core/ballot.js";
+import { isFastBallot, maxBallot } from "../../src/core/ballot.js";
 import { onReply, onTick, startProposal } from "../../src/core/proposer.js";
 import type { PlantedBug } from "./options.js";
 
@@ -41,6 +41,15 @@ export function coreWith(bug: PlantedBug | null): SimCore {
         onReply: (config, state, msg, now, random) =>
           onReply(config, state, msg.type === "promise" ? { ...msg, accepted: null } : msg, now,
             random),
+      };
+    case "ignore-fast-values":
+      // Breaks the fast value rule: a classic round never hears of values taken at the fast
+      // ballot, so it proposes its own although all acceptors may have taken another.
+      return {
+        ...REAL_CORE,
+        onReply: (config, state, msg, now, random) =>
+          onReply(config, state, msg.type === "promise" && msg.accepted !== null &&
+            isFastBallot(msg.accepted.ballot) ? { ...msg, accepted: null } : msg, now, random),
       };
     case "quorum-of-one":
       // A wrong quorum: each proposer counts only one acceptor, so a "majority" is 1 of 3.

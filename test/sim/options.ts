@@ -4,7 +4,9 @@ import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 export type PlantedBug =
   | "accept-below-promise" | "ignore-accepted" | "quorum-of-one"
   // An acceptor that lost its state votes again at once, without the rejoin's recovery.
-  | "rejoin-without-recovery";
+  | "rejoin-without-recovery"
+  // A classic round after fast rounds ignores the fast values its promises report.
+  | "ignore-fast-values";
 
 /** Everything a simulation run depends on besides its seed. */
 export interface SimOptions {
@@ -24,6 +26,8 @@ export interface SimOptions {
    * the rejoin procedure has recovered every key the others hold (see `src/node/rejoin.ts`).
    */
   readonly amnesia: boolean;
+  /** Creates start with a fast round (Accept at the fast ballot, no Prepare) 70 % of the time. */
+  readonly fastRounds: boolean;
   /** Faults run from tick 0 until the network heals. */
   readonly healAt: number;
   /** After healing, every create must be chosen and learned within this many ticks. */
@@ -55,9 +59,10 @@ export function optionsFromSeed(seed: number): SimOptions {
   // Above a round trip, so a healed network lets a phase finish.
   const phaseTimeoutTicks = 2 * delayTicksMax + 4 + randomInt(random, 10);
   const amnesia = random.next() < 0.3 && crashes;
+  const fastRounds = random.next() < 0.5;
   return {
     seed, acceptorCount, proposerCount, keyCount, racers, lossPct, dupPct, delayTicksMax,
-    partitions, crashes, amnesia, healAt, livenessTicks: 1000, phaseTimeoutTicks,
+    partitions, crashes, amnesia, fastRounds, healAt, livenessTicks: 1000, phaseTimeoutTicks,
     bug: null, checkAcceptorRules: true,
   };
 }
@@ -79,6 +84,7 @@ export function scenarioName(o: SimOptions): string {
   if (o.partitions) parts.push("part");
   if (o.crashes) parts.push("crash");
   if (o.amnesia) parts.push("amnesia");
+  if (o.fastRounds) parts.push("fast");
   if (o.bug !== null) parts.push(`bug-${o.bug}`);
   return parts.join("-");
 }

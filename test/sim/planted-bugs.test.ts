@@ -5,7 +5,8 @@ import { runSimulation, type SimResult } from "./simulator.js";
 /** The first of `count` seeds on which the simulator catches the planted bug, if any. */
 function firstCatch(bug: PlantedBug, checkAcceptorRules: boolean, count = 300): SimResult | null {
   // A rejoin bug needs an acceptor to lose its state: every seed gets that fault for it.
-  const faults = bug === "rejoin-without-recovery" ? { crashes: true, amnesia: true } : {};
+  const faults = bug === "rejoin-without-recovery" ? { crashes: true, amnesia: true }
+    : bug === "ignore-fast-values" ? { fastRounds: true } : {};
   for (let seed = 1; seed <= count; seed++) {
     const result = runSimulation({ ...optionsFromSeed(seed), ...faults, bug, checkAcceptorRules });
     if (result.violation !== null) return result;
@@ -17,7 +18,8 @@ function firstCatch(bug: PlantedBug, checkAcceptorRules: boolean, count = 300): 
 // must be caught within a few hundred seeds, by the property it breaks.
 describe("planted bugs", () => {
   it.each([
-    { bug: "accept-below-promise", acceptorChecks: true, want: /accepted .* below its promise/ },
+    { bug: "accept-below-promise", acceptorChecks: true,
+      want: /accepted .* below its promise|took fast value .* after promising/ },
     // With the per-acceptor rule off, agreement itself must still catch it.
     { bug: "accept-below-promise", acceptorChecks: false, want: /two values chosen/ },
     { bug: "ignore-accepted", acceptorChecks: true, want: /two values chosen/ },
@@ -27,6 +29,8 @@ describe("planted bugs", () => {
     // An acceptor that forgot its promises and votes at once lets a second value be chosen.
     { bug: "rejoin-without-recovery", acceptorChecks: true,
       want: /two values chosen|quorum read saw nothing/ },
+    // A classic round that ignores fast values overrides one all acceptors took.
+    { bug: "ignore-fast-values", acceptorChecks: true, want: /two values chosen/ },
   ] as const)("sim - catches $bug (acceptor checks: $acceptorChecks)",
     ({ bug, acceptorChecks, want }) => {
       const caught = firstCatch(bug, acceptorChecks);

@@ -18,8 +18,10 @@ describe("simulator", () => {
 
   it("sim - scenario names carry the topology and the faults", () => {
     const o = { ...optionsFromSeed(1), acceptorCount: 3, proposerCount: 2, keyCount: 1,
-      lossPct: 20, dupPct: 0, delayTicksMax: 1, partitions: true, crashes: false };
+      lossPct: 20, dupPct: 0, delayTicksMax: 1, partitions: true, crashes: false,
+      fastRounds: false };
     expect(scenarioName(o)).toBe("a3p2k1-loss20-part");
+    expect(scenarioName({ ...o, fastRounds: true })).toBe("a3p2k1-loss20-part-fast");
   });
 
   it("sim - seeds cover every fault, and the trace shows each", () => {

@@ -318,8 +318,10 @@ class Simulation {
         this.#traceIds.set(`${node.id}/${create.key}`, traceId);
         this.#emit(() => ({ t: this.now, traceId, key: create.key, kind: "request",
           from: clientOf(node.id), to: [node.id], value: create.value }));
+        // Drawn only in fast seeds, so the other seeds keep the runs they always had.
+        const fast = this.#o.fastRounds && this.#random.next() < 0.7;
         const step = this.#core.startProposal(node.config, create.key, create.value,
-          this.now + node.skew, node.seen.get(create.key) ?? null);
+          this.now + node.skew, node.seen.get(create.key) ?? null, fast);
         this.#apply(node, step);
       }
     }

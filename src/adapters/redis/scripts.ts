@@ -39,9 +39,11 @@ end
 -- Rounds are decimal integers below 2^53 so tonumber() is exact. Node IDs compare byte-wise:
 -- Lua's \`<\` on strings uses strcoll and Redis sets the locale from the environment, which
 -- could order IDs differently from JavaScript and break the total order of ballots.
+-- Round 0 is the fast ballot, shared by every proposer, whose node ID is always "fast".
 local function valid_ballot(round, node)
   return string.match(round, "^%d+$") ~= nil and #round <= 16
     and string.match(node, "^[A-Za-z0-9_%-]+$") ~= nil and #node <= 32
+    and (tonumber(round) ~= 0 or node == "fast")
 end
 
 local function compare_bytes(a, b)
@@ -61,7 +63,8 @@ end
 `;
 
 /**
- * Prepare(n) succeeds only if n > promised; it records n and answers with the accepted.
+ * Prepare(n) succeeds only if n > promised (and n is not the fast ballot); it records n and
+ * answers with the accepted.
  * One call handles a batch: item i is KEYS[i] with ballot ARGV[2i-1], ARGV[2i]. Every ballot is
  * checked before the first write, since Redis cannot roll a script back.
  */
@@ -78,7 +81,9 @@ for i = 1, n do
   local round, node = ARGV[2 * i - 1], ARGV[2 * i]
   local s = redis.call("HMGET", KEYS[i],
     "promised_round", "promised_node", "accepted_round", "accepted_node", "accepted_value")
-  if s[1] and compare_ballots(round, node, s[1], s[2]) <= 0 then
+  if tonumber(round) == 0 then
+    replies[i] = {"nack", s[1] or "0", s[2] or "fast"}
+  elseif s[1] and compare_ballots(round, node, s[1], s[2]) <= 0 then
     replies[i] = {"nack", s[1], s[2]}
   else
     redis.call("HSET", KEYS[i], "promised_round", round, "promised_node", node)
@@ -93,7 +98,9 @@ return replies
 `;
 
 /**
- * Accept(n, v) succeeds only if n >= promised; accepting also promises n. A batch: item i is
+ * Accept(n, v) succeeds only if n >= promised; accepting also promises n. At the fast ballot
+ * only while nothing is promised, or again for the same fast value (answered, not rewritten).
+ * A batch: item i is
  * KEYS[i] with ARGV[4i-3..4i] = round, nodeId, value, Paxos key; after the hashes comes the
  * sorted set of keys accepted but not yet seen announced.
  */
@@ -109,8 +116,13 @@ local now = tonumber(redis.call("TIME")[1])
 local replies = {}
 for i = 1, n do
   local round, node, value = ARGV[4 * i - 3], ARGV[4 * i - 2], ARGV[4 * i - 1]
-  local s = redis.call("HMGET", KEYS[i], "promised_round", "promised_node")
-  if s[1] and compare_ballots(round, node, s[1], s[2]) < 0 then
+  local s = redis.call("HMGET", KEYS[i], "promised_round", "promised_node", "accepted_round",
+    "accepted_value")
+  local fast = tonumber(round) == 0
+  if fast and s[1] and tonumber(s[1]) == 0 and s[3] and tonumber(s[3]) == 0
+    and s[4] == value then
+    replies[i] = {"accepted", round, node}
+  elseif s[1] and (fast or compare_ballots(round, node, s[1], s[2]) < 0) then
     replies[i] = {"nack", s[1], s[2]}
   else
     redis.call("HSET", KEYS[i], "promised_round", round, "promised_node", node,
