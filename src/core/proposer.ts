@@ -159,7 +159,7 @@ export function onTick(
   config: ProposerConfig, state: ProposalState, now: number, random: Random,
 ): ProposerStep {
   if (state.phase === "done" || now < state.wakeAt) return idle(state);
-  if (state.phase === "fast") return classicAfterFast(config, state, now);
+  if (state.phase === "fast") return classicAfterFast(config, state, now, "timeout");
   // A back-off that ends at the deadline gives up instead of starting a round past it.
   if (state.phase === "backoff" && now < deadlineOf(config, state) && !ballotsExhausted(state)) {
     return beginRound(config, state, now);
@@ -227,16 +227,19 @@ function onFastReply(
   const next: ProposalState = { ...state, seen, refusals };
   const n = config.acceptors.length;
   if (n - refusals.length >= fastQuorumSize(n)) return idle(next);
-  return classicAfterFast(config, next, now);
+  return classicAfterFast(config, next, now, "refused");
 }
 
 /** A fast round that cannot succeed goes on as a classic round, without back-off. */
-function classicAfterFast(config: ProposerConfig, state: ProposalState, now: number):
-  ProposerStep {
+function classicAfterFast(
+  config: ProposerConfig, state: ProposalState, now: number, reason: "refused" | "timeout",
+): ProposerStep {
   if (now >= deadlineOf(config, state) || ballotsExhausted(state)) {
     return finish(state, { kind: "timeout", rounds: state.rounds }, now);
   }
-  return beginRound(config, state, now);
+  const next = beginRound(config, state, now);
+  const retry: ProposerEvent = { type: "retry", ballot: state.ballot, reason, backoffTicks: 0 };
+  return { ...next, events: [retry, ...next.events] };
 }
 
 function onAccepted(

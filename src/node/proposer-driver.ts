@@ -2,6 +2,7 @@ import {
   nextWakeAt, onReply, onTick, startProposal, type ProposalOutcome, type ProposalState,
   type ProposerConfig, type ProposerEvent, type ProposerStep,
 } from "../core/proposer.js";
+import { isFastBallot } from "../core/ballot.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../core/messages.js";
 import type { Random } from "../core/random.js";
 import { FAILPOINTS_ARMED, proposerFailpoints } from "./failpoint.js";
@@ -22,6 +23,16 @@ export interface ProposerObserver {
   event?(p: ProposalView, event: ProposerEvent): void;
 }
 
+/**
+ * A fast round pays off only when every acceptor answers: one that is down or slow makes each
+ * fast round wait a phase timeout before its classic round. So a create starts fast only while
+ * every acceptor has answered something lately, and not for a while after a fast round ended
+ * with one of them silent. Late replies of classic rounds, which go to every acceptor, show
+ * when a silent acceptor is back.
+ */
+export const FAST_HEARD_WITHIN_MS = 2000;
+export const FAST_PAUSE_MS = 1000;
+
 interface Running extends ProposalView {
   state: ProposalState;
   timer: NodeJS.Timeout | null;
@@ -37,6 +48,9 @@ interface Running extends ProposalView {
 export class ProposerDriver {
   readonly #running = new Map<string, Running>();
   #proposals = 0;
+  /** When each acceptor last answered anything. */
+  readonly #heardAt = new Map<string, number>();
+  #fastPausedUntil = 0;
 
   constructor(
     private readonly config: ProposerConfig,
@@ -58,20 +72,29 @@ export class ProposerDriver {
 
   /**
    * Runs Basic Paxos for `key` proposing `value`; resolves with the outcome, never rejects.
-   * `onStart` hears the proposal's trace ID (the running one's, when it joins one).
+   * `onStart` hears the proposal's trace ID (the running one's, when it joins one). `fresh`:
+   * the key is probably new (a create this node has not seen chosen), so a fast first round is
+   * worth trying when every acceptor answers.
    */
-  propose(key: string, value: string, onStart?: (p: ProposalView) => void):
+  propose(key: string, value: string, onStart?: (p: ProposalView) => void, fresh = false):
     Promise<ProposalOutcome> {
     const existing = this.#running.get(key);
     if (existing?.state.ownValue === null) {
       // A recovery has no value to give a create: start ours once it ends.
-      return existing.outcome.promise.then(() => this.propose(key, value, onStart));
+      return existing.outcome.promise.then(() => this.propose(key, value, onStart, fresh));
     }
     if (existing !== undefined) {
       onStart?.(existing);
       return existing.outcome.promise;
     }
-    return this.#start(key, value, onStart);
+    return this.#start(key, value, onStart, fresh && this.#fastWorthIt());
+  }
+
+  #fastWorthIt(): boolean {
+    const now = this.now();
+    if (now < this.#fastPausedUntil) return false;
+    return this.config.acceptors.every((a) => now - (this.#heardAt.get(a) ?? -Infinity) <=
+      FAST_HEARD_WITHIN_MS);
   }
 
   /**
@@ -83,9 +106,9 @@ export class ProposerDriver {
     return this.#running.get(key)?.outcome.promise ?? this.#start(key, null);
   }
 
-  #start(key: string, value: string | null, onStart?: (p: ProposalView) => void):
+  #start(key: string, value: string | null, onStart?: (p: ProposalView) => void, fast = false):
     Promise<ProposalOutcome> {
-    const step = startProposal(this.config, key, value, this.now());
+    const step = startProposal(this.config, key, value, this.now(), null, fast);
     const running: Running = {
       key, traceId: `${this.config.nodeId}-${(this.#proposals++).toString(36)}`,
       state: step.state, timer: null, timerAt: 0, outcome: Promise.withResolvers(),
@@ -98,6 +121,7 @@ export class ProposerDriver {
 
   /** Feeds an acceptor's reply to the proposal for its key, if one is running. */
   deliver(reply: AcceptorToProposer): void {
+    this.#heardAt.set(reply.from, this.now());
     const running = this.#running.get(reply.key);
     if (running === undefined) return;
     for (const o of this.observers) o.received?.(running, reply);
@@ -123,6 +147,12 @@ export class ProposerDriver {
 
   #apply(running: Running, step: ProposerStep): void {
     running.state = step.state;
+    for (const event of step.events) {
+      // A fast round timed out: some acceptor did not answer in time.
+      if (event.type === "retry" && event.reason === "timeout" && isFastBallot(event.ballot)) {
+        this.#fastPausedUntil = this.now() + FAST_PAUSE_MS;
+      }
+    }
     if (FAILPOINTS_ARMED) proposerFailpoints(step);
     for (const msg of step.outbox) this.send(msg);
     for (const o of this.observers) {

@@ -48,8 +48,13 @@ export class QuorumReader {
     if (!this.acceptors.includes(reply.from)) return;
     if (pending.reports.some((r) => r.from === reply.from)) return;
     pending.reports.push({ from: reply.from, accepted: reply.accepted });
-    if (pending.reports.length >= quorumSize(this.acceptors.length)) {
-      pending.done(classifyQuorumRead(this.acceptors, pending.reports));
+    if (pending.reports.length < quorumSize(this.acceptors.length)) return;
+    // A value a fast round chose is on every acceptor but shows only as "undecided" in a
+    // majority's answers: the remaining answers may settle it without a repair round (if they
+    // do not come, the timeout classifies what came).
+    const read = classifyQuorumRead(this.acceptors, pending.reports);
+    if (read.kind !== "undecided" || pending.reports.length >= this.acceptors.length) {
+      pending.done(read);
     }
   }
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   EMPTY_ACCEPTOR_STATE, onAccept, onPrepare, type AcceptorState,
 } from "../../src/core/acceptor.js";
-import { ballot, type Ballot } from "../../src/core/ballot.js";
+import { ballot, FAST_BALLOT, type Ballot } from "../../src/core/ballot.js";
 import type { MsgAccept, MsgPrepare } from "../../src/core/messages.js";
 
 const n = (round: number, nodeId = "P1"): Ballot => ballot(round, nodeId);
@@ -102,5 +102,32 @@ describe("acceptor", () => {
     const again = onAccept(s, accept(n(5), "3"), "A");
     expect(again.reply.type).toBe("accepted");
     expect(again.state).toEqual(s);
+  });
+
+  // The fast ballot: shared by every proposer, taken only while nothing is promised.
+  it("acceptor - takes a fast Accept while nothing is promised, and only its first value", () => {
+    const first = onAccept(EMPTY_ACCEPTOR_STATE, accept(FAST_BALLOT, "3"), "A");
+    expect(first.reply).toEqual({ type: "accepted", key: "X", from: "A", ballot: FAST_BALLOT });
+    expect(first.state).toEqual(state(FAST_BALLOT, [FAST_BALLOT, "3"]));
+    const repeat = onAccept(first.state, accept(FAST_BALLOT, "3"), "A");
+    expect(repeat.reply.type).toBe("accepted");
+    expect(repeat.changed).toBe(false);
+    const other = onAccept(first.state, accept(FAST_BALLOT, "7"), "A");
+    expect(other.reply).toMatchObject({ type: "nack", promised: FAST_BALLOT });
+    expect(other.state).toBe(first.state);
+  });
+
+  it.each([
+    { name: "a promise", before: state(n(1)) },
+    { name: "a fast value, then a promise", before: state(n(2), [FAST_BALLOT, "3"]) },
+    { name: "a classic value", before: state(n(2), [n(2), "3"]) },
+  ])("acceptor - refuses a fast Accept after $name", ({ before }) => {
+    const step = onAccept(before, accept(FAST_BALLOT, "3"), "A");
+    expect(step.reply).toMatchObject({ type: "nack", promised: before.promised });
+    expect(step.state).toBe(before);
+  });
+
+  it("acceptor - never promises the fast ballot", () => {
+    expect(onPrepare(EMPTY_ACCEPTOR_STATE, prepare(FAST_BALLOT), "A").reply.type).toBe("nack");
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ballot, type Ballot } from "../../src/core/ballot.js";
+import { ballot, FAST_BALLOT, type Ballot } from "../../src/core/ballot.js";
 import {
   LearnerReplica, classifyQuorumRead, type AcceptorReport, type QuorumRead,
 } from "../../src/core/learner.js";
@@ -57,4 +57,17 @@ describe("learner", () => {
   ])("learner - classifyQuorumRead: $name", ({ acceptors, reports, want }) => {
     expect(classifyQuorumRead(acceptors, reports)).toEqual(want);
   });
+
+  it.each([
+    { name: "all three took it", values: ["3", "3", "3"], want: "chosen" },
+    { name: "two of three took it", values: ["3", "3", null], want: "undecided" },
+    { name: "the third took another", values: ["3", "3", "7"], want: "undecided" },
+  ])("learner - classifyQuorumRead needs a fast quorum at the fast ballot: $name",
+    ({ values, want }) => {
+      const reports = ["A", "B", "C"].map((from, i) => {
+        const value = values[i] ?? null;
+        return { from, accepted: value === null ? null : { ballot: FAST_BALLOT, value } };
+      });
+      expect(classifyQuorumRead(["A", "B", "C"], reports).kind).toBe(want);
+    });
 });

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { ballot, compareBallots, type Ballot } from "../../src/core/ballot.js";
+import { ballot, compareBallots, FAST_BALLOT, type Ballot } from "../../src/core/ballot.js";
 import type { AcceptorToProposer, MsgNack } from "../../src/core/messages.js";
 import {
-  nextWakeAt, onReply, onTick, startProposal, type ProposalState, type ProposerConfig,
+  nextWakeAt, onReply, onTick, startProposal, valueToKeep, type ProposalState,
+  type ProposerConfig,
   type ProposerStep,
 } from "../../src/core/proposer.js";
 import { seededRandom } from "../../src/core/random.js";
@@ -223,5 +224,71 @@ describe("proposer", () => {
         last = state.ballot;
       }
     }
+  });
+
+  describe("fast round", () => {
+    const fastAccept = { type: "accept", key: "X", ballot: FAST_BALLOT, value: "3" };
+    const start = () => startProposal(config, "X", "3", 0, null, true);
+
+    it("proposer - a fast round sends Accept at the fast ballot, no Prepare", () => {
+      const step = start();
+      expect(step.outbox).toEqual([fastAccept]);
+      expect(step.state.phase).toBe("fast");
+      expect(step.state.acceptSent).toBe(true);
+    });
+
+    it("proposer - a fast round is chosen only when all three acceptors take it", () => {
+      const two = feed(start().state, [accepted("A", FAST_BALLOT), accepted("B", FAST_BALLOT),
+        accepted("B", FAST_BALLOT), accepted("Z", FAST_BALLOT)]);
+      expect(two.state.phase).toBe("fast");
+      const three = feed(two.state, [accepted("C", FAST_BALLOT)]);
+      expect(three.state.outcome).toEqual({ kind: "chosen", value: "3", ballot: FAST_BALLOT,
+        acceptors: ["A", "B", "C"] });
+    });
+
+    it("proposer - one refusal of a fast round starts a classic round at once", () => {
+      const step = feed(start().state, [accepted("A", FAST_BALLOT),
+        nack("B", FAST_BALLOT, n(7, "P2"), "accept")], 2);
+      expect(step.state.phase).toBe("prepare");
+      expect(step.outbox).toEqual([{ type: "prepare", key: "X", ballot: n(8) }]);
+      expect(step.events[0]).toEqual(
+        { type: "retry", ballot: FAST_BALLOT, reason: "refused", backoffTicks: 0 });
+    });
+
+    it("proposer - a fast round that times out goes on as a classic round", () => {
+      const step = onTick(config, start().state, 10, seededRandom(1));
+      expect(step.state.phase).toBe("prepare");
+      expect(step.events[0]).toMatchObject({ reason: "timeout", ballot: FAST_BALLOT });
+      // Past the deadline it ends as "timeout": its Accept went out, the value may be chosen.
+      const late = onTick(config, start().state, 100, seededRandom(1));
+      expect(late.state.outcome).toEqual({ kind: "timeout", rounds: 1 });
+    });
+
+    it.each([
+      { name: "both took the same fast value", a: "7", b: "7", want: "7" },
+      { name: "they took different fast values", a: "7", b: "9", want: "3" },
+      { name: "one took a fast value, one nothing", a: "7", b: null, want: "3" },
+    ])("proposer - after a fast round, a classic round keeps a value only if all three may " +
+      "have taken it: $name", ({ a, b, want }) => {
+      const prior = (v: string | null): [Ballot, string] | null =>
+        v === null ? null : [FAST_BALLOT, v];
+      const state = startProposal(config, "X", "3", 10).state;
+      const step = feed(state, [promise("A", n(10), prior(a)), promise("B", n(10), prior(b))]);
+      expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(10), value: want }]);
+    });
+
+    it("proposer - five acceptors: two of three reporting a fast value keep it", () => {
+      const five = ["A", "B", "C", "D", "E"];
+      const reports = (values: (string | null)[]) => values.map((v, i) =>
+        ({ from: five[i] ?? "", accepted: v === null ? null : { ballot: FAST_BALLOT, value: v } }));
+      expect(valueToKeep(5, reports(["7", "7", null]))?.value).toBe("7");
+      expect(valueToKeep(5, reports(["7", "9", null]))).toBeNull();
+      // Four heard: a fast quorum of 4 leaves out one acceptor, so three must report it.
+      expect(valueToKeep(5, reports(["7", "9", "9", null]))).toBeNull();
+      expect(valueToKeep(5, reports(["9", "9", "9", null]))?.value).toBe("9");
+      // A classic ballot above the fast one wins as always.
+      expect(valueToKeep(5, [...reports(["7", "7"]),
+        { from: "C", accepted: { ballot: n(4), value: "1" } }])?.value).toBe("1");
+    });
   });
 });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { addVoter, majorityImpossible, quorumSize } from "../../src/core/quorum.js";
+import {
+  addVoter, fastQuorumSize, majorityImpossible, quorumSize,
+} from "../../src/core/quorum.js";
 import { randomInt, seededRandom } from "../../src/core/random.js";
 
 describe("quorum", () => {
@@ -53,4 +55,13 @@ describe("random", () => {
     for (let i = 0; i < 200; i++) seen.add(randomInt(random, 4));
     expect([...seen].sort()).toEqual([0, 1, 2, 3]);
   });
+
+  // Fast Paxos: any two fast quorums and any majority share an acceptor (2F + Q > 2n).
+  it.each([[1, 1], [2, 2], [3, 3], [4, 3], [5, 4], [7, 6]])(
+    "quorum - a fast round with %i acceptors needs %i", (count, want) => {
+      expect(fastQuorumSize(count)).toBe(want);
+      expect(2 * want + quorumSize(count)).toBeGreaterThan(2 * count);
+      expect(2 * (want - 1) + quorumSize(count)).toBeLessThanOrEqual(2 * count);
+    },
+  );
 });

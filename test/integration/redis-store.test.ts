@@ -4,7 +4,7 @@ import {
   EMPTY_ACCEPTOR_STATE, onAccept, onPrepare, type AcceptorState,
 } from "../../src/core/acceptor.js";
 import { AssertionFailure } from "../../src/core/assert.js";
-import { ballot, compareBallots, maxBallot, type Ballot } from "../../src/core/ballot.js";
+import { ballot, compareBallots, FAST_BALLOT, maxBallot, type Ballot } from "../../src/core/ballot.js";
 import type { MsgAccept, MsgPrepare } from "../../src/core/messages.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 import {
@@ -127,6 +127,28 @@ describe("redis store - acceptor rules", () => {
     expect(await store.read(key)).toEqual({
       promised: b(1), accepted: { ballot: b(1), value: "v" },
     });
+  });
+
+  it("acceptor - takes the fast ballot only while nothing is promised", async () => {
+    const store = await openStore(redis);
+    const key = fresh();
+    const fastAccepted = { type: "accepted", key, from: "A", ballot: FAST_BALLOT };
+    expect(await store.accept(accept(key, FAST_BALLOT, "v"))).toEqual(fastAccepted);
+    // The same value again is answered; another value is refused, naming the fast ballot.
+    expect(await store.accept(accept(key, FAST_BALLOT, "v"))).toEqual(fastAccepted);
+    expect(await store.accept(accept(key, FAST_BALLOT, "w"))).toMatchObject(
+      { type: "nack", promised: FAST_BALLOT });
+    expect(await store.prepare(prepare(key, FAST_BALLOT))).toMatchObject({ type: "nack" });
+    expect(await store.prepare(prepare(key, b(3)))).toMatchObject(
+      { type: "promise", accepted: { ballot: FAST_BALLOT, value: "v" } });
+    expect(await store.accept(accept(key, FAST_BALLOT, "v"))).toMatchObject(
+      { type: "nack", promised: b(3) });
+    expect(await store.read(key)).toEqual({
+      promised: b(3), accepted: { ballot: FAST_BALLOT, value: "v" },
+    });
+    const promisedFirst = fresh();
+    await store.prepare(prepare(promisedFirst, b(1)));
+    expect((await store.accept(accept(promisedFirst, FAST_BALLOT, "v"))).type).toBe("nack");
   });
 
   // "answer: it replies with the value and ID of the accepted proposal with the highest ID"
@@ -335,7 +357,8 @@ describe("redis store - differential against the core", () => {
   const nodeIds = ["A", "B", "Z", "a", "_", "-", "AA", "b9"];
 
   function randomBallot(random: Random): Ballot {
-    return b(randomInt(random, 6), nodeIds[randomInt(random, nodeIds.length)] ?? "A");
+    const round = randomInt(random, 6);
+    return round === 0 ? FAST_BALLOT : b(round, nodeIds[randomInt(random, nodeIds.length)] ?? "A");
   }
 
   it.each(Array.from({ length: 12 }, (_, i) => i + 1))(
@@ -354,7 +377,8 @@ describe("redis store - differential against the core", () => {
           expect(await store.prepare(prepare(key, n)), where).toEqual(expected.reply);
           core.set(key, expected.state);
         } else {
-          const msg = accept(key, n, `v${step}`);
+          // Few values, so fast Accepts repeat a value as often as they bring another.
+          const msg = accept(key, n, `v${randomInt(random, 3)}`);
           const expected = onAccept(state, msg, "D");
           expect(await store.accept(msg), where).toEqual(expected.reply);
           core.set(key, expected.state);
@@ -379,7 +403,7 @@ describe("redis store - shared acceptor", () => {
         const random = seededRandom(seed);
         for (let i = 0; i < 150; i++) {
           const key = keys[randomInt(random, keys.length)] ?? "";
-          const n = b(Math.floor(i / 3) + randomInt(random, 4), random.next() < 0.5 ? "P" : "Q");
+          const n = b(1 + Math.floor(i / 3) + randomInt(random, 4), random.next() < 0.5 ? "P" : "Q");
           const reply = random.next() < 0.5
             ? await store.prepare(prepare(key, n))
             : await store.accept(accept(key, n, valueOf(n)));

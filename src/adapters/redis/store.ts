@@ -2,7 +2,7 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { AcceptorState } from "../../core/acceptor.js";
 import { assert } from "../../core/assert.js";
 import {
-  ballot, ballotsEqual, compareBallots, isValidNodeId, type Ballot,
+  ballot, ballotsEqual, compareBallots, isFastBallot, isValidNodeId, type Ballot,
 } from "../../core/ballot.js";
 import type {
   AcceptedProposal, MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
@@ -249,8 +249,9 @@ export class RedisAcceptorStore implements AcceptorStore {
     const [kind, ...rest] = reply;
     if (kind === "nack") {
       const promised = decodeBallot(rest[0], rest[1]);
-      // Pair assertion: Accept(n) is refused only when something above n was promised.
-      assert(compareBallots(promised, msg.ballot) > 0,
+      // Pair assertion: Accept(n) is refused only when something above n was promised, or
+      // for the fast ballot, anything at all.
+      assert(compareBallots(promised, msg.ballot) > 0 || isFastBallot(msg.ballot),
         `accept nack not above the ballot sent for key ${msg.key}`);
       return this.#nack(msg, "accept", promised);
     }
