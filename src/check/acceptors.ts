@@ -3,6 +3,7 @@
  * snapshots of the acceptors' Redis hashes (fields as `src/adapters/redis/scripts.ts` writes
  * them). Pure: the caller takes the snapshots.
  */
+import { fastQuorumSize, quorumSize } from "../core/quorum.js";
 import type { Anomaly } from "./history.js";
 
 /** One acceptor's hash for one Paxos key (HGETALL). */
@@ -45,7 +46,7 @@ interface RawBallot {
  * acceptor, promised and accepted ballots never decrease and a key never vanishes (except
  * across a deliberate wipe, `options.wipes`); (c) in the
  * last samples, a majority holds every final value, and whatever a majority accepted in one
- * ballot is that key's final value.
+ * classic ballot (a fast quorum at the fast ballot) is that key's final value.
  */
 export function checkAcceptors(
   snapshots: readonly AcceptorSnapshot[], options: AcceptorCheckOptions,
@@ -98,30 +99,35 @@ export function checkAcceptors(
     }
   }
 
-  const quorum = Math.floor(options.acceptors.length / 2) + 1;
+  const quorum = quorumSize(options.acceptors.length);
+  const fastQuorum = fastQuorumSize(options.acceptors.length);
   const finals = options.acceptors.map((id) => lastComplete.get(id))
     .filter((s): s is AcceptorSnapshot => s !== undefined);
   if (finals.length < options.acceptors.length) return anomalies;
   const keys = new Set(finals.flatMap((s) => Object.keys(s.keys)));
   for (const key of keys) {
-    const votes = new Map<string, { value: string; count: number }>();
+    const votes = new Map<string, { id: string; fast: boolean; value: string; count: number }>();
     for (const snap of finals) {
       const hash = snap.keys[key];
       const state = hash === undefined ? null : parseHash(hash);
       if (state === null || typeof state === "string" || state.accepted === null) continue;
       const id = `${state.accepted.round}.${state.accepted.node}`;
-      const vote = votes.get(id) ?? { value: state.value ?? "", count: 0 };
+      // The fast ballot (round 0) is every proposer's: its values are counted apart.
+      const fast = state.accepted.round === "0";
+      const voteId = fast ? `${id}=${state.value ?? ""}` : id;
+      const vote = votes.get(voteId) ?? { id, fast, value: state.value ?? "", count: 0 };
       if (vote.value !== state.value) {
         report(key, `ballot ${id} holds two values: ${vote.value} and ${String(state.value)}`);
       }
       vote.count++;
-      votes.set(id, vote);
+      votes.set(voteId, vote);
     }
     const final = options.finalValues?.get(key);
-    for (const [id, vote] of votes) {
-      if (vote.count < quorum || options.finalValues === undefined) continue;
-      if (final !== vote.value) {
-        report(key, `a majority accepted ${JSON.stringify(vote.value)} in ballot ${id}, ` +
+    for (const { id, fast, value, count } of votes.values()) {
+      if (count < (fast ? fastQuorum : quorum) || options.finalValues === undefined) continue;
+      if (final !== value) {
+        report(key, `${fast ? "a fast quorum" : "a majority"} accepted ${JSON.stringify(value)} ` +
+          `in ballot ${id}, ` +
           `but the final read answered ${final === undefined || final === null ? "absent" :
             JSON.stringify(final)}`);
       }
