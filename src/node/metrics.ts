@@ -1,6 +1,7 @@
 import {
   collectDefaultMetrics, Counter, Gauge, Histogram, Registry,
 } from "prom-client";
+import { isFastBallot } from "../core/ballot.js";
 import type { ProposerEvent } from "../core/proposer.js";
 import type { ProposalView, ProposerObserver } from "./proposer-driver.js";
 
@@ -26,10 +27,17 @@ export class Metrics implements ProposerObserver {
     help: "Proposal retries with a higher ballot, by reason (refused = contention)",
     labelNames: ["reason"] as const, registers: [this.registry],
   });
+  readonly fastRounds = new Counter({
+    name: "paxoskv_fast_rounds_total",
+    help: "Fast first rounds (Accept without Prepare), by result: chosen, or refused (the key " +
+      "had state or another value) or timeout (an acceptor silent), both then run classic",
+    labelNames: ["result"] as const, registers: [this.registry],
+  });
   readonly phaseSeconds = new Histogram({
     name: "paxoskv_phase_seconds",
     help: "Phase latency: prepare (to a majority of promises), accept (to a majority of " +
-      "accepts), announce (chosen to seen on the stream by this node)",
+      "accepts), fast (a fast round, to all accepts), announce (chosen to seen on the stream " +
+      "by this node)",
     labelNames: ["phase"] as const, buckets: LATENCY_BUCKETS, registers: [this.registry],
   });
   readonly acceptorReplies = new Counter({
@@ -59,7 +67,7 @@ export class Metrics implements ProposerObserver {
     name: "paxoskv_redis_up", help: "1 while this acceptor's Redis answers",
     registers: [this.registry],
   });
-  readonly #phaseStart = new Map<string, { phase: "prepare" | "accept"; at: number }>();
+  readonly #phaseStart = new Map<string, { phase: "prepare" | "accept" | "fast"; at: number }>();
   readonly #chosenAt = new Map<string, number>();
 
   constructor(nodeId: string) {
@@ -78,12 +86,16 @@ export class Metrics implements ProposerObserver {
       this.#phaseStart.set(p.traceId, { phase: "prepare", at: now });
     } else if (event.type === "accept") {
       if (started?.phase === "prepare") this.#observe("prepare", started.at, now);
-      this.#phaseStart.set(p.traceId, { phase: "accept", at: now });
+      this.#phaseStart.set(p.traceId,
+        { phase: isFastBallot(event.ballot) ? "fast" : "accept", at: now });
+    } else if (event.type === "retry" && isFastBallot(event.ballot)) {
+      this.fastRounds.inc({ result: event.reason });
     } else if (event.type === "retry") {
       this.ballotsBumped.inc({ reason: event.reason });
     } else {
-      if (event.outcome.kind === "chosen" && started?.phase === "accept") {
-        this.#observe("accept", started.at, now);
+      if (event.outcome.kind === "chosen" && started !== undefined && started.phase !== "prepare") {
+        if (started.phase === "fast") this.fastRounds.inc({ result: "chosen" });
+        this.#observe(started.phase, started.at, now);
         this.#rememberChosen(p.key, now);
       }
       this.rounds.observe(p.state.rounds);
@@ -103,7 +115,7 @@ export class Metrics implements ProposerObserver {
     return this.registry.metrics();
   }
 
-  #observe(phase: "prepare" | "accept" | "announce", from: number, to: number): void {
+  #observe(phase: "prepare" | "accept" | "fast" | "announce", from: number, to: number): void {
     this.phaseSeconds.observe({ phase }, (to - from) / 1000);
   }
 

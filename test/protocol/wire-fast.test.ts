@@ -18,7 +18,7 @@ const pick = <T>(random: Random, xs: readonly T[]): T => xs[randomInt(random, xs
 
 const KEYS = ["k", "a.b", "x-1:=_", "x".repeat(255), "é", "a..b", "", "a b", "x".repeat(256),
   "a$b", "~u", "ключ"];
-const NODE_IDS = ["A", "node_1-2", "x".repeat(32), "", "A.B", "x".repeat(33), "é", "a b"];
+const NODE_IDS = ["A", "node_1-2", "x".repeat(32), "fast", "", "A.B", "x".repeat(33), "é", "a b"];
 const ROUNDS = [0, 1, 1795768434692, Number.MAX_SAFE_INTEGER, -1, 1.5, 2 ** 53, -0, 1e308, "12",
   Number.MIN_VALUE];
 const VALUES = ["", "3", "v".repeat(100), "é\u0000\n\"", "\ud800", "a\udc00b", "😀"];
@@ -45,7 +45,7 @@ function usually<T>(random: Random, xs: readonly T[], valid: number): T {
 }
 
 function validBallot(random: Random): Record<string, unknown> {
-  return { round: usually(random, ROUNDS, 4), nodeId: usually(random, NODE_IDS, 3) };
+  return { round: usually(random, ROUNDS, 4), nodeId: usually(random, NODE_IDS, 4) };
 }
 
 function validAccepted(random: Random): Record<string, unknown> {
@@ -56,7 +56,7 @@ type Kind = "prepare" | "accept" | "read" | "reply";
 
 function validItem(random: Random, kind: Kind): Record<string, unknown> {
   const key = usually(random, KEYS, 5);
-  const from = usually(random, NODE_IDS, 3);
+  const from = usually(random, NODE_IDS, 4);
   const readId = usually(random, READ_IDS, 3);
   switch (kind) {
     case "prepare": return { type: "prepare", key, ballot: validBallot(random) };
