@@ -199,7 +199,7 @@ async function startClientSide(
         prefix: config.prefix, valueBytesMax: config.valueBytesMax,
         wireBytesMax: wireBytesMax(nc.info?.max_payload),
         known: (key) => learner?.replica.get(key)?.value,
-        propose: (key, value, onStart) => proposer.propose(key, value, onStart),
+        propose: (key, value, onStart, fresh) => proposer.propose(key, value, onStart, fresh),
         announce, metrics, tracer,
       })),
     });
