@@ -24,13 +24,13 @@ export interface ProposerObserver {
 }
 
 /**
- * A fast round pays off only when every acceptor answers: one that is down or slow makes each
- * fast round wait a phase timeout before its classic round. So a create starts fast only while
- * every acceptor has answered something lately, and not for a while after a fast round ended
- * with one of them silent. Late replies of classic rounds, which go to every acceptor, show
- * when a silent acceptor is back.
+ * A fast round pays off only when every acceptor answers: one that is down or stalled makes
+ * each fast round wait a phase timeout before its classic round. So a create starts fast only
+ * once every acceptor has answered this node, while none has left a message unanswered for
+ * FAST_SUSPECT_MS, and not for FAST_PAUSE_MS after a fast round timed out. Classic rounds go to
+ * every acceptor too, so their late replies show when a silent acceptor is back.
  */
-export const FAST_HEARD_WITHIN_MS = 2000;
+export const FAST_SUSPECT_MS = 200;
 export const FAST_PAUSE_MS = 1000;
 
 interface Running extends ProposalView {
@@ -48,8 +48,10 @@ interface Running extends ProposalView {
 export class ProposerDriver {
   readonly #running = new Map<string, Running>();
   #proposals = 0;
-  /** When each acceptor last answered anything. */
-  readonly #heardAt = new Map<string, number>();
+  /** Acceptors that have answered this node at least once. */
+  readonly #heard = new Set<string>();
+  /** Per acceptor: when the oldest message it has not answered since its last reply left. */
+  readonly #waitingSince = new Map<string, number>();
   #fastPausedUntil = 0;
 
   constructor(
@@ -93,8 +95,8 @@ export class ProposerDriver {
   #fastWorthIt(): boolean {
     const now = this.now();
     if (now < this.#fastPausedUntil) return false;
-    return this.config.acceptors.every((a) => now - (this.#heardAt.get(a) ?? -Infinity) <=
-      FAST_HEARD_WITHIN_MS);
+    return this.config.acceptors.every((a) => this.#heard.has(a) &&
+      now - (this.#waitingSince.get(a) ?? now) < FAST_SUSPECT_MS);
   }
 
   /**
@@ -121,7 +123,8 @@ export class ProposerDriver {
 
   /** Feeds an acceptor's reply to the proposal for its key, if one is running. */
   deliver(reply: AcceptorToProposer): void {
-    this.#heardAt.set(reply.from, this.now());
+    this.#heard.add(reply.from);
+    this.#waitingSince.delete(reply.from);
     const running = this.#running.get(reply.key);
     if (running === undefined) return;
     for (const o of this.observers) o.received?.(running, reply);
@@ -155,6 +158,11 @@ export class ProposerDriver {
     }
     if (FAILPOINTS_ARMED) proposerFailpoints(step);
     for (const msg of step.outbox) this.send(msg);
+    if (step.outbox.length > 0) {
+      for (const a of this.config.acceptors) {
+        if (!this.#waitingSince.has(a)) this.#waitingSince.set(a, this.now());
+      }
+    }
     for (const o of this.observers) {
       for (const msg of step.outbox) o.sent?.(running, msg);
       for (const event of step.events) o.event?.(running, event);

@@ -1,0 +1,97 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { FAST_BALLOT, formatBallot } from "../../src/core/ballot.js";
+import type { ProposerToAcceptor } from "../../src/core/messages.js";
+import { seededRandom } from "../../src/core/random.js";
+import { pino } from "pino";
+import { FAST_PAUSE_MS, FAST_SUSPECT_MS, ProposerDriver } from "../../src/node/proposer-driver.js";
+
+const ACCEPTORS = ["A", "B", "C"];
+
+/** A driver with a hand-moved clock; `sent` collects what it sends, as "type ballot". */
+function setUp() {
+  let now = 1_000;
+  const sent: ProposerToAcceptor[] = [];
+  const driver = new ProposerDriver({
+    nodeId: "P", acceptors: ACCEPTORS, phaseTimeoutTicks: 500, backoffBaseTicks: 5,
+    backoffMaxTicks: 50, deadlineTicks: 4_000, roundCountMax: 100,
+  }, (m) => sent.push(m), pino({ level: "silent" }), [], seededRandom(1), () => now);
+  const last = () => {
+    const m = sent.at(-1);
+    return m === undefined ? "" : `${m.type} ${formatBallot(m.ballot)}`;
+  };
+  /** Every acceptor in `from` takes the last Accept (or promises the last Prepare). */
+  const answer = (from: readonly string[]) => {
+    const m = sent.at(-1) as ProposerToAcceptor;
+    for (const acceptor of from) {
+      driver.deliver(m.type === "accept"
+        ? { type: "accepted", key: m.key, from: acceptor, ballot: m.ballot }
+        : { type: "promise", key: m.key, from: acceptor, ballot: m.ballot, accepted: null });
+    }
+  };
+  return { driver, sent, last, answer, tick: (ms: number) => { now += ms; } };
+}
+
+describe("proposer driver - when to try a fast round", () => {
+  beforeEach(() => { vi.useFakeTimers(); });
+  afterEach(() => { vi.useRealTimers(); });
+
+  it("driver - a fresh create is fast only once every acceptor has answered", async () => {
+    const { driver, last, answer } = setUp();
+    const first = driver.propose("k1", "v", undefined, true);
+    expect(last()).toMatch(/^prepare \d+\.P$/); // nobody heard yet
+    answer(ACCEPTORS);
+    answer(ACCEPTORS);
+    expect((await first).kind).toBe("chosen");
+
+    const second = driver.propose("k2", "v", undefined, true);
+    expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
+    answer(ACCEPTORS);
+    expect(await second).toMatchObject({ kind: "chosen", ballot: FAST_BALLOT });
+    // A create that is not marked fresh (a read repair) is always classic.
+    void driver.propose("k3", "v");
+    expect(last()).toMatch(/^prepare/);
+  });
+
+  it("driver - an acceptor silent for FAST_SUSPECT_MS turns fast rounds off until it answers",
+    async () => {
+      const { driver, last, answer, tick } = setUp();
+      const warm = driver.propose("k1", "v", undefined, true);
+      answer(ACCEPTORS);
+      answer(ACCEPTORS);
+      await warm;
+      void driver.propose("k2", "v", undefined, true);
+      expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
+      answer(["A", "B"]); // C says nothing
+      tick(FAST_SUSPECT_MS - 1);
+      void driver.propose("k2b", "v", undefined, true);
+      expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
+      tick(1);
+      void driver.propose("k3", "v", undefined, true);
+      expect(last()).toMatch(/^prepare/);
+      answer(["C"]); // C is back
+      void driver.propose("k4", "v", undefined, true);
+      expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
+    });
+
+  it("driver - a fast round that timed out pauses fast rounds for FAST_PAUSE_MS", async () => {
+    const { driver, last, answer, tick } = setUp();
+    const warm = driver.propose("k1", "v", undefined, true);
+    answer(ACCEPTORS);
+    answer(ACCEPTORS);
+    await warm;
+    const fast = driver.propose("k2", "v", undefined, true);
+    answer(["A", "B"]);
+    tick(500);
+    vi.advanceTimersByTime(500); // the fast round's phase timeout: a classic round follows
+    expect(last()).toMatch(/^prepare/);
+    answer(["A", "B", "C"]);
+    answer(["A", "B", "C"]);
+    expect((await fast).kind).toBe("chosen");
+    void driver.propose("k3", "v", undefined, true);
+    expect(last()).toMatch(/^prepare/);
+    tick(FAST_PAUSE_MS);
+    answer(ACCEPTORS);
+    void driver.propose("k4", "v", undefined, true);
+    expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
+  });
+});
