@@ -25,12 +25,15 @@ export interface ProposerObserver {
 
 /**
  * A fast round pays off only when every acceptor answers: one that is down or stalled makes
- * each fast round wait a phase timeout before its classic round. So a create starts fast only
- * once every acceptor has answered this node, while none has left a message unanswered for
- * FAST_SUSPECT_MS, and not for FAST_PAUSE_MS after a fast round timed out. Classic rounds go to
- * every acceptor too, so their late replies show when a silent acceptor is back.
+ * each fast round wait a phase timeout before its classic round, and an Accept that left makes
+ * a create that then fails `TIMEOUT` (outcome unknown) where a classic round would have known
+ * it `UNAVAILABLE`. So a create starts fast only while this node's own traffic shows every
+ * acceptor alive: each answered within FAST_RECENT_MS and none has left a message unanswered
+ * for that long; and not for FAST_PAUSE_MS after a fast round timed out. An idle node starts
+ * with a classic round. Classic rounds go to every acceptor, so their late replies show when a
+ * silent acceptor is back.
  */
-export const FAST_SUSPECT_MS = 200;
+export const FAST_RECENT_MS = 200;
 export const FAST_PAUSE_MS = 1000;
 
 interface Running extends ProposalView {
@@ -48,8 +51,8 @@ interface Running extends ProposalView {
 export class ProposerDriver {
   readonly #running = new Map<string, Running>();
   #proposals = 0;
-  /** Acceptors that have answered this node at least once. */
-  readonly #heard = new Set<string>();
+  /** When each acceptor last answered this node. */
+  readonly #heardAt = new Map<string, number>();
   /** Per acceptor: when the oldest message it has not answered since its last reply left. */
   readonly #waitingSince = new Map<string, number>();
   #fastPausedUntil = 0;
@@ -95,8 +98,9 @@ export class ProposerDriver {
   #fastWorthIt(): boolean {
     const now = this.now();
     if (now < this.#fastPausedUntil) return false;
-    return this.config.acceptors.every((a) => this.#heard.has(a) &&
-      now - (this.#waitingSince.get(a) ?? now) < FAST_SUSPECT_MS);
+    return this.config.acceptors.every((a) =>
+      now - (this.#heardAt.get(a) ?? -Infinity) < FAST_RECENT_MS &&
+      now - (this.#waitingSince.get(a) ?? now) < FAST_RECENT_MS);
   }
 
   /**
@@ -123,7 +127,7 @@ export class ProposerDriver {
 
   /** Feeds an acceptor's reply to the proposal for its key, if one is running. */
   deliver(reply: AcceptorToProposer): void {
-    this.#heard.add(reply.from);
+    this.#heardAt.set(reply.from, this.now());
     this.#waitingSince.delete(reply.from);
     const running = this.#running.get(reply.key);
     if (running === undefined) return;

@@ -1,12 +1,16 @@
 /**
  * The live trace of one create, as `paxoskv trace` and the web page receive it: the client's
  * request, Prepare to A, B, C, a majority of Promises, Accept, a majority of Accepted, chosen,
- * the reply. Node A is the only proposer (B and C are acceptors only), so the create is A's.
+ * the reply; and right after it, a fast round: Accept at the fast ballot, Accepted from all
+ * three, chosen. Node A is the only proposer (B and C are acceptors only), so every create is
+ * A's, and A starts classic after a quiet spell (FAST_RECENT_MS), fast while its traffic shows
+ * every acceptor alive.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
+import { FAST_RECENT_MS } from "../../src/node/proposer-driver.js";
 import { formatTraceEvent, traceSubject, type TraceEvent } from "../../src/node/trace.js";
 import { enableTracing } from "../../src/ui/trace-feed.js";
 import { poll } from "./support/cluster-tools.js";
@@ -35,6 +39,9 @@ afterAll(async () => {
   await cluster?.stopNodes();
   await cleanup();
 });
+
+/** Long enough without Paxos traffic that node A's next create starts with a classic round. */
+const quiet = () => new Promise((resolve) => setTimeout(resolve, FAST_RECENT_MS + 100));
 
 /** Collects the trace events of `key` while `run` runs, until the reply to the client. */
 async function traceOf(key: string, run: () => Promise<unknown>): Promise<TraceEvent[]> {
@@ -68,6 +75,7 @@ describe("trace - one create, message by message", () => {
   it("trace - request → Prepare → Promise → Accept → Accepted → chosen → reply", async () => {
     // Every node acknowledges the control message, so the create below is traced.
     expect(await enableTracing(nc, cluster.prefix, "trace.>")).toContain("A");
+    await quiet();
     const events = await traceOf("trace.X", () => client.create("trace.X", "3"));
     const kinds = events.map((e) => e.kind);
     const first = (kind: TraceEvent["kind"]) => kinds.indexOf(kind);
@@ -108,6 +116,23 @@ describe("trace - one create, message by message", () => {
     expect(lines[first("chosen")]).toMatch(/chosen trace\.X=3 by [ABC],[ABC]/);
   });
 
+  it("trace - right after: request → Accept at the fast ballot → Accepted ×3 → chosen → reply",
+    async () => {
+      expect(await enableTracing(nc, cluster.prefix, "trace.>")).toContain("A");
+      await client.create("trace.warm", "1"); // A hears every acceptor just now
+      const events = await traceOf("trace.F", () => client.create("trace.F", "5"));
+      const kinds = events.map((e) => e.kind);
+      expect(kinds).not.toContain("prepare");
+      expect(kinds).not.toContain("promise");
+      const accept = events.find((e) => e.kind === "accept");
+      expect(accept).toMatchObject({ from: "A", to: ["A", "B", "C"], ballot: "0.fast", value: "5" });
+      const chosen = kinds.indexOf("chosen");
+      expect(kinds.slice(0, chosen).filter((k) => k === "accepted")).toHaveLength(3);
+      expect(events[chosen]).toMatchObject({ ballot: "0.fast", value: "5" });
+      expect([...events[chosen]?.to ?? []].sort()).toEqual(["A", "B", "C"]);
+      expect(kinds.at(-1)).toBe("reply");
+    });
+
   it("trace - the web page's feed (/api/trace, Server-Sent Events) carries the same", async () => {
     const abort = new AbortController();
     const res = await fetch(`http://127.0.0.1:${httpPort}/api/trace?pattern=${
@@ -129,6 +154,7 @@ describe("trace - one create, message by message", () => {
     try {
       // The node switched tracing on at every node before it says ready.
       await until(/event: ready\ndata: \{"pattern":"sse\.>","nodes":\[[^\]]*"A"/);
+      await quiet();
       await client.create("sse.Y", "7");
       await until(/"kind":"reply"/);
       const events = [...text.matchAll(/event: trace\ndata: (.*)\n\n/g)]
