@@ -1,4 +1,5 @@
 export {
-  RedisAcceptorStore, RedisStoreError, reconnectDelayMs, type RedisAcceptorStoreOptions,
+  RedisAcceptorReader, RedisAcceptorStore, RedisStoreError, reconnectDelayMs,
+  type RedisAcceptorStoreOptions,
 } from "./store.js";
 export { checkDurability, NotDurableError, type DurabilityLog } from "./durability.js";

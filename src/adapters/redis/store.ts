@@ -57,16 +57,14 @@ type ScriptedRedis = Redis & {
 };
 
 /**
- * An acceptor's Paxos state in Redis: one hash per key, each transition one Lua script.
- * Any number of store instances (processes) for the same acceptor may share one Redis; the
- * scripts are the only writers, so their atomicity is all the coordination needed.
+ * Fenced reads of one acceptor's Redis: the connection with the scripts registered, the key
+ * names, and the read script's reply parsed. The acceptor's store builds on it; a node that
+ * reads the acceptors' Redis directly for its quorum reads uses it alone.
  */
-export class RedisAcceptorStore implements AcceptorStore {
+export class RedisAcceptorReader {
   readonly acceptorId: string;
   readonly #prefix: string;
-  readonly #redis: ScriptedRedis;
-  /** The incarnation the scripts require in the marker; "" (never stored) refuses all. */
-  #servingAs = "";
+  protected readonly redis: ScriptedRedis;
 
   constructor(options: RedisAcceptorStoreOptions) {
     assert(isValidNodeId(options.acceptorId), `invalid acceptor ID: ${options.acceptorId}`);
@@ -88,48 +86,111 @@ export class RedisAcceptorStore implements AcceptorStore {
     redis.defineCommand("paxoskvPrepare", { lua: PREPARE_LUA });
     redis.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
     redis.defineCommand("paxoskvRead", { lua: READ_LUA });
-    this.#redis = redis as ScriptedRedis;
+    this.redis = redis as ScriptedRedis;
   }
 
   /** The Redis key of one Paxos key's hash (built here, passed to scripts in KEYS). */
   hashKey(key: string): string {
-    return `${this.#keyPrefix}${key}`;
+    return `${this.keyPrefix}${key}`;
   }
 
-  /** `~` never occurs in a Paxos key, so this set cannot collide with a key's hash. */
-  get #unannouncedKey(): string {
-    return `${this.#keyPrefix}~unannounced`;
-  }
-
-  get #keyPrefix(): string {
+  protected get keyPrefix(): string {
     return `${this.#prefix}:acc:${this.acceptorId}:`;
   }
 
+  /** `~` never occurs in a Paxos key, so the marker cannot collide with a key's hash. */
+  protected get markerKey(): string {
+    return `${this.keyPrefix}~incarnation`;
+  }
+
+  /**
+   * The state of one key if the store's marker is `incarnation` (the one registered for the
+   * acceptor); AcceptorFencedError otherwise, RedisStoreError when Redis fails.
+   */
+  async readFenced(key: string, incarnation: string): Promise<AcceptorState> {
+    const [pRound, pNode, aRound, aNode, value] = await this.call("read", key,
+      () => this.redis.paxoskvRead(2, this.hashKey(key), this.markerKey, incarnation));
+    const promised = pRound == null ? null : decodeBallot(pRound, pNode);
+    const accepted = aRound == null ? null : decodeAccepted(aRound, aNode, value);
+    assert(accepted === null || compareBallots(accepted.ballot, promised) <= 0,
+      `accepted above promised for key ${key}`);
+    return { promised, accepted };
+  }
+
+  /** Resolves true once connected, false if not within `timeoutMs`. */
+  async connected(timeoutMs: number): Promise<boolean> {
+    if (this.redis.status === "ready") return true;
+    return new Promise((resolve) => {
+      const ready = () => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.redis.off("ready", ready);
+        resolve(false);
+      }, timeoutMs);
+      this.redis.once("ready", ready);
+    });
+  }
+
+  /** Waits for replies to commands already sent, then disconnects. */
+  async close(): Promise<void> {
+    if (this.redis.status === "ready") {
+      await this.redis.quit().catch(() => this.redis.disconnect());
+    } else {
+      this.redis.disconnect();
+    }
+  }
+
+  /** Every Redis failure becomes a RedisStoreError, a refusal an AcceptorFencedError. */
+  protected async call<T>(operation: string, key: string | null, run: () => Promise<T>):
+    Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof Error && error.message.startsWith(FENCED_ERROR)) {
+        throw new AcceptorFencedError(`acceptor ${this.acceptorId}: ${error.message}`);
+      }
+      throw new RedisStoreError(operation, key, error);
+    }
+  }
+}
+
+/**
+ * An acceptor's Paxos state in Redis: one hash per key, each transition one Lua script.
+ * Any number of store instances (processes) for the same acceptor may share one Redis; the
+ * scripts are the only writers, so their atomicity is all the coordination needed.
+ */
+export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorStore {
+  /** The incarnation the scripts require in the marker; "" (never stored) refuses all. */
+  #servingAs = "";
+
+  /** `~` never occurs in a Paxos key, so this set cannot collide with a key's hash. */
+  get #unannouncedKey(): string {
+    return `${this.keyPrefix}~unannounced`;
+  }
+
   async unannounced(minAgeSeconds: number, offset: number, count: number): Promise<string[]> {
-    return this.#call("ZRANGEBYSCORE", null, async () => {
-      const [seconds] = await this.#redis.time();
-      return this.#redis.zrangebyscore(this.#unannouncedKey, "-inf",
+    return this.call("ZRANGEBYSCORE", null, async () => {
+      const [seconds] = await this.redis.time();
+      return this.redis.zrangebyscore(this.#unannouncedKey, "-inf",
         Number(seconds) - minAgeSeconds, "LIMIT", offset, count);
     });
   }
 
   async markAnnounced(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.#call("ZREM", null, () => this.#redis.zrem(this.#unannouncedKey, ...keys));
-  }
-
-  get #markerKey(): string {
-    return `${this.#keyPrefix}~incarnation`;
+    await this.call("ZREM", null, () => this.redis.zrem(this.#unannouncedKey, ...keys));
   }
 
   async incarnation(): Promise<string | null> {
-    return this.#call("GET", null, () => this.#redis.get(this.#markerKey));
+    return this.call("GET", null, () => this.redis.get(this.markerKey));
   }
 
   async adoptIncarnation(candidate: string): Promise<string> {
-    return this.#call("SET", null, async () => {
-      await this.#redis.set(this.#markerKey, candidate, "NX");
-      return (await this.#redis.get(this.#markerKey)) ?? candidate;
+    return this.call("SET", null, async () => {
+      await this.redis.set(this.markerKey, candidate, "NX");
+      return (await this.redis.get(this.markerKey)) ?? candidate;
     });
   }
 
@@ -148,20 +209,20 @@ export class RedisAcceptorStore implements AcceptorStore {
   }
 
   async clear(): Promise<void> {
-    const pattern = `${this.#keyPrefix}*`;
+    const pattern = `${this.keyPrefix}*`;
     let cursor = "0";
     do {
-      const [next, names] = await this.#call("SCAN", null,
-        () => this.#redis.scan(cursor, "MATCH", pattern, "COUNT", 1000));
-      if (names.length > 0) await this.#call("DEL", null, () => this.#redis.del(...names));
+      const [next, names] = await this.call("SCAN", null,
+        () => this.redis.scan(cursor, "MATCH", pattern, "COUNT", 1000));
+      if (names.length > 0) await this.call("DEL", null, () => this.redis.del(...names));
       cursor = next;
     } while (cursor !== "0");
   }
 
   async restore(entries: readonly RestoredKey[], incarnation: string): Promise<void> {
-    const [seconds] = await this.#call("TIME", null, () => this.#redis.time());
+    const [seconds] = await this.call("TIME", null, () => this.redis.time());
     for (let i = 0; i < entries.length; i += 500) {
-      const batch = this.#redis.pipeline(); // not MULTI: the ACL needs no @transaction
+      const batch = this.redis.pipeline(); // not MULTI: the ACL needs no @transaction
       for (const { key, state } of entries.slice(i, i + 500)) {
         const fields: string[] = [];
         if (state.promised !== null) fields.push(...hashPair("promised", state.promised));
@@ -174,12 +235,12 @@ export class RedisAcceptorStore implements AcceptorStore {
         batch.del(this.hashKey(key));
         if (fields.length > 0) batch.hset(this.hashKey(key), ...fields);
       }
-      const results = await this.#call("restore", null, () => batch.exec());
+      const results = await this.call("restore", null, () => batch.exec());
       const failed = results?.find(([error]) => error !== null)?.[0];
       if (failed) throw new RedisStoreError("restore", null, failed);
     }
     // Last, so a restore cut short leaves a store that is still refused.
-    await this.#call("SET", null, () => this.#redis.set(this.#markerKey, incarnation));
+    await this.call("SET", null, () => this.redis.set(this.markerKey, incarnation));
   }
 
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
@@ -189,9 +250,9 @@ export class RedisAcceptorStore implements AcceptorStore {
       throw new AcceptorFencedError(`acceptor ${this.acceptorId}: ${FENCED_ERROR} its Redis ` +
         "no longer holds the registered state");
     }
-    const prefix = this.#keyPrefix;
-    const [next, names] = await this.#call("SCAN", null,
-      () => this.#redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", count));
+    const prefix = this.keyPrefix;
+    const [next, names] = await this.call("SCAN", null,
+      () => this.redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", count));
     const keys = names.map((name) => name.slice(prefix.length)).filter((k) => !k.startsWith("~"));
     return { cursor: next, keys };
   }
@@ -206,21 +267,21 @@ export class RedisAcceptorStore implements AcceptorStore {
 
   /** Prepares a batch in one script call: one round trip and one fsync for all of it. */
   async prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack)[]> {
-    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#markerKey];
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.markerKey];
     const args = [...msgs.flatMap((m) => ballotArgs(m.ballot)), this.#servingAs];
-    const replies = await this.#call("prepare", batchName(msgs),
-      () => this.#redis.paxoskvPrepare(keys.length, ...keys, ...args));
+    const replies = await this.call("prepare", batchName(msgs),
+      () => this.redis.paxoskvPrepare(keys.length, ...keys, ...args));
     assert(replies.length === msgs.length, "prepare batch reply has the wrong length");
     return msgs.map((msg, i) => this.#promiseOf(msg, replies[i] ?? []));
   }
 
   /** Accepts a batch in one script call: one round trip and one fsync for all of it. */
   async acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack)[]> {
-    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey, this.#markerKey];
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey, this.markerKey];
     const args = [...msgs.flatMap((m) => [...ballotArgs(m.ballot), m.value, m.key]),
       this.#servingAs];
-    const replies = await this.#call("accept", batchName(msgs),
-      () => this.#redis.paxoskvAccept(keys.length, ...keys, ...args));
+    const replies = await this.call("accept", batchName(msgs),
+      () => this.redis.paxoskvAccept(keys.length, ...keys, ...args));
     assert(replies.length === msgs.length, "accept batch reply has the wrong length");
     return msgs.map((msg, i) => this.#acceptedOf(msg, replies[i] ?? []));
   }
@@ -262,13 +323,7 @@ export class RedisAcceptorStore implements AcceptorStore {
   }
 
   async read(key: string): Promise<AcceptorState> {
-    const [pRound, pNode, aRound, aNode, value] = await this.#call("read", key,
-      () => this.#redis.paxoskvRead(2, this.hashKey(key), this.#markerKey, this.#servingAs));
-    const promised = pRound == null ? null : decodeBallot(pRound, pNode);
-    const accepted = aRound == null ? null : decodeAccepted(aRound, aNode, value);
-    assert(accepted === null || compareBallots(accepted.ballot, promised) <= 0,
-      `accepted above promised for key ${key}`);
-    return { promised, accepted };
+    return this.readFenced(key, this.#servingAs);
   }
 
   async durability(): Promise<Durability> {
@@ -279,34 +334,13 @@ export class RedisAcceptorStore implements AcceptorStore {
     return { appendonly: aof, appendfsync, durable: aof && appendfsync === "always" };
   }
 
-  /** Waits for replies to commands already sent, then disconnects. */
-  async close(): Promise<void> {
-    if (this.#redis.status === "ready") {
-      await this.#redis.quit().catch(() => this.#redis.disconnect());
-    } else {
-      this.#redis.disconnect();
-    }
-  }
-
   async #config(name: string): Promise<string> {
-    const reply = await this.#call("CONFIG GET", null, () => this.#redis.config("GET", name));
+    const reply = await this.call("CONFIG GET", null, () => this.redis.config("GET", name));
     const value = (reply as unknown[])[1];
     if (typeof value !== "string") {
       throw new RedisStoreError("CONFIG GET", null, new Error(`no setting ${name}`));
     }
     return value;
-  }
-
-  /** Every Redis failure becomes a RedisStoreError, a refusal an AcceptorFencedError. */
-  async #call<T>(operation: string, key: string | null, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      if (error instanceof Error && error.message.startsWith(FENCED_ERROR)) {
-        throw new AcceptorFencedError(`acceptor ${this.acceptorId}: ${error.message}`);
-      }
-      throw new RedisStoreError(operation, key, error);
-    }
   }
 
   #nack(msg: MsgPrepare | MsgAccept, phase: MsgNack["phase"], promised: Ballot): MsgNack {
