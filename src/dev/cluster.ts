@@ -34,6 +34,11 @@ export interface LocalClusterOptions {
   readonly natsClusterSize?: number;
   /** Extra environment for every node. */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Nodes read the acceptors' Redis directly for quorum reads (PAXOSKV_ACCEPTOR_REDIS);
+   * default true. False: over NATS, through the acceptors' processes.
+   */
+  readonly directReads?: boolean;
   /** The acceptors' Redis fsync policy; default `always` (the only durable one). */
   readonly appendfsync?: "always" | "everysec";
   /** Receives every node's output as it comes (default: kept in memory only). */
@@ -89,6 +94,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     PAXOSKV_NATS_URL: natsServers.map((s) => s.url).join(","),
     ...(clusterSize > 1 ? { PAXOSKV_STREAM_REPLICAS: String(clusterSize) } : {}),
     PAXOSKV_REDIS_URL: redis.get(id)?.url ?? "redis://127.0.0.1:1",
+    ...(options.directReads === false ? {} : {
+      PAXOSKV_ACCEPTOR_REDIS: [...redis].map(([acceptor, r]) => `${acceptor}=${r.url}`).join(","),
+    }),
     PAXOSKV_PREFIX: prefix,
     PAXOSKV_REQUIRE_DURABLE: "true",
     LOG_LEVEL: options.logLevel ?? "info",

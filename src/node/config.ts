@@ -28,6 +28,23 @@ const pemFile = z.string().min(1).superRefine((path, ctx) => {
 /** Unset or empty (a compose file's `${VAR:-}`): no file. */
 const optionalPemFile = z.preprocess((v) => (v === "" ? undefined : v), pemFile.optional());
 const nodeId = z.string().refine(isValidNodeId, "must be 1-32 characters of A-Z a-z 0-9 _ -");
+const REDIS_URL = /^rediss?:\/\//;
+/** `A=redis://host:6379,B=...`: each acceptor ID with its Redis. Unset or empty: none. */
+const acceptorRedis = z.preprocess((v) => (v === "" ? undefined : v), z.string()
+  .transform((text, ctx) => {
+    const urls = new Map<string, string>();
+    const refuse = (message: string) => ctx.addIssue({ code: "custom", message });
+    for (const entry of csv(text)) {
+      const eq = entry.indexOf("=");
+      const [id, url] = [entry.slice(0, eq), entry.slice(eq + 1)];
+      if (eq < 0) refuse(`"${entry}" is not ID=redis://host:port`);
+      else if (!isValidNodeId(id)) refuse(`"${id}" is not an acceptor ID`);
+      else if (!REDIS_URL.test(url)) refuse(`the URL of ${id} must start with redis:// or rediss://`);
+      else if (urls.has(id)) refuse(`${id} is named twice`);
+      else urls.set(id, url);
+    }
+    return urls;
+  }).optional());
 
 /** The environment, validated once at start (DESIGN.md "Configuration"). */
 const EnvSchema = z.object({
@@ -45,8 +62,9 @@ const EnvSchema = z.object({
   PAXOSKV_NATS_TLS_CA: optionalPemFile,
   PAXOSKV_NATS_TLS_CERT: optionalPemFile,
   PAXOSKV_NATS_TLS_KEY: optionalPemFile,
-  PAXOSKV_REDIS_URL: z.string().regex(/^rediss?:\/\//, "must start with redis:// or rediss://")
+  PAXOSKV_REDIS_URL: z.string().regex(REDIS_URL, "must start with redis:// or rediss://")
     .default("redis://127.0.0.1:6379"),
+  PAXOSKV_ACCEPTOR_REDIS: acceptorRedis,
   PAXOSKV_REQUIRE_DURABLE: bool.default(false),
   PAXOSKV_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be subject tokens")
     .default(DEFAULT_PREFIX),
@@ -70,6 +88,8 @@ export interface NodeConfig {
   /** TLS to NATS (any PAXOSKV_NATS_TLS_* set): required then, never plaintext. */
   readonly natsTls: NatsTlsFiles | undefined;
   readonly redisUrl: string;
+  /** Every acceptor's Redis URL, when quorum reads go to them directly instead of over NATS. */
+  readonly acceptorRedis: ReadonlyMap<string, string> | undefined;
   readonly requireDurable: boolean;
   readonly prefix: string;
   readonly valueBytesMax: number;
@@ -105,6 +125,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     throw new ConfigError(`invalid configuration:\n  PAXOSKV_NODE_ID: ${e.PAXOSKV_NODE_ID} runs ` +
       `the acceptor role but is not in PAXOSKV_ACCEPTORS (${e.PAXOSKV_ACCEPTORS.join(",")})`);
   }
+  checkAcceptorRedis(e.PAXOSKV_ACCEPTOR_REDIS, e.PAXOSKV_ACCEPTORS);
   return {
     nodeId: e.PAXOSKV_NODE_ID,
     roles: [...new Set(e.PAXOSKV_ROLES)],
@@ -114,6 +135,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     natsPassword: e.PAXOSKV_NATS_PASSWORD,
     natsTls,
     redisUrl: e.PAXOSKV_REDIS_URL,
+    acceptorRedis: e.PAXOSKV_ACCEPTOR_REDIS,
     requireDurable: e.PAXOSKV_REQUIRE_DURABLE,
     prefix: e.PAXOSKV_PREFIX,
     valueBytesMax: e.PAXOSKV_MAX_VALUE_BYTES,
@@ -125,6 +147,22 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
     logLevel: e.LOG_LEVEL,
   };
+}
+
+/** A direct read needs every acceptor's Redis: one left out would never answer. */
+function checkAcceptorRedis(
+  urls: ReadonlyMap<string, string> | undefined, acceptors: readonly string[],
+): void {
+  if (urls === undefined) return;
+  const missing = acceptors.filter((id) => !urls.has(id));
+  const unknown = [...urls.keys()].filter((id) => !acceptors.includes(id));
+  const lines = [
+    ...(missing.length > 0 ? [`no URL for acceptor ${missing.join(", ")}`] : []),
+    ...(unknown.length > 0 ? [`${unknown.join(", ")} not in PAXOSKV_ACCEPTORS`] : []),
+  ];
+  if (lines.length === 0) return;
+  throw new ConfigError(`invalid configuration:\n  PAXOSKV_ACCEPTOR_REDIS: ${lines.join("; ")} ` +
+    `(it names each acceptor of PAXOSKV_ACCEPTORS, ${acceptors.join(",")}, once)`);
 }
 
 const TlsEnvSchema = EnvSchema.pick({

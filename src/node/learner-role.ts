@@ -9,7 +9,7 @@ import { keyOf } from "./endpoint.js";
 import type { Logger } from "./logger.js";
 import type { ReadResult } from "./metrics.js";
 import type { ProposerDriver } from "./proposer-driver.js";
-import type { QuorumReader } from "./quorum-reader.js";
+import type { QuorumReads } from "./quorum-reader.js";
 
 /** A chosen value with the acceptors that accepted it, when known. */
 export interface Learned extends Chosen {
@@ -22,7 +22,7 @@ export interface Learned extends Chosen {
  * by a minority) when the quorum is undecided. Null means a majority holds nothing.
  */
 export async function resolveChosen(
-  key: string, reader: QuorumReader, driver: ProposerDriver,
+  key: string, reader: QuorumReads, driver: ProposerDriver,
   count: (result: ReadResult) => void = () => undefined,
 ): Promise<Learned | null> {
   const read = await reader.read(key);

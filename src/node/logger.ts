@@ -11,3 +11,14 @@ export function createLogger(nodeId: string, level: string): Logger {
     serializers: { ballot: (b: Ballot | null) => formatBallot(b) },
   });
 }
+
+/** A gate that opens at most once per `intervalMs`: one log line for a burst of failures. */
+export function throttled(intervalMs: number): () => boolean {
+  let lastAt = -Infinity;
+  return () => {
+    const now = Date.now();
+    if (now - lastAt < intervalMs) return false;
+    lastAt = now;
+    return true;
+  };
+}

@@ -15,6 +15,7 @@ import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import { AcceptorMembership } from "./acceptor-membership.js";
 import { AnnouncedBatcher, AnnouncementRepair, DEFAULT_REPAIR } from "./announce-repair.js";
+import { AcceptorRedisReads } from "./direct-reads.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
@@ -25,7 +26,7 @@ import { Metrics, type ReadResult } from "./metrics.js";
 import { Tracer } from "./trace.js";
 import { createUi } from "../ui/routes.js";
 import { ProposerDriver } from "./proposer-driver.js";
-import { QuorumReader } from "./quorum-reader.js";
+import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
 import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
 
 export const SERVICE_NAME = "paxoskv";
@@ -74,13 +75,15 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const stops: (() => Promise<void>)[] = [];
 
   const chosenLog = await ChosenLog.open(nc, config.prefix, config.streamReplicas);
+  // The acceptor claims its ID there; direct quorum reads fence with what it holds.
+  const registry = config.roles.includes("acceptor") || config.acceptorRedis !== undefined
+    ? await AcceptorRegistry.open(nc, config.prefix, config.streamReplicas) : null;
   let store: AcceptorStore | null = null;
   let membership: AcceptorMembership | null = null;
-  if (config.roles.includes("acceptor")) {
+  if (registry !== null && config.roles.includes("acceptor")) {
     const acceptorLog = log.child({ role: "acceptor" });
     const opened = await deps.openStore(config, acceptorLog);
     store = opened;
-    const registry = await AcceptorRegistry.open(nc, config.prefix, config.streamReplicas);
     const role = new AcceptorRole(nc, config.prefix, opened, acceptorLog, metrics,
       (err) => membership?.fenced(err));
     membership = new AcceptorMembership({
@@ -96,7 +99,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   }
   const voting = () => membership?.voting ?? true;
 
-  const clientSide = await startClientSide(nc, config, log, chosenLog, store, metrics);
+  const clientSide = await startClientSide(nc, config, log, chosenLog, store, registry, metrics);
   membership?.serveRejoin({
     listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
     // This node's own acceptor role is stopped, so any answer comes from another process.
@@ -138,8 +141,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   }
 
   await nc.flush();
-  log.info({ roles: config.roles, acceptors: config.acceptors, prefix: config.prefix },
-    "node started");
+  log.info({ roles: config.roles, acceptors: config.acceptors, prefix: config.prefix,
+    quorumReads: config.acceptorRedis === undefined ? "nats" : "direct" }, "node started");
   return {
     nc, learner,
     async stop() {
@@ -156,21 +159,35 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
  */
 async function startClientSide(
   nc: NatsConnection, config: NodeConfig, log: Logger, chosenLog: ChosenLog,
-  store: AcceptorStore | null, metrics: Metrics,
+  store: AcceptorStore | null, registry: AcceptorRegistry | null, metrics: Metrics,
 ): Promise<{ learner: LearnerRole | null; driver: ProposerDriver; stop: () => Promise<void> }> {
   const proposerLog = log.child({ role: "proposer" });
   let driver: ProposerDriver | null = null;
-  let reader: QuorumReader | null = null;
+  let natsReader: QuorumReader | null = null;
   const transport = new NatsPaxosTransport(nc, config.prefix, config.nodeId, (reply) => {
-    if (reply.type === "read-reply") reader?.deliver(reply);
+    if (reply.type === "read-reply") natsReader?.deliver(reply);
     else driver?.deliver(reply);
   }, (reason) => proposerLog.warn({ code: ErrorCode.BAD_REQUEST }, reason));
   const tracer = new Tracer(nc, config.prefix, config.nodeId, config.acceptors);
   tracer.start();
   driver = new ProposerDriver(proposerConfigOf(config), (m) => transport.send(m), proposerLog,
     [metrics, tracer]);
-  reader = new QuorumReader(config.acceptors, (m) => transport.send(m), config.phaseTimeoutMs,
-    nuid.next());
+  // Direct: each acceptor's Redis answers in one round trip, with no NATS hop and no wake-up
+  // of the acceptor's process on the way.
+  const direct = config.acceptorRedis === undefined || registry === null ? null :
+    await AcceptorRedisReads.open({
+      urls: config.acceptorRedis, registry, prefix: config.prefix,
+      commandTimeoutMs: config.phaseTimeoutMs, log: log.child({ role: "learner" }),
+    });
+  let reader: QuorumReads;
+  if (direct === null) {
+    natsReader = new QuorumReader(config.acceptors, (m) => transport.send(m),
+      config.phaseTimeoutMs, nuid.next());
+    reader = natsReader;
+  } else {
+    reader = new DirectQuorumReader(config.acceptors, (id, key) => direct.read(id, key),
+      config.phaseTimeoutMs);
+  }
   transport.start();
 
   const countRead = (result: ReadResult) => metrics.reads.inc({ result });
@@ -248,6 +265,7 @@ async function startClientSide(
       tracer.stop();
       learner?.stop();
       transport.close();
+      await direct?.close();
     },
   };
 }

@@ -1,7 +1,7 @@
 import type { AcceptorStore } from "../adapters/ports.js";
 import { checkDurability, RedisAcceptorStore } from "../adapters/redis/index.js";
 import type { NodeConfig } from "./config.js";
-import type { Logger } from "./logger.js";
+import { throttled, type Logger } from "./logger.js";
 
 const ERROR_LOG_INTERVAL_MS = 5000;
 /** How long a starting node waits for its Redis to answer (it may be starting or loading). */
@@ -9,7 +9,7 @@ const REDIS_WAIT_MS = 60_000;
 
 /** Opens this node's acceptor Redis and checks that it keeps every write across a crash. */
 export async function openRedisStore(config: NodeConfig, log: Logger): Promise<AcceptorStore> {
-  let lastErrorLogAt = 0;
+  const logNow = throttled(ERROR_LOG_INTERVAL_MS);
   const store = new RedisAcceptorStore({
     acceptorId: config.nodeId,
     url: config.redisUrl,
@@ -17,10 +17,7 @@ export async function openRedisStore(config: NodeConfig, log: Logger): Promise<A
     commandTimeoutMs: config.phaseTimeoutMs,
     onConnectionError: (err) => {
       // ioredis retries on its own; one line every few seconds is enough while Redis is down.
-      const now = Date.now();
-      if (now - lastErrorLogAt < ERROR_LOG_INTERVAL_MS) return;
-      lastErrorLogAt = now;
-      log.warn({ err: err.message, code: "UNAVAILABLE" }, "acceptor Redis unreachable");
+      if (logNow()) log.warn({ err: err.message, code: "UNAVAILABLE" }, "acceptor Redis unreachable");
     },
   });
   try {

@@ -2,7 +2,8 @@
  * Security (matrix rows E1–E3): the shipped NATS authorization (docker/nats-server.conf, its
  * permission blocks and accounts reused here as they are) keeps clients out of the Paxos
  * subjects, JetStream internals and the chosen stream, while nodes run normally; a Redis with
- * a password or a least-privilege ACL user serves the acceptor and refuses everything else.
+ * a password or a least-privilege ACL user serves the acceptor and refuses everything else,
+ * and a read-only ACL user serves direct quorum reads (PAXOSKV_ACCEPTOR_REDIS).
  *
  * Why it matters, shown on the same cluster: a well-formed forged Prepare, published with
  * the nodes' rights, does change an acceptor's state (unauthenticated Paxos is not
@@ -15,7 +16,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaxosKvClient } from "../../src/client/client.js";
-import { RedisAcceptorStore } from "../../src/adapters/redis/store.js";
+import { AcceptorFencedError } from "../../src/adapters/ports.js";
+import { RedisAcceptorReader, RedisAcceptorStore } from "../../src/adapters/redis/store.js";
 import { ballot } from "../../src/core/ballot.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
 import { cleanup, startNats, startRedis, type ServerHandle } from "./support/servers.js";
@@ -164,7 +166,7 @@ describe("NATS authorization (docker/nats-server.conf)", () => {
 });
 
 describe("Redis authentication", () => {
-  it("E1/E3: an acceptor Redis with a password and a least-privilege ACL user", async () => {
+  it("E1/E3: an acceptor Redis with a password and least-privilege ACL users", async () => {
     const aclUser = "acceptor";
     const server = await startRedis({ extraArgs: [
       "--requirepass", "admin-secret",
@@ -172,6 +174,9 @@ describe("Redis authentication", () => {
       // Accept script) and CONFIG GET (the durability check); nothing @dangerous besides.
       "--user", aclUser, "on", ">acc-secret", "~paxoskv:*", "resetchannels", "-@all", "+@read",
       "+@write", "+@scripting", "+@connection", "-@dangerous", "+config|get", "+info", "+time",
+      // Another node's direct quorum reads: the read script, and inside it GET and HMGET only.
+      "--user", "reader", "on", ">read-secret", "~paxoskv:*", "resetchannels", "-@all",
+      "+@connection", "+info", "+evalsha", "+eval", "+get", "+hmget",
     ] });
     const port = server.port;
     const anonymous = new Redis({ port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -182,6 +187,10 @@ describe("Redis authentication", () => {
 
     const store = new RedisAcceptorStore({ acceptorId: "A", url: `redis://${aclUser}:acc-secret@127.0.0.1:${port}` });
     const acl = new Redis({ port, username: aclUser, password: "acc-secret", maxRetriesPerRequest: 0 });
+    const reader = new RedisAcceptorReader({ acceptorId: "A",
+      url: `redis://reader:read-secret@127.0.0.1:${port}` });
+    const readOnly = new Redis({ port, username: "reader", password: "read-secret",
+      maxRetriesPerRequest: 0 });
     try {
       expect((await store.durability()).durable).toBe(true);
       // Everything the node's claim and a rejoin do, within the ACL.
@@ -199,9 +208,20 @@ describe("Redis authentication", () => {
         await expect(acl.call(command[0] as string, ...command.slice(1)), command.join(" "))
           .rejects.toThrow(/NOPERM/);
       }
+      // A direct quorum read with the read-only user: fenced as the acceptor's own reads are.
+      expect((await reader.readFenced("k", "acl-test")).accepted?.value).toBe("v");
+      await expect(reader.readFenced("k", "another")).rejects.toThrow(AcceptorFencedError);
+      for (const command of [["hset", "paxoskv:acc:A:k", "accepted_value", "w"],
+        ["eval", "return redis.call('HSET', KEYS[1], 'accepted_value', 'w')", "1",
+          "paxoskv:acc:A:k"], ["flushall"]]) {
+        await expect(readOnly.call(command[0] as string, ...command.slice(1)), command.join(" "))
+          .rejects.toThrow(/NOPERM|can't run this command/);
+      }
+      expect((await store.read("k")).accepted?.value).toBe("v");
     } finally {
       acl.disconnect();
-      await store.close();
+      readOnly.disconnect();
+      await Promise.all([store.close(), reader.close()]);
     }
   });
 });

@@ -1,8 +1,9 @@
 /**
  * Learners on the real stack. Nodes A, B, C are proposers and acceptors only; L is a
  * learner-only node, so every `get` and `replica-get` is L's answer. L builds its replica from
- * the chosen stream, confirms misses with quorum reads over NATS, and repairs what a crashed
- * proposer left behind.
+ * the chosen stream, confirms misses with quorum reads over NATS (the path without
+ * PAXOSKV_ACCEPTOR_REDIS; direct-read.test.ts reads the acceptors' Redis directly), and repairs
+ * what a crashed proposer left behind.
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,7 +27,7 @@ let learner: NodeProcess;
 const chosen = new Map<string, string>();
 
 beforeAll(async () => {
-  cluster = await startLocalCluster();
+  cluster = await startLocalCluster({ directReads: false });
   await Promise.all(["A", "B", "C"].map((id) => cluster.spawnNode(id, "proposer,acceptor")));
   client = await PaxosKvClient.connect({ servers: cluster.nats.url, timeoutMs: 20_000 });
   nc = await connectTo(cluster);
@@ -81,6 +82,7 @@ describe("learner - the replica", () => {
     "replica-get", async () => {
     await createAll(entriesOf("initial", INITIAL_KEYS), 200);
     learner = await cluster.spawnNode("L", "learner");
+    expect(learner.output()).toContain('"quorumReads":"nats"');
     await waitReplicaHolds(chosen);
   });
 

@@ -1,0 +1,35 @@
+/** PAXOSKV_ACCEPTOR_REDIS: the acceptors' Redis for direct quorum reads, validated at start. */
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/node/config.js";
+
+describe("config - PAXOSKV_ACCEPTOR_REDIS", () => {
+  it("config - unset or empty: reads over NATS", () => {
+    expect(loadConfig({}).acceptorRedis).toBeUndefined();
+    expect(loadConfig({ PAXOSKV_ACCEPTOR_REDIS: "" }).acceptorRedis).toBeUndefined();
+  });
+
+  it("config - one URL per acceptor", () => {
+    const urls = "A=redis://a:6379, B=rediss://:pw@b:6380/1,C=redis://c";
+    expect(loadConfig({ PAXOSKV_ACCEPTOR_REDIS: urls }).acceptorRedis).toEqual(new Map([
+      ["A", "redis://a:6379"], ["B", "rediss://:pw@b:6380/1"], ["C", "redis://c"]]));
+  });
+
+  it.each([
+    ["an entry without =", "A=redis://a,B=redis://b,Credis://c", /"Credis:\/\/c" is not ID=redis/],
+    ["a URL of another scheme", "A=redis://a,B=http://b,C=redis://c", /URL of B must start/],
+    ["an ID named twice", "A=redis://a,A=redis://b,C=redis://c", /A is named twice/],
+    ["an acceptor left out", "A=redis://a,B=redis://b", /no URL for acceptor C/],
+    ["an ID that is no acceptor", "A=redis://a,B=redis://b,C=redis://c,D=redis://d",
+      /D not in PAXOSKV_ACCEPTORS/],
+  ])("config - refuses %s, naming the variable", (_, value, message) => {
+    expect(() => loadConfig({ PAXOSKV_ACCEPTOR_REDIS: value }))
+      .toThrow(/PAXOSKV_ACCEPTOR_REDIS: /);
+    expect(() => loadConfig({ PAXOSKV_ACCEPTOR_REDIS: value })).toThrow(message);
+  });
+
+  it("config - a refused URL is not printed (it may carry a password)", () => {
+    const env = { PAXOSKV_ACCEPTOR_REDIS: "A=redis://a,B=http://:secret@b,C=redis://c" };
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).not.toThrow(/secret/);
+  });
+});
