@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
 import { PaxosKvError } from "../../src/protocol/codes.js";
+import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import {
   AcceptorRedis, majorityAccepted, poll, tearDown, timed,
 } from "./support/cluster-tools.js";
@@ -167,7 +168,7 @@ describe("direct read - an acceptor's Redis down", () => {
     });
 });
 
-// Last: the wiped acceptors stay out (until a rejoin, which is not this file's subject).
+// Last: the wiped acceptors stay out unless they rejoin.
 describe("direct read - a wiped Redis is not counted", () => {
   it("direct read - one Redis wiped (FLUSHALL, marker gone): reads still succeed",
     async () => {
@@ -175,13 +176,35 @@ describe("direct read - a wiped Redis is not counted", () => {
       await expectReadsWork(["A", "B"]);
     });
 
+  it("direct read - once the wiped acceptor rejoined, its new incarnation counts (the " +
+    "registry watch)", async () => {
+    // C's node stops voting at its next Paxos message; only then may it rejoin.
+    await client.create(fresh("wake-c"), "x");
+    const report = await poll("acceptor C rejoined", async () => {
+      const reply = (await client.nc.request(paxosRejoinSubject(cluster.prefix, "C"), "",
+        { timeout: 30_000 })).json<Record<string, unknown>>();
+      return reply["ok"] === true ? reply : undefined;
+    }, { timeoutMs: 30_000, intervalMs: 250 });
+    expect(report).toMatchObject({ ok: true, acceptor: "C" });
+    // With A's Redis down the read needs C: its answers count only under the new incarnation.
+    await server("A").stop();
+    try {
+      await poll("reads with B and C", async () => {
+        await expectReadsWork(["B", "C"]);
+        return true;
+      }, { timeoutMs: 10_000, intervalMs: 100 });
+    } finally {
+      await server("A").restart();
+    }
+  });
+
   it("direct read - two of three wiped: UNAVAILABLE, not found:false", async () => {
     // A wiped Redis holds no hash and no marker: were its answers counted, B and C would be
     // a majority showing nothing accepted, and a chosen key would read as absent.
     const key = fresh("chosen");
     const round = Date.now();
     for (const id of ["A", "B"]) await redis.writeAccepted(id, key, round, "A", "chosen-value");
-    await wipe("B");
+    await Promise.all([wipe("B"), wipe("C")]);
     const f = await failure(() => client.get(key));
     expect(f.code).toBe("UNAVAILABLE");
     expect((await failure(() => client.get(fresh("never")))).code).toBe("UNAVAILABLE");
