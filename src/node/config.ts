@@ -40,6 +40,7 @@ const acceptorRedis = z.preprocess((v) => (v === "" ? undefined : v), z.string()
       if (eq < 0) refuse(`"${entry}" is not ID=redis://host:port`);
       else if (!isValidNodeId(id)) refuse(`"${id}" is not an acceptor ID`);
       else if (!REDIS_URL.test(url)) refuse(`the URL of ${id} must start with redis:// or rediss://`);
+      else if (!URL.canParse(url)) refuse(`the URL of ${id} is not a valid URL`);
       else if (urls.has(id)) refuse(`${id} is named twice`);
       else urls.set(id, url);
     }

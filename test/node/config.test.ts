@@ -17,6 +17,8 @@ describe("config - PAXOSKV_ACCEPTOR_REDIS", () => {
   it.each([
     ["an entry without =", "A=redis://a,B=redis://b,Credis://c", /"Credis:\/\/c" is not ID=redis/],
     ["a URL of another scheme", "A=redis://a,B=http://b,C=redis://c", /URL of B must start/],
+    ["a URL that does not parse", "A=redis://a,B=redis://b:63 79,C=redis://c",
+      /URL of B is not a valid URL/],
     ["an ID named twice", "A=redis://a,A=redis://b,C=redis://c", /A is named twice/],
     ["an acceptor left out", "A=redis://a,B=redis://b", /no URL for acceptor C/],
     ["an ID that is no acceptor", "A=redis://a,B=redis://b,C=redis://c,D=redis://d",
