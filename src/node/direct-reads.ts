@@ -100,7 +100,8 @@ export class AcceptorRedisReads {
         return;
       } catch (err) {
         if (attempt >= WATCH_ATTEMPTS) throw err;
-        this.#failed(id, err);
+        this.options.log.warn({ err, code: ErrorCode.UNAVAILABLE, acceptor: id },
+          `cannot read acceptor ${id}'s registration yet; retrying`);
         await new Promise((resolve) => setTimeout(resolve, 250 * Math.min(attempt, 8)));
       }
     }
@@ -109,10 +110,16 @@ export class AcceptorRedisReads {
   /** One line every few seconds per acceptor: a Redis that is down fails every read. */
   #failed(id: string, err: unknown): void {
     if (!(this.#logEvery.get(id)?.() ?? true)) return;
-    const code = err instanceof AssertionFailure ? ErrorCode.INTERNAL : ErrorCode.UNAVAILABLE;
-    const why = err instanceof AcceptorFencedError ? "does not hold its registered state"
-      : err instanceof AssertionFailure ? "holds a malformed state" : "is unreachable";
-    this.options.log.warn({ err, code, acceptor: id },
-      `acceptor ${id}'s Redis ${why}: quorum reads count it as silent`);
+    const message = (why: string) =>
+      `acceptor ${id}'s Redis ${why}: quorum reads count it as silent`;
+    if (err instanceof AssertionFailure) {
+      // Not this node's state to crash over: the acceptor itself stops at its next read of it.
+      this.options.log.error({ err, code: ErrorCode.INTERNAL, acceptor: id },
+        message("holds a malformed state"));
+      return;
+    }
+    this.options.log.warn({ err, code: ErrorCode.UNAVAILABLE, acceptor: id },
+      message(err instanceof AcceptorFencedError ? "does not hold its registered state"
+        : "is unreachable"));
   }
 }
