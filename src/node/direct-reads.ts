@@ -39,11 +39,8 @@ export class AcceptorRedisReads {
       this.#readers.set(id, new RedisAcceptorReader({
         acceptorId: id, url, prefix: options.prefix, commandTimeoutMs: options.commandTimeoutMs,
         onConnectionError: (err) => this.#failed(id, err),
-        // A read while disconnected fails at once (no answer) instead of queueing. Sent at
-        // once too: auto-pipelining holds each command until setImmediate, ≈ 0.05 ms and 20 %
-        // more node CPU per sequential get miss here (it won ≈ 15 % throughput at 64 gets in
-        // flight: latency is what issue #7 asks for).
-        redisOptions: { enableOfflineQueue: false, enableAutoPipelining: false },
+        // A read while disconnected fails at once (no answer) instead of queueing.
+        redisOptions: { enableOfflineQueue: false },
       }));
     }
   }

@@ -77,7 +77,9 @@ export class RedisAcceptorReader {
       maxRetriesPerRequest: 1,
       commandTimeout: options.commandTimeoutMs ?? 5000,
       connectTimeout: 2000,
-      enableAutoPipelining: true,
+      // Off: it holds each command until setImmediate; with batches already one script call
+      // each it cost ≈ 7 % more node CPU per create at 256 in flight, and ≈ 0.05 ms per read.
+      enableAutoPipelining: false,
       ...options.redisOptions,
     });
     // Without a listener ioredis prints every reconnect failure; the node logs them instead.
