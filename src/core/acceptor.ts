@@ -27,7 +27,8 @@ export function onPrepare(
   state: AcceptorState, msg: MsgPrepare, self: string,
 ): AcceptorStep<MsgPromise | MsgNack> {
   if (isFastBallot(msg.ballot)) {
-    return { state, changed: false, reply: nack(msg, "prepare", state.promised ?? FAST_BALLOT, self) };
+    const promised = state.promised ?? FAST_BALLOT;
+    return { state, changed: false, reply: nack(msg, "prepare", promised, self) };
   }
   if (state.promised !== null && compareBallots(msg.ballot, state.promised) <= 0) {
     return { state, changed: false, reply: nack(msg, "prepare", state.promised, self) };

@@ -60,7 +60,7 @@ export function isFastBallot(b: Ballot): boolean {
  * classic ballot (round 1 or more).
  */
 export function nextBallotAbove(seen: Ballot | null, nodeId: string, floorRound: number): Ballot {
-  const round = Math.max(Math.floor(floorRound), seen === null ? 1 : seen.round + 1, 1);
+  const round = Math.max(Math.floor(floorRound), seen === null ? 0 : seen.round + 1, 1);
   const next = ballot(round, nodeId);
   assert(compareBallots(next, seen) > 0, "next ballot must be above every ballot seen");
   return next;
