@@ -127,8 +127,10 @@ export class ProposerDriver {
 
   /** Feeds an acceptor's reply to the proposal for its key, if one is running. */
   deliver(reply: AcceptorToProposer): void {
-    this.#heardAt.set(reply.from, this.now());
-    this.#waitingSince.delete(reply.from);
+    if (this.config.acceptors.includes(reply.from)) { // a forged ID must not grow the map
+      this.#heardAt.set(reply.from, this.now());
+      this.#waitingSince.delete(reply.from);
+    }
     const running = this.#running.get(reply.key);
     if (running === undefined) return;
     for (const o of this.observers) o.received?.(running, reply);
