@@ -206,16 +206,7 @@ function onFastReply(
   config: ProposerConfig, state: ProposalState, msg: AcceptorToProposer, now: number,
 ): ProposerStep {
   if (msg.type === "accepted" && ballotsEqual(msg.ballot, FAST_BALLOT)) {
-    const accepts = addVoter(config.acceptors, state.accepts, msg.from);
-    if (accepts === state.accepts) return idle(state);
-    if (accepts.length < fastQuorumSize(config.acceptors.length)) {
-      return idle({ ...state, accepts });
-    }
-    assert(state.value !== null, "fast round without a value");
-    const outcome: ProposalOutcome = {
-      kind: "chosen", value: state.value, ballot: FAST_BALLOT, acceptors: accepts,
-    };
-    return finish({ ...state, accepts }, outcome, now);
+    return onAccepted(config, state, msg.from, now);
   }
   if (msg.type !== "nack" || msg.phase !== "accept" || !ballotsEqual(msg.ballot, FAST_BALLOT) ||
     state.accepts.includes(msg.from)) {
@@ -247,7 +238,10 @@ function onAccepted(
 ): ProposerStep {
   const accepts = addVoter(config.acceptors, state.accepts, from);
   if (accepts === state.accepts) return idle(state);
-  if (accepts.length < quorumSize(config.acceptors.length)) return idle({ ...state, accepts });
+  // The fast ballot's value is chosen only by a fast quorum, a classic one by a majority.
+  const needed = isFastBallot(state.ballot) ? fastQuorumSize(config.acceptors.length)
+    : quorumSize(config.acceptors.length);
+  if (accepts.length < needed) return idle({ ...state, accepts });
   assert(state.value !== null, "accept phase without a value");
   const outcome: ProposalOutcome = {
     kind: "chosen", value: state.value, ballot: state.ballot, acceptors: accepts,
