@@ -295,10 +295,16 @@ describe("redis store - durability", () => {
 });
 
 describe("redis store - fencing (the incarnation marker)", () => {
-  it("store - refuses every transition and read until it serves as its marker", async () => {
+  /** Acceptor F on a Redis of its own, with no marker yet. */
+  async function storeOnOwnRedis() {
     const server = await startRedis();
     const store = new RedisAcceptorStore({ acceptorId: "F", url: server.url });
     stores.push(store);
+    return { server, store };
+  }
+
+  it("store - refuses every transition and read until it serves as its marker", async () => {
+    const { server, store } = await storeOnOwnRedis();
     await expect(store.prepare(prepare("f.1", b(5)))).rejects.toThrow(AcceptorFencedError);
     const marker = await store.adoptIncarnation("inc-1");
     expect(await store.adoptIncarnation("inc-2")).toBe("inc-1"); // the first claim stays
@@ -313,9 +319,7 @@ describe("redis store - fencing (the incarnation marker)", () => {
 
   it("store - a Redis wiped under a serving store refuses the next message, writing nothing",
     async () => {
-      const server = await startRedis();
-      const store = new RedisAcceptorStore({ acceptorId: "F", url: server.url });
-      stores.push(store);
+      const { server, store } = await storeOnOwnRedis();
       store.serveAs(await store.adoptIncarnation("inc-1"));
       await store.accept(accept("f.2", b(7), "v"));
       await rawClient(server).flushall();
@@ -330,9 +334,7 @@ describe("redis store - fencing (the incarnation marker)", () => {
 
   it("store - restore installs recovered states and then the marker; clear removes all",
     async () => {
-      const server = await startRedis();
-      const store = new RedisAcceptorStore({ acceptorId: "F", url: server.url });
-      stores.push(store);
+      const { server, store } = await storeOnOwnRedis();
       store.serveAs(await store.adoptIncarnation("old"));
       await store.accept(accept("stale", b(3), "x"));
       await store.clear();
