@@ -78,6 +78,12 @@ export class AcceptorRedisReads {
     }
   }
 
+  /** Per acceptor: is its Redis connected, with a registration to fence reads by? */
+  reachable(): Map<string, boolean> {
+    return new Map([...this.#readers].map(([id, reader]) =>
+      [id, reader.ready && this.#incarnations.has(id)]));
+  }
+
   async close(): Promise<void> {
     for (const stop of this.#stopWatches) stop();
     await Promise.all([...this.#readers.values()].map((r) => r.close()));

@@ -67,6 +67,12 @@ export class Metrics implements ProposerObserver {
     name: "paxoskv_redis_up", help: "1 while this acceptor's Redis answers",
     registers: [this.registry],
   });
+  readonly quorumReadRedisUp = new Gauge({
+    name: "paxoskv_quorum_read_redis_up",
+    help: "1 while this node's direct quorum reads reach the acceptor's Redis " +
+      "(PAXOSKV_ACCEPTOR_REDIS): connected, with its registration known",
+    labelNames: ["acceptor"] as const, registers: [this.registry],
+  });
   readonly #phaseStart = new Map<string, { phase: "prepare" | "accept" | "fast"; at: number }>();
   readonly #chosenAt = new Map<string, number>();
 

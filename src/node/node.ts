@@ -127,6 +127,9 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         const ready = await readiness(nc, natsState.connected, store, voting(), learner);
         metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
         if (store !== null) metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
+        for (const [acceptor, up] of clientSide.directReads?.reachable() ?? []) {
+          metrics.quorumReadRedisUp.set({ acceptor }, up ? 1 : 0);
+        }
         if (learner !== null) {
           metrics.learnerLag.set(learner.lag);
           metrics.replicaKeys.set(learner.replica.size);
@@ -160,7 +163,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 async function startClientSide(
   nc: NatsConnection, config: NodeConfig, log: Logger, chosenLog: ChosenLog,
   store: AcceptorStore | null, registry: AcceptorRegistry | null, metrics: Metrics,
-): Promise<{ learner: LearnerRole | null; driver: ProposerDriver; stop: () => Promise<void> }> {
+): Promise<{
+  learner: LearnerRole | null; driver: ProposerDriver; directReads: AcceptorRedisReads | null;
+  stop: () => Promise<void>;
+}> {
   const proposerLog = log.child({ role: "proposer" });
   let driver: ProposerDriver | null = null;
   let natsReader: QuorumReader | null = null;
@@ -256,7 +262,7 @@ async function startClientSide(
   repair?.start();
 
   return {
-    learner, driver,
+    learner, driver, directReads: direct,
     async stop() {
       await service.stop();
       await repair?.stop();

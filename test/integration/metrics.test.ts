@@ -135,8 +135,11 @@ describe("metrics - /metrics after a known workload", () => {
       expect(one("paxoskv_replica_keys")).toBe(N + 1);
       expect(one("paxoskv_nats_connected")).toBe(1);
       expect(one("paxoskv_redis_up")).toBe(1);
+      // startLocalCluster gives every node PAXOSKV_ACCEPTOR_REDIS: each reaches all three.
+      expect(select(s, "paxoskv_quorum_read_redis_up").map((x) => [x.labels.acceptor, x.value])
+        .sort()).toEqual([["A", 1], ["B", 1], ["C", 1]]);
       for (const name of ["paxoskv_learner_lag", "paxoskv_replica_keys",
-        "paxoskv_nats_connected", "paxoskv_redis_up"]) {
+        "paxoskv_nats_connected", "paxoskv_redis_up", "paxoskv_quorum_read_redis_up"]) {
         expect(s.types.get(name), name).toBe("gauge");
         expect(s.help.has(name), name).toBe(true);
       }

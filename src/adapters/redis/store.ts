@@ -119,6 +119,11 @@ export class RedisAcceptorReader {
     return { promised, accepted };
   }
 
+  /** True while connected (commands go out now rather than fail or wait). */
+  get ready(): boolean {
+    return this.redis.status === "ready";
+  }
+
   /** Resolves true once connected, false if not within `timeoutMs`. */
   async connected(timeoutMs: number): Promise<boolean> {
     if (this.redis.status === "ready") return true;
