@@ -72,6 +72,7 @@ const EnvSchema = z.object({
   PAXOSKV_MAX_VALUE_BYTES: int(1, 512 * 1024).default(64 * 1024),
   PAXOSKV_REQUEST_TIMEOUT_MS: int(100, 600_000).default(4000),
   PAXOSKV_PHASE_TIMEOUT_MS: int(10, 60_000).optional(),
+  PAXOSKV_MAX_IN_FLIGHT: int(1, 100_000).default(128),
   PAXOSKV_HTTP_PORT: int(0, 65535).optional(),
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
   PAXOSKV_REBUILD_ON_START: bool.default(false),
@@ -98,6 +99,8 @@ export interface NodeConfig {
   readonly requestTimeoutMs: number;
   /** How long one phase waits for a majority before retrying with a higher ballot. */
   readonly phaseTimeoutMs: number;
+  /** Creates this node's proposer runs at once; more wait their turn (FairAdmission). */
+  readonly maxInFlight: number;
   readonly httpPort: number | undefined;
   /** JetStream replicas of the chosen stream (3 in a 3-server NATS cluster). */
   readonly streamReplicas: number;
@@ -143,6 +146,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     requestTimeoutMs: e.PAXOSKV_REQUEST_TIMEOUT_MS,
     phaseTimeoutMs: e.PAXOSKV_PHASE_TIMEOUT_MS ??
       Math.max(10, Math.min(1000, Math.floor(e.PAXOSKV_REQUEST_TIMEOUT_MS / 4))),
+    maxInFlight: e.PAXOSKV_MAX_IN_FLIGHT,
     httpPort: e.PAXOSKV_HTTP_PORT,
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,

@@ -5,6 +5,7 @@ import type { ProposalOutcome } from "../core/proposer.js";
 import { decodeUtf8 } from "../adapters/nats/connection.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { CreateReply } from "../protocol/replies.js";
+import { sourceOf } from "./admission.js";
 import { keyOf } from "./endpoint.js";
 import type { Metrics } from "./metrics.js";
 import type { ProposerDriver } from "./proposer-driver.js";
@@ -80,6 +81,8 @@ export interface CreateDeps {
   /** The key's chosen value when this node has learned it. */
   readonly known: (key: string) => string | undefined;
   readonly propose: ProposerDriver["propose"];
+  /** Waits for the proposer's turn of the request's source; UNAVAILABLE when refused. */
+  readonly admit: (source: string) => Promise<() => void>;
   readonly announce: (learned: { key: string; value: string; ballot: Ballot;
     acceptors: readonly string[] }) => void;
   readonly metrics: Metrics;
@@ -101,12 +104,19 @@ export async function handleCreate(msg: Msg, deps: CreateDeps): Promise<CreateRe
     deps.metrics.creates.inc({ outcome: known === request.value ? "created" : "exists" });
     return knownReply(request, known);
   }
+  let release: () => void;
+  try {
+    release = await deps.admit(sourceOf(msg.reply));
+  } catch (err) {
+    deps.metrics.creates.inc({ outcome: "unavailable" });
+    throw err;
+  }
   const client = clientLabel(msg.reply);
   let traceId = "";
   const outcome = await deps.propose(request.key, request.value, (p) => {
     traceId = p.traceId;
     deps.tracer.client(traceId, request.key, "request", client, { value: request.value });
-  }, true);
+  }, true).finally(release);
   if (outcome.kind === "chosen") deps.announce({ key: request.key, ...outcome });
   const created = outcome.kind === "chosen" && outcome.value === request.value;
   deps.metrics.creates.inc({

@@ -18,6 +18,17 @@ export class Metrics implements ProposerObserver {
     name: "paxoskv_creates_total", help: "Creates answered, by outcome",
     labelNames: ["outcome"] as const, registers: [this.registry],
   });
+  readonly admissionRefused = new Counter({
+    name: "paxoskv_admission_refused_total",
+    help: "Creates refused at once (UNAVAILABLE) because this node is overloaded, by reason: " +
+      "queue-full (its client, or all clients, had too many waiting) or waited-too-long",
+    labelNames: ["reason"] as const, registers: [this.registry],
+  });
+  readonly admissionQueued = new Gauge({
+    name: "paxoskv_admission_queued",
+    help: "Creates waiting for their turn at this node's proposer (PAXOSKV_MAX_IN_FLIGHT)",
+    registers: [this.registry],
+  });
   readonly rounds = new Histogram({
     name: "paxoskv_create_rounds", help: "Ballots tried per proposal (1 = no contention)",
     buckets: [1, 2, 3, 5, 10, 20, 50], registers: [this.registry],

@@ -15,6 +15,7 @@ import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import { AcceptorMembership } from "./acceptor-membership.js";
 import { AnnouncedBatcher, AnnouncementRepair, DEFAULT_REPAIR } from "./announce-repair.js";
+import { FairAdmission } from "./admission.js";
 import { AcceptorRedisReads } from "./direct-reads.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
@@ -127,6 +128,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         const ready = await readiness(nc, natsState.connected, store, voting(), learner);
         metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
         if (store !== null) metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
+        metrics.admissionQueued.set(clientSide.admission?.queued ?? 0);
         for (const [acceptor, up] of clientSide.directReads?.reachable() ?? []) {
           metrics.quorumReadRedisUp.set({ acceptor }, up ? 1 : 0);
         }
@@ -165,7 +167,7 @@ async function startClientSide(
   store: AcceptorStore | null, registry: AcceptorRegistry | null, metrics: Metrics,
 ): Promise<{
   learner: LearnerRole | null; driver: ProposerDriver; directReads: AcceptorRedisReads | null;
-  stop: () => Promise<void>;
+  admission: FairAdmission | null; stop: () => Promise<void>;
 }> {
   const proposerLog = log.child({ role: "proposer" });
   let driver: ProposerDriver | null = null;
@@ -213,7 +215,11 @@ async function startClientSide(
       { replicaSize: learner.replica.size, lag: learner.lag }),
   });
 
-  if (config.roles.includes("proposer")) {
+  const admission = !config.roles.includes("proposer") ? null : new FairAdmission({
+    maxInFlight: config.maxInFlight, maxQueuedPerSource: config.maxInFlight,
+    maxQueued: 8 * config.maxInFlight, maxWaitMs: config.requestTimeoutMs / 4,
+  }, (reason) => metrics.admissionRefused.inc({ reason }));
+  if (admission !== null) {
     const proposer = driver;
     service.addEndpoint("create", {
       subject: publicWildcard(config.prefix, "create"),
@@ -223,6 +229,7 @@ async function startClientSide(
         wireBytesMax: wireBytesMax(nc.info?.max_payload),
         known: (key) => learner?.replica.get(key)?.value,
         propose: (key, value, onStart, fresh) => proposer.propose(key, value, onStart, fresh),
+        admit: (source) => admission.enter(source),
         announce, metrics, tracer,
       })),
     });
@@ -262,9 +269,10 @@ async function startClientSide(
   repair?.start();
 
   return {
-    learner, driver, directReads: direct,
+    learner, driver, directReads: direct, admission,
     async stop() {
       await service.stop();
+      admission?.close();
       await repair?.stop();
       stopRebuilds?.();
       await driver.settled();
