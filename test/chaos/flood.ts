@@ -3,7 +3,8 @@
  * is the baseline), then again while another connection fires create requests at a fixed rate
  * (default 10,000/s, fresh keys, not waiting for replies) for the same time; prints both, their
  * ratio (the row's target: p99 < 2× the baseline), the flood's outcomes, and the nodes' RSS
- * before and after. Numbers, not a timed test: `npm run chaos:flood -- [--rate N] [--time S]`.
+ * before and after. Numbers, not a timed test:
+ * `npm run chaos:flood -- [--rate N] [--time S] [--max-in-flight N]`.
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -15,6 +16,8 @@ import { percentile } from "../../src/bench/measure.js";
 
 const { values } = parseArgs({ options: {
   rate: { type: "string", default: "10000" }, time: { type: "string", default: "20" },
+  // The nodes' PAXOSKV_MAX_IN_FLIGHT (their default when not given).
+  "max-in-flight": { type: "string" },
 } });
 const rate = Number(values.rate);
 const seconds = Number(values.time);
@@ -43,7 +46,9 @@ async function sequential(client: PaxosKvClient, tag: string, until: number) {
 
 const cluster = await startLocalCluster({ logLevel: "warn" });
 try {
-  const nodes = await Promise.all(["A", "B", "C"].map((id) => cluster.spawnNode(id)));
+  const maxInFlight = values["max-in-flight"];
+  const nodes = await Promise.all(["A", "B", "C"].map((id) => cluster.spawnNode(id, undefined,
+    maxInFlight === undefined ? {} : { PAXOSKV_MAX_IN_FLIGHT: maxInFlight })));
   const client = new PaxosKvClient(await connect({ servers: cluster.natsUrl }), { timeoutMs: 5000 });
   await sequential(client, "warm", performance.now() + 2000);
   const rssBefore = nodes.map(rssMb);
