@@ -113,10 +113,15 @@ export async function handleCreate(msg: Msg, deps: CreateDeps): Promise<CreateRe
   }
   const client = clientLabel(msg.reply);
   let traceId = "";
-  const outcome = await deps.propose(request.key, request.value, (p) => {
-    traceId = p.traceId;
-    deps.tracer.client(traceId, request.key, "request", client, { value: request.value });
-  }, true).finally(release);
+  let outcome: ProposalOutcome;
+  try {
+    outcome = await deps.propose(request.key, request.value, (p) => {
+      traceId = p.traceId;
+      deps.tracer.client(traceId, request.key, "request", client, { value: request.value });
+    }, true);
+  } finally {
+    release();
+  }
   if (outcome.kind === "chosen") deps.announce({ key: request.key, ...outcome });
   const created = outcome.kind === "chosen" && outcome.value === request.value;
   deps.metrics.creates.inc({
