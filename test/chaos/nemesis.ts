@@ -12,21 +12,29 @@ import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import type { NodeProcess } from "../../src/dev/cluster.js";
 import type { ServerHandle } from "../../src/dev/servers.js";
 import { ACCEPTORS, type Harness } from "./harness.js";
-import { partition } from "./partition.js";
+import { cutRoutes, partition } from "./partition.js";
 import { isOk, type Recorder } from "./recorder.js";
 import { sleep } from "./workload.js";
 
 export const FAULT_KINDS = [
   "kill-node", "pause-node", "kill-redis", "pause-redis", "kill-nats", "crash-proposer",
   "kill-redis-majority", "partition-redis", "partition-nats", "wipe-redis", "skew-clock",
-  "rolling-restart", "truncate-blk",
+  "rolling-restart", "truncate-blk", "bridge-nats",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+
+/**
+ * Faults run only when named in `--faults`: added after runs were reported by seed, they stay
+ * out of the default set so that a seed still draws the same schedule.
+ */
+export const OPT_IN_KINDS: readonly FaultKind[] = ["bridge-nats"];
+export const DEFAULT_KINDS: readonly FaultKind[] =
+  FAULT_KINDS.filter((k) => !OPT_IN_KINDS.includes(k));
 
 const WEIGHTS: Record<FaultKind, number> = {
   "kill-node": 3, "pause-node": 2, "kill-redis": 3, "pause-redis": 2, "kill-nats": 2,
   "crash-proposer": 3, "kill-redis-majority": 1, "partition-redis": 2, "partition-nats": 2,
-  "wipe-redis": 2, "skew-clock": 2, "rolling-restart": 1, "truncate-blk": 1,
+  "wipe-redis": 2, "skew-clock": 2, "rolling-restart": 1, "truncate-blk": 1, "bridge-nats": 2,
 };
 
 /** Faults that need libfaketime (Debian `faketime`); left out, and said so, where missing. */
@@ -59,7 +67,8 @@ const ROLLING_GAP_MS = 2000;
 const REJOIN_LIMIT_MS = 60_000;
 
 /** Faults that need iptables (root); left out, and said so, where it is missing. */
-export const PARTITION_KINDS: readonly FaultKind[] = ["partition-redis", "partition-nats"];
+export const PARTITION_KINDS: readonly FaultKind[] =
+  ["partition-redis", "partition-nats", "bridge-nats"];
 
 const FAILPOINTS = ["crash-before-accept", "crash-after-accept", "crash-after-chosen"] as const;
 
@@ -101,7 +110,7 @@ export class Nemesis {
     private readonly recorder: Recorder,
     private readonly probe: PaxosKvClient,
     private readonly seed: number,
-    private readonly kinds: readonly FaultKind[] = FAULT_KINDS,
+    private readonly kinds: readonly FaultKind[] = DEFAULT_KINDS,
   ) {
     this.#random = seededRandom(seed ^ 0xfa017);
   }
@@ -253,6 +262,8 @@ export class Nemesis {
         const heal = partition([server.port, ...(server.routePort === undefined ? [] : [server.routePort])]);
         return { record, heal: async () => heal() };
       }
+      case "bridge-nats":
+        return this.#bridge(applied);
       case "crash-proposer":
         return this.#crashProposer(free(["A", "B", "C"]));
       case "truncate-blk": {
@@ -280,6 +291,25 @@ export class Nemesis {
     const server = this.harness.natsServers[index];
     if (server === undefined || this.#busy(applied, `nats-${index + 1}`)) return null;
     return { server, record: this.#record(kind, `nats-${index + 1}`) };
+  }
+
+  /**
+   * A4: two NATS servers lose their route to each other while the third keeps its routes to
+   * both. Clients of the two cut servers no longer reach each other's subscribers (NATS does
+   * not forward over two routes), JetStream's peers see different majorities.
+   */
+  #bridge(applied: readonly Applied[]): Applied | null {
+    const servers = this.harness.natsServers;
+    const via = randomInt(this.#random, servers.length);
+    const cut = servers.map((s, i) => ({ s, name: `nats-${i + 1}` })).filter((_, i) => i !== via);
+    const [a, b] = cut;
+    if (a === undefined || b === undefined || a.s.routePort === undefined ||
+      b.s.routePort === undefined || cut.some((c) => this.#busy(applied, c.name))) return null;
+    const record = this.#record("bridge-nats", `${a.name},${b.name}`);
+    const { heal, cut: count } = cutRoutes({ port: a.s.port, routePort: a.s.routePort },
+      { port: b.s.port, routePort: b.s.routePort });
+    record.detail = `via nats-${via + 1}; ${count} route connection(s) cut`;
+    return { record, heal: async () => heal() };
   }
 
   /**

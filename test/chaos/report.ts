@@ -81,7 +81,8 @@ export function formatReport(input: ReportInput): string {
       rec.length === 0 ? "-" : Math.round(rec.at(-1) as number), missing];
   });
   out.push(table(["fault", "count", "targets", "recovery p50 ms", "max ms", "not recovered"], faultRows));
-  for (const kind of ["crash-proposer", "skew-clock", "rolling-restart", "truncate-blk"] as const) {
+  for (const kind of ["crash-proposer", "skew-clock", "rolling-restart", "truncate-blk",
+    "bridge-nats"] as const) {
     const of = input.faults.filter((f) => f.kind === kind);
     if (of.length === 0) continue;
     const details = new Map<string, number>();

@@ -30,7 +30,8 @@ import type { PaxosKvClient } from "../../src/client/client.js";
 import { cleanup, waitReady, type ServerHandle } from "../../src/dev/servers.js";
 import { ACCEPTORS, Harness, NODE_ROLES } from "./harness.js";
 import {
-  CLOCK_KINDS, FAULT_KINDS, LIBFAKETIME, Nemesis, PARTITION_KINDS, type FaultKind,
+  CLOCK_KINDS, DEFAULT_KINDS, FAULT_KINDS, LIBFAKETIME, Nemesis, PARTITION_KINDS,
+  type FaultKind,
 } from "./nemesis.js";
 import { partitionsAvailable } from "./partition.js";
 import { isOk, Recorder } from "./recorder.js";
@@ -57,7 +58,7 @@ const { values } = parseArgs({
 
 const seed = Number(values.seed);
 const seconds = Number(values.time);
-const requested = values.faults === undefined ? FAULT_KINDS :
+const requested = values.faults === undefined ? DEFAULT_KINDS :
   values.faults.split(",").map((k) => k.trim()) as FaultKind[];
 const canPartition = partitionsAvailable();
 const kinds = requested.filter((k) => (canPartition || !PARTITION_KINDS.includes(k)) &&
