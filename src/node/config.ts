@@ -76,6 +76,7 @@ const EnvSchema = z.object({
   PAXOSKV_HTTP_PORT: int(0, 65535).optional(),
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
   PAXOSKV_REBUILD_ON_START: bool.default(false),
+  PAXOSKV_REBUILD_INTERVAL_S: int(0, 86_400).default(900),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
 });
@@ -106,6 +107,11 @@ export interface NodeConfig {
   readonly streamReplicas: number;
   /** A learner rebuilds its replica from the acceptors at start (anti-entropy). */
   readonly rebuildOnStart: boolean;
+  /**
+   * A learner rebuilds its replica from the acceptors this often (0: never): anti-entropy for
+   * what the stream lost or never carried.
+   */
+  readonly rebuildIntervalMs: number;
   readonly logLevel: string;
 }
 
@@ -150,6 +156,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     httpPort: e.PAXOSKV_HTTP_PORT,
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
+    rebuildIntervalMs: e.PAXOSKV_REBUILD_INTERVAL_S * 1000,
     logLevel: e.LOG_LEVEL,
   };
 }

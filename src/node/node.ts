@@ -309,13 +309,14 @@ async function readiness(
 }
 
 /**
- * Rebuilds on request (`paxoskv replica rebuild`: every learner answers with its report) and
- * at start when configured. Returns a function that stops taking requests.
+ * Rebuilds on request (`paxoskv replica rebuild`: every learner answers with its report), at
+ * start when configured, and every PAXOSKV_REBUILD_INTERVAL_S. One rebuild at a time: a
+ * request during one gets its report. Returns a function that stops them.
  */
 function serveRebuild(
   nc: NatsConnection, config: NodeConfig, log: Logger, rebuild: () => Promise<RebuildReport>,
 ): () => void {
-  const run = async (): Promise<unknown> => {
+  const attempt = async (): Promise<unknown> => {
     log.info("rebuilding the replica from the acceptors");
     try {
       const report = await rebuild();
@@ -327,13 +328,22 @@ function serveRebuild(
       return errorReply(code, err instanceof Error ? err.message : String(err));
     }
   };
+  let running: Promise<unknown> | null = null;
+  const run = () => running ??= attempt().finally(() => {
+    running = null;
+  });
   if (config.rebuildOnStart) void run();
+  const periodic = config.rebuildIntervalMs === 0 ? null :
+    setInterval(() => void run(), config.rebuildIntervalMs);
   const sub = nc.subscribe(paxosRebuildSubject(config.prefix), {
     callback: (_err, msg) => void run().then((body) => {
       if (msg.reply !== undefined) msg.respond(JSON.stringify(body));
     }),
   });
-  return () => sub.unsubscribe();
+  return () => {
+    if (periodic !== null) clearInterval(periodic);
+    sub.unsubscribe();
+  };
 }
 
 
