@@ -34,6 +34,7 @@ const AFTER_STOP_KEY_COUNT = 100;
 const HEALTHY_TIMEOUT_MS = 180_000;
 const CLIENT = { user: "client", password: "e2e-client-pw" };
 const NODE = { user: "node", password: "e2e-node-pw" };
+const READER_PASSWORD = "e2e-reader-pw";
 
 // ---------------------------------------------------------------------------------------
 // Processes
@@ -244,7 +245,7 @@ async function main(): Promise<void> {
     PAXOSKV_HTTP_PORT_A: String(await freePort()), PAXOSKV_HTTP_PORT_B: String(await freePort()),
     PAXOSKV_HTTP_PORT_C: String(await freePort()),
     PAXOSKV_CLIENT_PASSWORD: CLIENT.password, PAXOSKV_NODE_PASSWORD: NODE.password,
-    PAXOSKV_REDIS_PASSWORD: "e2e-redis-pw",
+    PAXOSKV_REDIS_PASSWORD: "e2e-redis-pw", PAXOSKV_REDIS_READER_PASSWORD: READER_PASSWORD,
   };
   const stack = new Stack(compose, env, natsPorts.map((p) => `nats://127.0.0.1:${p}`));
   const [url1 = "", url2 = "", url3 = ""] = stack.natsUrls;
@@ -342,11 +343,31 @@ async function main(): Promise<void> {
         for (const [key, value] of events) {
           assert(chosen.get(key) === value, `${key}: event ${value} vs ${chosen.get(key)}`);
         }
+        // A miss is confirmed by the nodes' direct quorum reads, as the read-only Redis user.
         const absent = await getRetrying(c1, "never.created");
         assert(!absent.found, "a key never created is not found");
         return `${KEY_COUNT * 2} creates in ${(raceMs / 1000).toFixed(1)} s; client 1 won ` +
           `${wins1}, client 2 won ${KEY_COUNT - wins1}; ${stats.retries} retried; ` +
           `${events.size} chosen events on paxoskv.chosen.>; ${replicaHits}/50 replica-get hits`;
+      });
+
+    await check("the Redis user of quorum reads reads an acceptor's state and cannot write it",
+      async () => {
+        const asReader = (...command: string[]) => stack.run(["exec", "-T", "redis-a",
+          "redis-cli", "--no-auth-warning", "--user", "reader", "--pass", READER_PASSWORD,
+          ...command]).catch((err: unknown) => ({ stdout: String(err), stderr: "" }));
+        const marker = (await asReader("GET", "paxoskv:acc:A:~incarnation")).stdout.trim();
+        assert(/^[\w-]{8,}$/.test(marker), `reader GET of A's incarnation marker: ${marker}`);
+        const outputs = [];
+        for (const command of [["HSET", "paxoskv:acc:A:race.k0", "accepted_value", "forged"],
+          ["EVAL", "return redis.call('DEL', KEYS[1])", "1", "paxoskv:acc:A:race.k0"],
+          ["FLUSHALL"]]) {
+          const out = await asReader(...command);
+          const text = out.stdout + out.stderr;
+          assert(/NOPERM|no permissions/i.test(text), `reader ${command[0]}: ${text}`);
+          outputs.push(`${command[0]}: refused`);
+        }
+        return `marker ${marker.slice(0, 8)}…; ${outputs.join(", ")}`;
       });
 
     await check("the client user is refused on paxoskv.paxos.> and $JS.API.>", async () => {
