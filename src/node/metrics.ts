@@ -21,7 +21,7 @@ export class Metrics implements ProposerObserver {
   readonly admissionRefused = new Counter({
     name: "paxoskv_admission_refused_total",
     help: "Creates refused at once (UNAVAILABLE) because this node is overloaded, by reason: " +
-      "queue-full (its client, or all clients, had too many waiting) or waited-too-long",
+      "queue-full (its client, or all clients, had too many waiting), waited-too-long, stopping",
     labelNames: ["reason"] as const, registers: [this.registry],
   });
   readonly admissionQueued = new Gauge({
