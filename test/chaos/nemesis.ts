@@ -324,9 +324,18 @@ export class Nemesis {
     const record = this.#record("skew-clock", id, `clock ${clock}`);
     h.expectedDown.add(id);
     await h.node(id).kill("SIGKILL");
+    let failure = "";
     const variant = await h.spawnVariant(id, { LD_PRELOAD: LIBFAKETIME, FAKETIME: clock })
-      .catch(() => null);
-    if (variant === null) record.detail = `clock ${clock}: did not start`;
+      .catch((err: unknown) => {
+        // Why, in one line: the exit code, then the node's last error or fatal log message.
+        const text = String(err);
+        const exit = /exited with (\S+)/.exec(text)?.[1] ?? "?";
+        const last = [...text.matchAll(/"level":(?:50|60).*?"msg":"([^"]*)"|^(paxoskv:.*)$/gm)]
+          .map((m) => m[1] ?? m[2]).at(-1);
+        failure = `exit ${exit}${last === undefined ? "" : `, "${last}"`}`;
+        return null;
+      });
+    if (variant === null) record.detail = `clock ${clock}: did not start (${failure})`;
     return {
       record,
       heal: async () => {
