@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { PaxosKvClient } from "../client/client.js";
-import { PaxosKvError } from "../protocol/codes.js";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { ConfigError, loadConfig, loadNatsTls } from "../node/config.js";
 import { createLogger } from "../node/logger.js";
 import { startNode } from "../node/node.js";
@@ -16,8 +16,8 @@ import {
 const USAGE = `usage:
   paxoskv node   [--node-id A] [--roles proposer,acceptor,learner] [--acceptors A,B,C]
                  [--nats URL] [--redis URL] [--rebuild true] run one node (env: PAXOSKV_*)
-  paxoskv create <key> <value> [--nats URL] [--timeout MS]
-  paxoskv get    <key> [--replica] [--nats URL] [--timeout MS]
+  paxoskv create <key> <value> [--nats URL] [--timeout MS] [--retries N]
+  paxoskv get    <key> [--replica] [--nats URL] [--timeout MS] [--retries N]
   paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
   paxoskv replica rebuild [--nats URL] [--timeout MS] every learner rebuilds from the acceptors
   paxoskv acceptor rejoin <id> [--nats URL] [--timeout MS]
@@ -43,10 +43,21 @@ const NODE_FLAGS = {
 
 const CLIENT_OPTIONS = {
   nats: { type: "string" }, timeout: { type: "string" }, replica: { type: "boolean" },
-  prefix: { type: "string" },
+  prefix: { type: "string" }, retries: { type: "string" },
 } as const;
 
-type ClientValues = { nats?: string; timeout?: string; prefix?: string };
+type ClientValues = { nats?: string; timeout?: string; prefix?: string; retries?: string };
+
+/** A whole-number flag's value, or `fallback` when absent; a clear error otherwise. */
+function wholeNumber(flag: string, text: string | undefined, fallback: number, min: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n) || n < min) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST,
+      `--${flag} must be a whole number ≥ ${min}, not ${JSON.stringify(text)}`);
+  }
+  return n;
+}
 
 function connectClient(values: ClientValues): Promise<PaxosKvClient> {
   const env = process.env;
@@ -54,7 +65,8 @@ function connectClient(values: ClientValues): Promise<PaxosKvClient> {
   return PaxosKvClient.connect({
     servers: (values.nats ?? env.PAXOSKV_NATS_URL ?? "nats://127.0.0.1:4222").split(","),
     prefix: values.prefix ?? env.PAXOSKV_PREFIX ?? "paxoskv",
-    timeoutMs: values.timeout === undefined ? 5000 : Number(values.timeout),
+    timeoutMs: wholeNumber("timeout", values.timeout, 5000, 1),
+    retries: wholeNumber("retries", values.retries, 0, 0),
     ...(env.PAXOSKV_NATS_USER ? { user: env.PAXOSKV_NATS_USER } : {}),
     ...(env.PAXOSKV_NATS_PASSWORD ? { password: env.PAXOSKV_NATS_PASSWORD } : {}),
     ...(tls !== undefined ? { tls } : {}),
@@ -247,6 +259,11 @@ async function runRejoin(args: string[]): Promise<number> {
 main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
   if (err instanceof ConfigError || err instanceof PaxosKvError) {
     console.error(`paxoskv: ${err.code}: ${err.message}`);
+  } else if (err instanceof TypeError && String((err as { code?: unknown }).code)
+    .startsWith("ERR_PARSE_ARGS")) {
+    // A flag parseArgs refused: its own message says which, without the stack.
+    console.error(`paxoskv: ${err.message}\n${USAGE}`);
+    process.exit(2);
   } else {
     console.error("paxoskv:", err);
   }

@@ -24,9 +24,20 @@ export type GetResult =
 
 export interface ClientOptions {
   readonly prefix?: string;
-  /** How long a request waits for its reply. */
+  /** How long a request waits for its reply (each attempt). */
   readonly timeoutMs?: number;
+  /**
+   * Attempts after the first for a create or get that ends TIMEOUT or UNAVAILABLE: both are
+   * safe to repeat (the same create answers the key's chosen value, `created` included).
+   * Default 0: the caller sees the first error.
+   */
+  readonly retries?: number;
+  /** The wait before the first retry, doubled before each next one, with jitter. Default 50. */
+  readonly retryBackoffMs?: number;
 }
+
+/** The codes after which repeating the same request is safe and may succeed. */
+const RETRYABLE: ReadonlySet<string> = new Set([ErrorCode.TIMEOUT, ErrorCode.UNAVAILABLE]);
 
 export interface ConnectOptions extends ClientOptions {
   readonly servers: string | readonly string[];
@@ -43,10 +54,17 @@ export interface ConnectOptions extends ClientOptions {
 export class PaxosKvClient {
   readonly #prefix: string;
   readonly #timeoutMs: number;
+  readonly #retries: number;
+  readonly #retryBackoffMs: number;
 
   constructor(readonly nc: NatsConnection, options: ClientOptions = {}) {
     this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.#timeoutMs = options.timeoutMs ?? 5000;
+    this.#retries = options.retries ?? 0;
+    this.#retryBackoffMs = options.retryBackoffMs ?? 50;
+    if (!Number.isInteger(this.#retries) || this.#retries < 0) {
+      throw new PaxosKvError(ErrorCode.BAD_REQUEST, `retries must be a whole number ≥ 0, not ${this.#retries}`);
+    }
   }
 
   static async connect(options: ConnectOptions): Promise<PaxosKvClient> {
@@ -124,9 +142,25 @@ export class PaxosKvClient {
     await this.nc.drain();
   }
 
+  /** One request, repeated up to `retries` times while it fails with a retryable code. */
   async #request(op: Operation, key: string, body: string): Promise<unknown> {
     const problem = validateKey(key);
     if (problem !== null) throw new PaxosKvError(ErrorCode.INVALID_KEY, problem);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#attempt(op, key, body);
+      } catch (err) {
+        if (attempt >= this.#retries || !(err instanceof PaxosKvError && RETRYABLE.has(err.code))) {
+          throw err;
+        }
+        // Jittered, so that clients refused together do not come back together.
+        const wait = this.#retryBackoffMs * 2 ** attempt * (0.5 + Math.random() / 2);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  async #attempt(op: Operation, key: string, body: string): Promise<unknown> {
     let text: string;
     try {
       const msg = await this.nc.request(publicSubject(this.#prefix, op, key), body,
