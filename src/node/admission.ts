@@ -11,7 +11,8 @@ export interface AdmissionLimits {
   readonly maxWaitMs: number;
 }
 
-export type RefusalReason = "queue-full" | "waited-too-long" | "stopping";
+export const REFUSAL_REASONS = ["queue-full", "waited-too-long", "stopping"] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 
 interface Waiting {
   readonly since: number;
