@@ -1,13 +1,15 @@
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 
 export interface AdmissionLimits {
-  /** Creates this node's proposer runs at once. */
+  /** What is admitted: creates into the proposer, or gets' quorum reads. */
+  readonly operation: "create" | "get";
+  /** Requests this node runs at once. */
   readonly maxInFlight: number;
-  /** Creates one source may have waiting; more are refused at once. */
+  /** Requests one source may have waiting; more are refused at once. */
   readonly maxQueuedPerSource: number;
-  /** Creates waiting over all sources; more are refused at once (bounds the node's memory). */
+  /** Requests waiting over all sources; more are refused at once (bounds the node's memory). */
   readonly maxQueued: number;
-  /** A create that waited this long is refused instead of started (its client would give up). */
+  /** A request that waited this long is refused instead of started (its client would give up). */
   readonly maxWaitMs: number;
 }
 
@@ -21,12 +23,12 @@ interface Waiting {
 }
 
 /**
- * Admission of client creates into a node's proposer, so that one client's flood cannot
- * starve the others (matrix row D5). At most `maxInFlight` creates run; the rest wait in one
- * queue per source (a client connection), and each freed slot goes to the next source in
- * turn, so a client with one create waiting starts it after at most one create of each
- * other source. A create beyond the queues' bounds, or one that waited past `maxWaitMs`, is
- * refused with UNAVAILABLE: it certainly did not take effect, and the client may retry.
+ * Admission of client requests (creates into a node's proposer, gets' quorum reads), so that
+ * one client's flood cannot starve the others (matrix row D5). At most `maxInFlight` run; the
+ * rest wait in one queue per source (a client connection), and each freed slot goes to the
+ * next source in turn, so a client with one request waiting starts it after at most one of
+ * each other source. A request beyond the queues' bounds, or one that waited past
+ * `maxWaitMs`, is refused with UNAVAILABLE: it certainly did nothing, and the client may retry.
  */
 export class FairAdmission {
   #running = 0;
@@ -140,13 +142,15 @@ export class FairAdmission {
 
   #refusal(reason: RefusalReason): PaxosKvError {
     this.onRefused(reason);
+    const op = this.limits.operation;
     const why = {
-      "queue-full": "this node is overloaded: too many creates are waiting",
-      "waited-too-long": `this node is overloaded: the create waited over ` +
+      "queue-full": `this node is overloaded: too many ${op}s are waiting`,
+      "waited-too-long": `this node is overloaded: the ${op} waited over ` +
         `${this.limits.maxWaitMs} ms for its turn`,
       "stopping": "this node is stopping",
     }[reason];
-    return new PaxosKvError(ErrorCode.UNAVAILABLE, `${why}; the create did not take effect`);
+    return new PaxosKvError(ErrorCode.UNAVAILABLE, op === "create"
+      ? `${why}; the create did not take effect` : `${why}; retry later`);
   }
 }
 

@@ -5,6 +5,7 @@ import { LearnerReplica, type Chosen } from "../core/learner.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { ChosenEvent, GetReply } from "../protocol/replies.js";
 import type { Operation } from "../protocol/subjects.js";
+import { sourceOf } from "./admission.js";
 import { keyOf } from "./endpoint.js";
 import type { Logger } from "./logger.js";
 import type { ReadResult } from "./metrics.js";
@@ -80,6 +81,9 @@ export class LearnerRole {
     private readonly onStreamed: (key: string) => void,
     private readonly log: Logger,
     private readonly count: (result: ReadResult) => void = () => undefined,
+    /** Waits for a miss's turn to read the acceptors (FairAdmission); UNAVAILABLE if refused. */
+    private readonly admitMiss: (source: string) => Promise<() => void> =
+      () => Promise.resolve(() => undefined),
   ) {}
 
   /** Follows the stream in the background; resolves once it is attached. */
@@ -165,7 +169,13 @@ export class LearnerRole {
       this.count("hit");
       return { ok: true, key, found: true, value: held.value };
     }
-    const learned = await this.resolve(key);
+    const release = await this.admitMiss(sourceOf(msg.reply));
+    let learned: Learned | null;
+    try {
+      learned = await this.resolve(key);
+    } finally {
+      release();
+    }
     if (learned === null) return { ok: true, key, found: false };
     this.learn(key, learned.value, learned.ballot);
     this.announce(learned);

@@ -21,14 +21,15 @@ export class Metrics implements ProposerObserver {
   });
   readonly admissionRefused = new Counter({
     name: "paxoskv_admission_refused_total",
-    help: "Creates refused at once (UNAVAILABLE) because this node is overloaded, by reason: " +
-      "queue-full (its client, or all clients, had too many waiting), waited-too-long, stopping",
-    labelNames: ["reason"] as const, registers: [this.registry],
+    help: "Requests refused at once (UNAVAILABLE) because this node is overloaded, by operation " +
+      "(create, or get for a miss's quorum read) and reason: queue-full (its client, or all " +
+      "clients, had too many waiting), waited-too-long, stopping",
+    labelNames: ["op", "reason"] as const, registers: [this.registry],
   });
   readonly admissionQueued = new Gauge({
     name: "paxoskv_admission_queued",
-    help: "Creates waiting for their turn at this node's proposer (PAXOSKV_MAX_IN_FLIGHT)",
-    registers: [this.registry],
+    help: "Requests waiting for their turn (PAXOSKV_MAX_IN_FLIGHT), by operation",
+    labelNames: ["op"] as const, registers: [this.registry],
   });
   readonly rounds = new Histogram({
     name: "paxoskv_create_rounds", help: "Ballots tried per proposal (1 = no contention)",
@@ -91,8 +92,8 @@ export class Metrics implements ProposerObserver {
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     // Shown at 0 from the start, so that a rate over them works before the first refusal.
-    for (const reason of REFUSAL_REASONS) {
-      this.admissionRefused.inc({ reason }, 0);
+    for (const op of ["create", "get"]) {
+      for (const reason of REFUSAL_REASONS) this.admissionRefused.inc({ op, reason }, 0);
     }
     // Event-loop lag sampled every 100 ms, not every 10 (the default): each sample wakes an
     // idle loop, 200 wakeups a second per node for a gauge scraped every few seconds.

@@ -128,7 +128,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         const ready = await readiness(nc, natsState.connected, store, voting(), learner);
         metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
         if (store !== null) metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
-        metrics.admissionQueued.set(clientSide.admission?.queued ?? 0);
+        metrics.admissionQueued.set({ op: "create" }, clientSide.admission?.queued ?? 0);
+        metrics.admissionQueued.set({ op: "get" }, clientSide.readAdmission?.queued ?? 0);
         for (const [acceptor, up] of clientSide.directReads?.reachable() ?? []) {
           metrics.quorumReadRedisUp.set({ acceptor }, up ? 1 : 0);
         }
@@ -167,7 +168,8 @@ async function startClientSide(
   store: AcceptorStore | null, registry: AcceptorRegistry | null, metrics: Metrics,
 ): Promise<{
   learner: LearnerRole | null; driver: ProposerDriver; directReads: AcceptorRedisReads | null;
-  admission: FairAdmission | null; stop: () => Promise<void>;
+  admission: FairAdmission | null; readAdmission: FairAdmission | null;
+  stop: () => Promise<void>;
 }> {
   const proposerLog = log.child({ role: "proposer" });
   let driver: ProposerDriver | null = null;
@@ -216,11 +218,15 @@ async function startClientSide(
   });
 
   // A create's own deadline starts once it is admitted: waiting at most an eighth of it keeps
-  // the answer within 4.5 s at the defaults, before the `nats` CLI's 5 s.
-  const admission = !config.roles.includes("proposer") ? null : new FairAdmission({
-    maxInFlight: config.maxInFlight, maxQueuedPerSource: config.maxInFlight,
-    maxQueued: 8 * config.maxInFlight, maxWaitMs: config.requestTimeoutMs / 8,
-  }, (reason) => metrics.admissionRefused.inc({ reason }));
+  // the answer within 4.5 s at the defaults, before the `nats` CLI's 5 s. A get's quorum read
+  // waits at most the phase timeout (a quarter), so a get may wait half.
+  const admissionOf = (op: "create" | "get") => new FairAdmission({
+    operation: op, maxInFlight: config.maxInFlight, maxQueuedPerSource: config.maxInFlight,
+    maxQueued: 8 * config.maxInFlight,
+    maxWaitMs: config.requestTimeoutMs / (op === "create" ? 8 : 2),
+  }, (reason) => metrics.admissionRefused.inc({ op, reason }));
+  const admission = config.roles.includes("proposer") ? admissionOf("create") : null;
+  let readAdmission: FairAdmission | null = null;
   if (admission !== null) {
     const proposer = driver;
     service.addEndpoint("create", {
@@ -241,10 +247,12 @@ async function startClientSide(
   if (config.roles.includes("learner")) {
     const learnerLog = log.child({ role: "learner" });
     const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
+    const reads = admissionOf("get");
+    readAdmission = reads;
     const role = new LearnerRole(config.prefix, chosenLog, resolve, announce, (key) => {
       seen?.add(key);
       metrics.streamed(key);
-    }, learnerLog, countRead);
+    }, learnerLog, countRead, (source) => reads.enter(source));
     learner = role;
     role.start();
     stopRebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
@@ -271,10 +279,11 @@ async function startClientSide(
   repair?.start();
 
   return {
-    learner, driver, directReads: direct, admission,
+    learner, driver, directReads: direct, admission, readAdmission,
     async stop() {
       await service.stop();
       admission?.close();
+      readAdmission?.close();
       await repair?.stop();
       stopRebuilds?.();
       await driver.settled();

@@ -82,7 +82,9 @@ describe("learner - the replica", () => {
     "replica-get", async () => {
     await createAll(entriesOf("initial", INITIAL_KEYS), 200);
     learner = await cluster.spawnNode("L", "learner");
-    expect(learner.output()).toContain('"quorumReads":"nats"');
+    // The start log may reach our pipe just after the node says it serves (over IPC).
+    await poll("L's start log", async () =>
+      learner.output().includes('"quorumReads":"nats"') ? true : undefined, { timeoutMs: 5000 });
     await waitReplicaHolds(chosen);
   });
 

@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { FairAdmission, sourceOf, type AdmissionLimits } from "../../src/node/admission.js";
 import { PaxosKvError } from "../../src/protocol/codes.js";
 
-const LIMITS: AdmissionLimits = { maxInFlight: 2, maxQueuedPerSource: 3, maxQueued: 5, maxWaitMs: 1000 };
+const LIMITS: AdmissionLimits = {
+  operation: "create", maxInFlight: 2, maxQueuedPerSource: 3, maxQueued: 5, maxWaitMs: 1000,
+};
 
 /** Lets settled promises' callbacks run. */
 const flush = () => new Promise((resolve) => setImmediate(resolve));
