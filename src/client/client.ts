@@ -60,14 +60,12 @@ export class PaxosKvClient {
   constructor(readonly nc: NatsConnection, options: ClientOptions = {}) {
     this.#prefix = options.prefix ?? DEFAULT_PREFIX;
     this.#timeoutMs = options.timeoutMs ?? 5000;
-    this.#retries = options.retries ?? 0;
+    this.#retries = retriesOf(options);
     this.#retryBackoffMs = options.retryBackoffMs ?? 50;
-    if (!Number.isInteger(this.#retries) || this.#retries < 0) {
-      throw new PaxosKvError(ErrorCode.BAD_REQUEST, `retries must be a whole number ≥ 0, not ${this.#retries}`);
-    }
   }
 
   static async connect(options: ConnectOptions): Promise<PaxosKvClient> {
+    retriesOf(options); // a bad option fails before a connection is opened
     const servers = typeof options.servers === "string" ? [options.servers] : [...options.servers];
     const nc = await connect({
       servers,
@@ -185,6 +183,15 @@ export class PaxosKvClient {
     }
     return json;
   }
+}
+
+function retriesOf(options: ClientOptions): number {
+  const retries = options.retries ?? 0;
+  if (!Number.isInteger(retries) || retries < 0) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST,
+      `retries must be a whole number ≥ 0, not ${retries}`);
+  }
+  return retries;
 }
 
 function isCreateReply(json: unknown): json is CreateReply {
