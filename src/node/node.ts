@@ -2,6 +2,7 @@ import { Svcm, type Service } from "@nats-io/services";
 import { nuid } from "@nats-io/transport-node";
 import { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
 import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
+import { isTransientJetStreamError } from "../adapters/jetstream/transient.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
 import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
 import type { AcceptorStore } from "../adapters/ports.js";
@@ -49,6 +50,31 @@ export interface RunningNode {
   stop(): Promise<void>;
 }
 
+/** How long a starting node waits for JetStream to answer before it gives up. */
+const JETSTREAM_WAIT_MS = 60_000;
+
+/**
+ * Runs `open` until JetStream answers: a node started while a NATS server restarts, or while
+ * JetStream elects its leaders, waits (saying so once) instead of exiting. Errors that are not
+ * about JetStream answering, and any error after JETSTREAM_WAIT_MS, are thrown.
+ */
+async function whenJetStreamAnswers<T>(
+  log: Logger, what: string, open: () => Promise<T>,
+): Promise<T> {
+  const deadline = Date.now() + JETSTREAM_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open();
+    } catch (err) {
+      if (!isTransientJetStreamError(err) || Date.now() > deadline) throw err;
+      if (attempt === 0) {
+        log.warn({ err, code: ErrorCode.UNAVAILABLE }, `waiting for JetStream to open ${what}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
+    }
+  }
+}
+
 /** Derives the core's limits from the node configuration (ticks are milliseconds). */
 export function proposerConfigOf(config: NodeConfig): ProposerConfig {
   return {
@@ -75,10 +101,12 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   // Stopped in order: client endpoints first, then work in flight, then the acceptor.
   const stops: (() => Promise<void>)[] = [];
 
-  const chosenLog = await ChosenLog.open(nc, config.prefix, config.streamReplicas);
+  const chosenLog = await whenJetStreamAnswers(log, "the chosen stream",
+    () => ChosenLog.open(nc, config.prefix, config.streamReplicas));
   // The acceptor claims its ID there; direct quorum reads fence with what it holds.
   const registry = config.roles.includes("acceptor") || config.acceptorRedis !== undefined
-    ? await AcceptorRegistry.open(nc, config.prefix, config.streamReplicas) : null;
+    ? await whenJetStreamAnswers(log, "the acceptor registry",
+      () => AcceptorRegistry.open(nc, config.prefix, config.streamReplicas)) : null;
   let store: AcceptorStore | null = null;
   let membership: AcceptorMembership | null = null;
   if (registry !== null && config.roles.includes("acceptor")) {
