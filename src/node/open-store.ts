@@ -1,4 +1,4 @@
-import type { AcceptorStore } from "../adapters/ports.js";
+import type { AcceptorStore, Durability } from "../adapters/ports.js";
 import { checkDurability, RedisAcceptorStore } from "../adapters/redis/index.js";
 import type { NodeConfig } from "./config.js";
 import { throttled, type Logger } from "./logger.js";
@@ -21,8 +21,14 @@ export async function openRedisStore(config: NodeConfig, log: Logger): Promise<A
     },
   });
   try {
-    await waitForRedis(store, log);
-    await checkDurability(store, { requireDurable: config.requireDurable, log });
+    // The settings as read while waiting: a Redis that answered once and then crashed again
+    // (it happens under chaos) is not a reason to stop. Not read by then: checked (and
+    // reported) once more.
+    const read = await waitForRedis(store, log);
+    await checkDurability({
+      acceptorId: store.acceptorId,
+      durability: () => read === null ? store.durability() : Promise.resolve(read),
+    }, { requireDurable: config.requireDurable, log });
   } catch (err) {
     await store.close();
     throw err;
@@ -31,17 +37,17 @@ export async function openRedisStore(config: NodeConfig, log: Logger): Promise<A
 }
 
 /**
- * Waits until the store answers: a Redis that is still starting or loading its AOF is not a
- * reason to refuse to start; a Redis that answers and is not durable is (checkDurability).
+ * Waits until the store answers, and returns its persistence settings (null if it never
+ * answered): a Redis that is still starting or loading its AOF is not a reason to refuse to
+ * start; a Redis that answers and is not durable is (checkDurability).
  */
-async function waitForRedis(store: AcceptorStore, log: Logger): Promise<void> {
+async function waitForRedis(store: AcceptorStore, log: Logger): Promise<Durability | null> {
   const deadline = Date.now() + REDIS_WAIT_MS;
   for (let attempt = 0; ; attempt++) {
     try {
-      await store.durability();
-      return;
+      return await store.durability();
     } catch (err) {
-      if (Date.now() > deadline) return; // checkDurability reports it
+      if (Date.now() > deadline) return null; // checkDurability reports it
       if (attempt === 0) log.warn({ err, code: "UNAVAILABLE" }, "waiting for the acceptor Redis");
       await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
     }

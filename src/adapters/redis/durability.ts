@@ -27,8 +27,9 @@ export async function checkDurability(
   try {
     durability = await store.durability();
   } catch (cause) {
-    const message = `acceptor ${store.acceptorId}: cannot read the Redis persistence settings. ` +
-      ADVICE;
+    const why = cause instanceof Error ? cause.message : String(cause);
+    const message = `acceptor ${store.acceptorId}: cannot read the Redis persistence settings ` +
+      `(${why}). ${ADVICE}`;
     if (options.requireDurable) throw new NotDurableError(message, { cause });
     options.log.warn({ acceptor: store.acceptorId, err: cause }, `UNSAFE: ${message}`);
     return { appendonly: false, appendfsync: "unknown", durable: false };
