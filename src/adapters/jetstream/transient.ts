@@ -12,7 +12,8 @@ export function isTransientJetStreamError(err: unknown): boolean {
     // "JetStream not enabled" is how the client reads no responders on the API: its cause.
     if (e instanceof TimeoutError || e instanceof NoRespondersError) return true;
     if (e instanceof RequestError && e.isNoResponders()) return true;
-    if (e instanceof JetStreamApiError && e.code === 503) return true;
+    // `status` is the API's HTTP-like code; `code` is its JetStream error number (10008 here).
+    if (e instanceof JetStreamApiError && e.status === 503) return true;
   }
   return false;
 }
