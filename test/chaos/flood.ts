@@ -59,14 +59,20 @@ try {
   const baseline = await sequential(client, "base", performance.now() + seconds * 1000);
 
   // The flood runs in its own process (test/chaos/flooder.ts): in this one its 10,000 reply
-  // callbacks a second would delay the measured client's own.
-  const floodUntil = performance.now() + seconds * 1000;
+  // callbacks a second would delay the measured client's own. The measurement starts when
+  // the flood does (the process takes a moment to load and connect).
   const flooder = spawn(process.execPath, ["--import", "tsx", FLOODER, cluster.natsUrl,
     cluster.prefix, String(rate), String(seconds)], { stdio: ["ignore", "pipe", "inherit"] });
   let floodOutput = "";
-  flooder.stdout.on("data", (d: Buffer) => { floodOutput += d.toString(); });
+  const flooding = new Promise<void>((resolve) => {
+    flooder.stdout.on("data", (d: Buffer) => {
+      floodOutput += d.toString();
+      if (floodOutput.startsWith("flooding\n")) resolve();
+    });
+  });
   const floodDone = new Promise<void>((resolve) => flooder.on("close", () => resolve()));
-  const during = await sequential(client, "flooded", floodUntil);
+  await Promise.race([flooding, floodDone]);
+  const during = await sequential(client, "flooded", performance.now() + seconds * 1000);
   const rssPeak = nodes.map(rssMb);
   await floodDone;
   const rssAfter = nodes.map(rssMb);

@@ -1,8 +1,9 @@
 /**
  * The flood of `npm run chaos:flood`, in a process of its own so that the measured client's
  * event loop does not also run the flood's callbacks. Fires `rate` creates per second on fresh
- * keys for `seconds`, not waiting for replies, then waits for them (10 s each) and prints the
- * outcomes as one JSON line: `{"sent":N,"outcomes":{"ok":N,"UNAVAILABLE":N,...}}`.
+ * keys for `seconds`, not waiting for replies, then waits for them (10 s each). Prints
+ * `flooding` when the first requests leave, then the outcomes as one JSON line:
+ * `{"sent":N,"outcomes":{"ok":N,"UNAVAILABLE":N,...}}`.
  * Usage: tsx test/chaos/flooder.ts <nats-urls> <prefix> <rate> <seconds>
  */
 import { connect } from "@nats-io/transport-node";
@@ -19,6 +20,7 @@ const count = (key: string): void => {
 };
 const pending: Promise<void>[] = [];
 let sent = 0;
+console.log("flooding");
 const started = performance.now();
 const until = started + seconds * 1000;
 while (performance.now() < until) {
