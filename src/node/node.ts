@@ -30,6 +30,7 @@ import { createUi } from "../ui/routes.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
 import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
+import { retryWhileStarting } from "./start-retry.js";
 
 export const SERVICE_NAME = "paxoskv";
 export const SERVICE_VERSION = "0.1.0";
@@ -58,21 +59,12 @@ const JETSTREAM_WAIT_MS = 60_000;
  * JetStream elects its leaders, waits (saying so once) instead of exiting. Errors that are not
  * about JetStream answering, and any error after JETSTREAM_WAIT_MS, are thrown.
  */
-async function whenJetStreamAnswers<T>(
-  log: Logger, what: string, open: () => Promise<T>,
-): Promise<T> {
-  const deadline = Date.now() + JETSTREAM_WAIT_MS;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await open();
-    } catch (err) {
-      if (!isTransientJetStreamError(err) || Date.now() > deadline) throw err;
-      if (attempt === 0) {
-        log.warn({ err, code: ErrorCode.UNAVAILABLE }, `waiting for JetStream to open ${what}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 100 * 2 ** attempt)));
-    }
-  }
+function whenJetStreamAnswers<T>(log: Logger, what: string, open: () => Promise<T>): Promise<T> {
+  return retryWhileStarting({
+    waitMs: JETSTREAM_WAIT_MS, maxPauseMs: 2000, retryable: isTransientJetStreamError,
+    onWait: (err) =>
+      log.warn({ err, code: ErrorCode.UNAVAILABLE }, `waiting for JetStream to open ${what}`),
+  }, open);
 }
 
 /** Derives the core's limits from the node configuration (ticks are milliseconds). */

@@ -2,6 +2,7 @@ import type { AcceptorStore, Durability } from "../adapters/ports.js";
 import { checkDurability, RedisAcceptorStore } from "../adapters/redis/index.js";
 import type { NodeConfig } from "./config.js";
 import { throttled, type Logger } from "./logger.js";
+import { retryWhileStarting } from "./start-retry.js";
 
 const ERROR_LOG_INTERVAL_MS = 5000;
 /** How long a starting node waits for its Redis to answer (it may be starting or loading). */
@@ -42,14 +43,8 @@ export async function openRedisStore(config: NodeConfig, log: Logger): Promise<A
  * start; a Redis that answers and is not durable is (checkDurability).
  */
 async function waitForRedis(store: AcceptorStore, log: Logger): Promise<Durability | null> {
-  const deadline = Date.now() + REDIS_WAIT_MS;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await store.durability();
-    } catch (err) {
-      if (Date.now() > deadline) return null; // checkDurability reports it
-      if (attempt === 0) log.warn({ err, code: "UNAVAILABLE" }, "waiting for the acceptor Redis");
-      await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 100 * 2 ** attempt)));
-    }
-  }
+  return retryWhileStarting({
+    waitMs: REDIS_WAIT_MS, maxPauseMs: 1000,
+    onWait: (err) => log.warn({ err, code: "UNAVAILABLE" }, "waiting for the acceptor Redis"),
+  }, () => store.durability()).catch(() => null); // checkDurability reports it
 }

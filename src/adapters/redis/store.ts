@@ -126,7 +126,7 @@ export class RedisAcceptorReader {
 
   /** Resolves true once connected, false if not within `timeoutMs`. */
   async connected(timeoutMs: number): Promise<boolean> {
-    if (this.redis.status === "ready") return true;
+    if (this.ready) return true;
     return new Promise((resolve) => {
       const ready = () => {
         clearTimeout(timer);
