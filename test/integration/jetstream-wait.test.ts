@@ -21,7 +21,9 @@ beforeAll(async () => {
     echo: (id, text) => output.set(id, (output.get(id) ?? "") + text),
   });
   await Promise.all(["A", "B", "C"].map((id) => cluster.spawnNode(id, "proposer,acceptor")));
-  client = await PaxosKvClient.connect({ servers: cluster.natsUrl, timeoutMs: 10_000 });
+  // Retries: a request sent while the client or the nodes reconnect after the NATS restart
+  // is lost (its outcome unknown), and repeating a create is safe.
+  client = await PaxosKvClient.connect({ servers: cluster.natsUrl, timeoutMs: 5000, retries: 3 });
 });
 
 afterAll(() => tearDown(cluster, client));
