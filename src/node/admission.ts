@@ -1,8 +1,11 @@
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 
+/** What is admitted: creates into the proposer, or gets' quorum reads. */
+export const ADMITTED_OPERATIONS = ["create", "get"] as const;
+export type AdmittedOperation = (typeof ADMITTED_OPERATIONS)[number];
+
 export interface AdmissionLimits {
-  /** What is admitted: creates into the proposer, or gets' quorum reads. */
-  readonly operation: "create" | "get";
+  readonly operation: AdmittedOperation;
   /** Requests this node runs at once. */
   readonly maxInFlight: number;
   /** Requests one source may have waiting; more are refused at once. */

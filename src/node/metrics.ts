@@ -3,7 +3,7 @@ import {
 } from "prom-client";
 import { isFastBallot } from "../core/ballot.js";
 import type { ProposerEvent } from "../core/proposer.js";
-import { REFUSAL_REASONS } from "./admission.js";
+import { ADMITTED_OPERATIONS, REFUSAL_REASONS } from "./admission.js";
 import type { ProposalView, ProposerObserver } from "./proposer-driver.js";
 
 export type CreateOutcome = "created" | "exists" | "timeout" | "unavailable" | "rejected";
@@ -92,7 +92,7 @@ export class Metrics implements ProposerObserver {
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     // Shown at 0 from the start, so that a rate over them works before the first refusal.
-    for (const op of ["create", "get"]) {
+    for (const op of ADMITTED_OPERATIONS) {
       for (const reason of REFUSAL_REASONS) this.admissionRefused.inc({ op, reason }, 0);
     }
     // Event-loop lag sampled every 100 ms, not every 10 (the default): each sample wakes an

@@ -16,7 +16,7 @@ import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import { AcceptorMembership } from "./acceptor-membership.js";
 import { AnnouncedBatcher, AnnouncementRepair, DEFAULT_REPAIR } from "./announce-repair.js";
-import { FairAdmission } from "./admission.js";
+import { FairAdmission, type AdmittedOperation } from "./admission.js";
 import { AcceptorRedisReads } from "./direct-reads.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
@@ -240,7 +240,7 @@ async function startClientSide(
   // A create's own deadline starts once it is admitted: waiting at most an eighth of it keeps
   // the answer within 4.5 s at the defaults, before the `nats` CLI's 5 s. A get's quorum read
   // waits at most the phase timeout (a quarter), so a get may wait half.
-  const admissionOf = (op: "create" | "get") => new FairAdmission({
+  const admissionOf = (op: AdmittedOperation) => new FairAdmission({
     operation: op, maxInFlight: config.maxInFlight, maxQueuedPerSource: config.maxInFlight,
     maxQueued: 8 * config.maxInFlight,
     maxWaitMs: config.requestTimeoutMs / (op === "create" ? 8 : 2),
