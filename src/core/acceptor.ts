@@ -1,6 +1,6 @@
 import { compareBallots, FAST_BALLOT, isFastBallot, type Ballot } from "./ballot.js";
 import type {
-  AcceptedProposal, MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
+  AcceptedProposal, MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise, ProposalTag,
 } from "./messages.js";
 
 /** What an acceptor must keep durably for one key. */
@@ -36,6 +36,7 @@ export function onPrepare(
   const next: AcceptorState = { promised: msg.ballot, accepted: state.accepted };
   const reply: MsgPromise = {
     type: "promise", key: msg.key, from: self, ballot: msg.ballot, accepted: state.accepted,
+    ...echoProposal(msg),
   };
   return { state: next, changed: true, reply };
 }
@@ -65,11 +66,19 @@ export function onAccept(
 }
 
 function accepted(msg: MsgAccept, self: string): MsgAccepted {
-  return { type: "accepted", key: msg.key, from: self, ballot: msg.ballot };
+  return { type: "accepted", key: msg.key, from: self, ballot: msg.ballot, ...echoProposal(msg) };
+}
+
+/** A reply names the proposal its request named (nothing, for a proposer without the field). */
+export function echoProposal(msg: ProposalTag): ProposalTag {
+  return msg.proposalId === undefined ? {} : { proposalId: msg.proposalId };
 }
 
 function nack(
   msg: MsgPrepare | MsgAccept, phase: MsgNack["phase"], promised: Ballot, self: string,
 ): MsgNack {
-  return { type: "nack", key: msg.key, from: self, phase, ballot: msg.ballot, promised };
+  return {
+    type: "nack", key: msg.key, from: self, phase, ballot: msg.ballot, promised,
+    ...echoProposal(msg),
+  };
 }

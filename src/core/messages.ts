@@ -15,15 +15,26 @@ export interface ChosenProposal {
   readonly acceptors: readonly string[];
 }
 
+/**
+ * Names the one proposal a Prepare or Accept belongs to; every reply echoes it, so a proposer
+ * counts only answers to itself. A ballot cannot do this alone: every fast round shares the fast
+ * ballot, and a late reply to an earlier proposal of the same node and key carries the same one.
+ * Absent only in messages from proposers older than the field (see docs/operations.md); a
+ * proposer never counts a reply without its own ID.
+ */
+export interface ProposalTag {
+  readonly proposalId?: string;
+}
+
 /** Phase 1a: the ID only, no value. */
-export interface MsgPrepare {
+export interface MsgPrepare extends ProposalTag {
   readonly type: "prepare";
   readonly key: string;
   readonly ballot: Ballot;
 }
 
 /** Phase 1b: "two promises and one answer"; `accepted` is the answer (or null: empty). */
-export interface MsgPromise {
+export interface MsgPromise extends ProposalTag {
   readonly type: "promise";
   readonly key: string;
   readonly from: string;
@@ -32,7 +43,7 @@ export interface MsgPromise {
 }
 
 /** Phase 2a. */
-export interface MsgAccept {
+export interface MsgAccept extends ProposalTag {
   readonly type: "accept";
   readonly key: string;
   readonly ballot: Ballot;
@@ -40,7 +51,7 @@ export interface MsgAccept {
 }
 
 /** Phase 2b: durable before it is sent. */
-export interface MsgAccepted {
+export interface MsgAccepted extends ProposalTag {
   readonly type: "accepted";
   readonly key: string;
   readonly from: string;
@@ -48,7 +59,7 @@ export interface MsgAccepted {
 }
 
 /** A refusal of a Prepare or Accept; `promised` lets the proposer jump past it. */
-export interface MsgNack {
+export interface MsgNack extends ProposalTag {
   readonly type: "nack";
   readonly key: string;
   readonly from: string;

@@ -48,6 +48,8 @@ export interface Promised {
 
 /** One proposal for one key: a single Basic Paxos attempt, retried until done. */
 export interface ProposalState {
+  /** Carried by every message it sends; only replies that echo it are counted. */
+  readonly id: string;
   readonly key: string;
   /** Null for a recovery: it finishes any value accepted, and proposes none of its own. */
   readonly ownValue: string | null;
@@ -88,8 +90,25 @@ export interface ProposerStep {
   readonly events: readonly ProposerEvent[];
 }
 
+/** What a new proposal needs besides its key and value. */
+export interface ProposalStart {
+  /**
+   * The proposal's identity: different from every other proposal whose replies can reach this
+   * one (a process counter under an ID unique to the process incarnation).
+   */
+  readonly id: string;
+  /**
+   * Every ballot this process has used (`ballotFloor`): the new ballot goes above it, so a
+   * process never uses one ballot for two proposals and a late reply to the other one can never
+   * pass for an answer to this one, even were the ID check missing.
+   */
+  readonly above?: Ballot | null;
+  /** Start with a fast round (see `startProposal`). */
+  readonly fast?: boolean;
+}
+
 /**
- * Starts a proposal: Prepare(n) to all acceptors, with n above `seen` and at least `now`.
+ * Starts a proposal: Prepare(n) to all acceptors, with n above `start.above` and at least `now`.
  * A null `value` starts a recovery (see `ProposalOutcome`'s `empty`).
  *
  * With `fast`, the first round is Fast Paxos's instead: Accept(FAST_BALLOT, value) with no
@@ -100,14 +119,15 @@ export interface ProposerStep {
  * every acceptor answers: one silent acceptor costs a phase timeout.
  */
 export function startProposal(
-  config: ProposerConfig, key: string, value: string | null, now: number,
-  seen: Ballot | null = null, fast = false,
+  config: ProposerConfig, key: string, value: string | null, now: number, start: ProposalStart,
 ): ProposerStep {
   assert(config.acceptors.length >= 1, "proposer needs acceptors");
-  if (fast && value !== null) return startFast(config, key, value, now, seen);
+  assert(start.id.length > 0, "a proposal needs an ID");
+  const seen = start.above ?? null;
+  if (start.fast === true && value !== null) return startFast(config, key, value, now, start.id, seen);
   const ballot = nextBallotAbove(seen, config.nodeId, now);
   const state: ProposalState = {
-    key, ownValue: value, phase: "prepare", ballot, seen: ballot, value: null,
+    id: start.id, key, ownValue: value, phase: "prepare", ballot, seen: ballot, value: null,
     promises: [], accepts: [], refusals: [], startedAt: now,
     wakeAt: now + Math.min(config.phaseTimeoutTicks, config.deadlineTicks), rounds: 1,
     acceptSent: false, outcome: null,
@@ -115,28 +135,45 @@ export function startProposal(
   return { state, outbox: [prepareOf(state)], events: [{ type: "prepare", ballot }] };
 }
 
+/**
+ * The floor for this process's next proposal (`ProposalStart.above`) once `state` has run: the
+ * highest classic ballot it used. The fast ballot is shared by design; the proposal ID keeps
+ * fast rounds apart.
+ */
+export function ballotFloor(floor: Ballot | null, state: ProposalState): Ballot | null {
+  return isFastBallot(state.ballot) ? floor : maxBallot(floor, state.ballot);
+}
+
 function startFast(
-  config: ProposerConfig, key: string, value: string, now: number, seen: Ballot | null,
+  config: ProposerConfig, key: string, value: string, now: number, id: string,
+  seen: Ballot | null,
 ): ProposerStep {
   const state: ProposalState = {
-    key, ownValue: value, phase: "fast", ballot: FAST_BALLOT,
+    id, key, ownValue: value, phase: "fast", ballot: FAST_BALLOT,
     seen: maxBallot(seen, FAST_BALLOT) ?? FAST_BALLOT, value, promises: [], accepts: [],
     refusals: [], startedAt: now,
     wakeAt: now + Math.min(config.phaseTimeoutTicks, config.deadlineTicks), rounds: 1,
     acceptSent: true, outcome: null,
   };
-  const accept: MsgAccept = { type: "accept", key, ballot: FAST_BALLOT, value };
+  const accept: MsgAccept = { type: "accept", key, ballot: FAST_BALLOT, value, proposalId: id };
   return {
     state, outbox: [accept], events: [{ type: "accept", ballot: FAST_BALLOT, adopted: false }],
   };
 }
 
-/** Feeds one acceptor reply. Replies for other ballots only teach the proposer higher ballots. */
+/**
+ * Feeds one acceptor reply. Only a reply that names this proposal counts: a late answer to an
+ * earlier proposal of this process for the same key (another client's create, with another
+ * value, at the same fast ballot) would otherwise be counted as a vote for this one. Replies of
+ * this proposal for an earlier round only teach it higher ballots.
+ */
 export function onReply(
   config: ProposerConfig, state: ProposalState, msg: AcceptorToProposer, now: number,
   random: Random,
 ): ProposerStep {
-  if (state.phase === "done" || msg.key !== state.key) return idle(state);
+  if (state.phase === "done" || msg.key !== state.key || msg.proposalId !== state.id) {
+    return idle(state);
+  }
   // A reply after its phase timed out (this process was paused, or the timer is late) is not
   // counted: a phase never lasts longer than the phase timeout, which a rejoining acceptor
   // relies on (it waits that long before it reads what the others hold).
@@ -194,7 +231,9 @@ function onPromise(
     ...state, phase: "accept", promises, value, refusals: [], acceptSent: true,
     wakeAt: phaseEnd(config, state, now),
   };
-  const accept: MsgAccept = { type: "accept", key: state.key, ballot: state.ballot, value };
+  const accept: MsgAccept = {
+    type: "accept", key: state.key, ballot: state.ballot, value, proposalId: state.id,
+  };
   return {
     state: next,
     outbox: [accept],
@@ -325,7 +364,7 @@ function finish(state: ProposalState, outcome: ProposalOutcome, now: number): Pr
 }
 
 function prepareOf(state: ProposalState): MsgPrepare {
-  return { type: "prepare", key: state.key, ballot: state.ballot };
+  return { type: "prepare", key: state.key, ballot: state.ballot, proposalId: state.id };
 }
 
 /**

@@ -1,8 +1,9 @@
+import { randomBytes } from "node:crypto";
 import {
-  nextWakeAt, onReply, onTick, startProposal, type ProposalOutcome, type ProposalState,
-  type ProposerConfig, type ProposerEvent, type ProposerStep,
+  ballotFloor, nextWakeAt, onReply, onTick, startProposal, type ProposalOutcome,
+  type ProposalState, type ProposerConfig, type ProposerEvent, type ProposerStep,
 } from "../core/proposer.js";
-import { isFastBallot } from "../core/ballot.js";
+import { isFastBallot, type Ballot } from "../core/ballot.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../core/messages.js";
 import type { Random } from "../core/random.js";
 import { FAILPOINTS_ARMED, proposerFailpoints } from "./failpoint.js";
@@ -51,6 +52,10 @@ interface Running extends ProposalView {
 export class ProposerDriver {
   readonly #running = new Map<string, Running>();
   #proposals = 0;
+  /** Unique to this process's life: proposal IDs never repeat across restarts. */
+  readonly #incarnation = randomBytes(9).toString("base64url");
+  /** The highest classic ballot this process has used: every new proposal goes above it. */
+  #floor: Ballot | null = null;
   /** When each acceptor last answered this node. */
   readonly #heardAt = new Map<string, number>();
   /** Per acceptor: when the oldest message it has not answered since its last reply left. */
@@ -114,9 +119,11 @@ export class ProposerDriver {
 
   #start(key: string, value: string | null, onStart?: (p: ProposalView) => void, fast = false):
     Promise<ProposalOutcome> {
-    const step = startProposal(this.config, key, value, this.now(), null, fast);
+    const count = (this.#proposals++).toString(36);
+    const step = startProposal(this.config, key, value, this.now(),
+      { id: `${this.#incarnation}.${count}`, above: this.#floor, fast });
     const running: Running = {
-      key, traceId: `${this.config.nodeId}-${(this.#proposals++).toString(36)}`,
+      key, traceId: `${this.config.nodeId}-${count}`,
       state: step.state, timer: null, timerAt: 0, outcome: Promise.withResolvers(),
     };
     this.#running.set(key, running);
@@ -156,6 +163,7 @@ export class ProposerDriver {
 
   #apply(running: Running, step: ProposerStep): void {
     running.state = step.state;
+    this.#floor = ballotFloor(this.#floor, step.state);
     for (const event of step.events) {
       // A fast round timed out: some acceptor did not answer in time.
       if (event.type === "retry" && event.reason === "timeout" && isFastBallot(event.ballot)) {

@@ -27,12 +27,20 @@ const ValueSchema = z.string().refine((v) => v.isWellFormed(), "value is not wel
 
 const AcceptedSchema = z.object({ ballot: BallotSchema, value: ValueSchema }).strict();
 
+/**
+ * The proposal a Prepare or Accept belongs to, echoed in its reply (see `ProposalTag`).
+ * Optional on the wire: a proposer older than the field sends none, and gets none back.
+ */
+const ProposalIdSchema = z.string().min(1).max(64);
+
 export const MsgPrepareSchema = z.object({
   type: z.literal("prepare"), key: KeySchema, ballot: BallotSchema,
+  proposalId: ProposalIdSchema.exactOptional(),
 }).strict();
 
 export const MsgAcceptSchema = z.object({
   type: z.literal("accept"), key: KeySchema, ballot: BallotSchema, value: ValueSchema,
+  proposalId: ProposalIdSchema.exactOptional(),
 }).strict();
 
 const ReadIdSchema = z.string().min(1).max(64);
@@ -43,16 +51,18 @@ export const MsgReadSchema = z.object({
 
 export const MsgPromiseSchema = z.object({
   type: z.literal("promise"), key: KeySchema, from: NodeIdSchema, ballot: BallotSchema,
-  accepted: AcceptedSchema.nullable(),
+  accepted: AcceptedSchema.nullable(), proposalId: ProposalIdSchema.exactOptional(),
 }).strict();
 
 export const MsgAcceptedSchema = z.object({
   type: z.literal("accepted"), key: KeySchema, from: NodeIdSchema, ballot: BallotSchema,
+  proposalId: ProposalIdSchema.exactOptional(),
 }).strict();
 
 export const MsgNackSchema = z.object({
   type: z.literal("nack"), key: KeySchema, from: NodeIdSchema,
   phase: z.enum(["prepare", "accept"]), ballot: BallotSchema, promised: BallotSchema,
+  proposalId: ProposalIdSchema.exactOptional(),
 }).strict();
 
 export const MsgReadReplySchema = z.object({
@@ -124,14 +134,23 @@ function isReadId(x: unknown): boolean {
   return typeof x === "string" && x.length >= 1 && x.length <= 64;
 }
 
+/**
+ * The number of keys a message with `fields` required fields has, counting its optional
+ * `proposalId` when present and well-formed; -1 when it is present and malformed.
+ */
+function fieldsWithProposal(x: Json, fields: number): number {
+  if (!Object.hasOwn(x, "proposalId")) return fields;
+  return isReadId(x.proposalId) ? fields + 1 : -1;
+}
+
 function isPrepare(x: unknown): boolean {
-  return isRecord(x) && keyCount(x) === 3 && x.type === "prepare" && isKey(x.key) &&
-    isBallot(x.ballot);
+  return isRecord(x) && keyCount(x) === fieldsWithProposal(x, 3) && x.type === "prepare" &&
+    isKey(x.key) && isBallot(x.ballot);
 }
 
 function isAccept(x: unknown): boolean {
-  return isRecord(x) && keyCount(x) === 4 && x.type === "accept" && isKey(x.key) &&
-    isBallot(x.ballot) && isValue(x.value);
+  return isRecord(x) && keyCount(x) === fieldsWithProposal(x, 4) && x.type === "accept" &&
+    isKey(x.key) && isBallot(x.ballot) && isValue(x.value);
 }
 
 function isRead(x: unknown): boolean {
@@ -143,12 +162,12 @@ function isReply(x: unknown): boolean {
   if (!isRecord(x) || !isKey(x.key)) return false;
   switch (x.type) {
     case "promise":
-      return keyCount(x) === 5 && isNodeId(x.from) && isBallot(x.ballot) &&
+      return keyCount(x) === fieldsWithProposal(x, 5) && isNodeId(x.from) && isBallot(x.ballot) &&
         (x.accepted === null || isAccepted(x.accepted));
     case "accepted":
-      return keyCount(x) === 4 && isNodeId(x.from) && isBallot(x.ballot);
+      return keyCount(x) === fieldsWithProposal(x, 4) && isNodeId(x.from) && isBallot(x.ballot);
     case "nack":
-      return keyCount(x) === 6 && isNodeId(x.from) &&
+      return keyCount(x) === fieldsWithProposal(x, 6) && isNodeId(x.from) &&
         (x.phase === "prepare" || x.phase === "accept") && isBallot(x.ballot) &&
         isBallot(x.promised);
     case "read-reply":

@@ -47,7 +47,8 @@ export class ScriptedCluster {
     };
     this.#configs.set(nodeId, config);
     this.#say(`${client} → ${nodeId}  create ${key}=${value}`);
-    this.#apply(nodeId, startProposal(config, key, value, this.now));
+    this.#apply(nodeId, startProposal(config, key, value, this.now,
+      { id: `${client}-${nodeId}-${key}` }));
   }
 
   /** Delivers the oldest in-flight message from → to (of a type, if given). */

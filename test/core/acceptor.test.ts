@@ -131,3 +131,23 @@ describe("acceptor", () => {
     expect(onPrepare(EMPTY_ACCEPTOR_STATE, prepare(FAST_BALLOT), "A").reply.type).toBe("nack");
   });
 });
+
+describe("acceptor - replies name their proposal", () => {
+  const tagged = { proposalId: "N.7" };
+  it.each([
+    { name: "promise", step: () => onPrepare(EMPTY_ACCEPTOR_STATE, { ...prepare(n(1)), ...tagged }, "A") },
+    { name: "prepare nack", step: () => onPrepare(state(n(5)), { ...prepare(n(1)), ...tagged }, "A") },
+    { name: "accepted", step: () => onAccept(EMPTY_ACCEPTOR_STATE, { ...accept(n(1), "v"), ...tagged }, "A") },
+    { name: "accept nack", step: () => onAccept(state(n(5)), { ...accept(n(1), "v"), ...tagged }, "A") },
+    { name: "fast nack", step: () => onAccept(state(FAST_BALLOT, [FAST_BALLOT, "w"]),
+      { ...accept(FAST_BALLOT, "v"), ...tagged }, "A") },
+  ])("acceptor - a $name echoes the request's proposal ID", ({ step }) => {
+    expect(step().reply.proposalId).toBe("N.7");
+  });
+
+  // A proposer older than the field sends none: the reply carries none, as that proposer expects.
+  it("acceptor - a request without a proposal ID gets a reply without one", () => {
+    expect("proposalId" in onPrepare(EMPTY_ACCEPTOR_STATE, prepare(n(1)), "A").reply).toBe(false);
+    expect("proposalId" in onAccept(EMPTY_ACCEPTOR_STATE, accept(n(1), "v"), "A").reply).toBe(false);
+  });
+});

@@ -18,10 +18,10 @@ const top = ballot(Number.MAX_SAFE_INTEGER, "zz");
 
 it("proposer: a nack naming round 2^53 - 1 ends the proposal as unavailable, no assertion", () => {
   const random = seededRandom(1);
-  let state = startProposal(config, "X", "v", 0).state;
+  let state = startProposal(config, "X", "v", 0, { id: "p1" }).state;
   for (const from of ["A", "B"]) {
     const nack: AcceptorToProposer = { type: "nack", key: "X", from, phase: "prepare",
-      ballot: state.ballot, promised: top };
+      ballot: state.ballot, promised: top, proposalId: "p1" };
     state = onReply(config, state, nack, 1, random).state;
   }
   expect(state.outcome).toEqual({ kind: "unavailable", rounds: 1 });
@@ -29,16 +29,16 @@ it("proposer: a nack naming round 2^53 - 1 ends the proposal as unavailable, no 
 
 it("proposer: a late nack naming round 2^53 - 1 during back-off ends the proposal at the tick", () => {
   const random = seededRandom(1);
-  const start = startProposal(config, "X", "v", 0).state;
+  const start = startProposal(config, "X", "v", 0, { id: "p1" }).state;
   let state = start;
   for (const from of ["A", "B"]) {
     const nack: AcceptorToProposer = { type: "nack", key: "X", from, phase: "prepare",
-      ballot: start.ballot, promised: ballot(5, "Q") };
+      ballot: start.ballot, promised: ballot(5, "Q"), proposalId: "p1" };
     state = onReply(config, state, nack, 1, random).state;
   }
   expect(state.phase).toBe("backoff");
   const late: AcceptorToProposer = { type: "nack", key: "X", from: "C", phase: "prepare",
-    ballot: start.ballot, promised: top };
+    ballot: start.ballot, promised: top, proposalId: "p1" };
   state = onReply(config, state, late, 2, random).state;
   const step = onTick(config, state, state.wakeAt, random);
   expect(step.state.outcome?.kind).toBe("unavailable");

@@ -13,15 +13,19 @@ const config: ProposerConfig = {
   backoffMaxTicks: 16, deadlineTicks: 100, roundCountMax: 5,
 };
 const n = (round: number, nodeId = "P1"): Ballot => ballot(round, nodeId);
+/** The proposal every test here runs; replies name it, as acceptors echo it. */
+const P = "p1";
+const START = { id: P };
 const promise = (from: string, b: Ballot, accepted: [Ballot, string] | null = null):
   AcceptorToProposer => ({
   type: "promise", key: "X", from, ballot: b,
-  accepted: accepted && { ballot: accepted[0], value: accepted[1] },
+  accepted: accepted && { ballot: accepted[0], value: accepted[1] }, proposalId: P,
 });
 const accepted = (from: string, b: Ballot): AcceptorToProposer =>
-  ({ type: "accepted", key: "X", from, ballot: b });
+  ({ type: "accepted", key: "X", from, ballot: b, proposalId: P });
 const nack = (from: string, b: Ballot, promised: Ballot, phase: MsgNack["phase"] = "prepare"):
-  AcceptorToProposer => ({ type: "nack", key: "X", from, phase, ballot: b, promised });
+  AcceptorToProposer => ({ type: "nack", key: "X", from, phase, ballot: b, promised,
+    proposalId: P });
 
 /** Feeds replies in order, collecting what the proposer sends. */
 function feed(state: ProposalState, msgs: AcceptorToProposer[], now = 0): ProposerStep {
@@ -37,7 +41,7 @@ function feed(state: ProposalState, msgs: AcceptorToProposer[], now = 0): Propos
 
 /** Starts at 0 (ballot 1.P1: classic rounds start at 1), then gathers promises from A and B: phase 2 at ballot 1.P1. */
 function inAcceptPhase(): ProposalState {
-  const start = startProposal(config, "X", "3", 0).state;
+  const start = startProposal(config, "X", "3", 0, START).state;
   return feed(start, [promise("A", n(1)), promise("B", n(1))]).state;
 }
 
@@ -57,21 +61,21 @@ function runSilent(state: ProposalState, seed = 1, cfg = config):
 describe("proposer", () => {
   // "Prepare(n) — the ID only, no value — to all acceptors"; IDs "start from a timestamp".
   it("proposer - starts with Prepare(n), n at least now and above every ballot seen", () => {
-    const step = startProposal(config, "X", "3", 1000, n(2000, "P2"));
-    expect(step.outbox).toEqual([{ type: "prepare", key: "X", ballot: n(2001) }]);
+    const step = startProposal(config, "X", "3", 1000, { id: P, above: n(2000, "P2") });
+    expect(step.outbox).toEqual([{ type: "prepare", key: "X", ballot: n(2001), proposalId: P }]);
     expect(step.state.phase).toBe("prepare");
-    expect(startProposal(config, "X", "3", 1000).state.ballot).toEqual(n(1000));
+    expect(startProposal(config, "X", "3", 1000, START).state.ballot).toEqual(n(1000));
   });
 
   // "with promises from a majority": distinct, configured acceptors only.
   it("proposer - needs promises from a majority of distinct configured acceptors", () => {
-    const start = startProposal(config, "X", "3", 0).state;
+    const start = startProposal(config, "X", "3", 0, START).state;
     const waiting = feed(start, [promise("A", n(1)), promise("A", n(1)), promise("Z", n(1))]);
     expect(waiting.state.phase).toBe("prepare");
     expect(waiting.outbox).toEqual([]);
     const step = feed(waiting.state, [promise("C", n(1))]);
     expect(step.state.phase).toBe("accept");
-    expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(1), value: "3" }]);
+    expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(1), value: "3", proposalId: P }]);
     expect(step.state.acceptSent).toBe(true);
   });
 
@@ -80,7 +84,7 @@ describe("proposer", () => {
     { name: "an older ballot", msg: promise("A", n(1, "P0")) },
     { name: "an Accepted in phase 1", msg: accepted("A", n(1)) },
   ])("proposer - ignores a reply for $name", ({ msg }) => {
-    const start = startProposal(config, "X", "3", 0).state;
+    const start = startProposal(config, "X", "3", 0, START).state;
     const step = feed(start, [msg, promise("B", n(1))]);
     expect(step.state.phase).toBe("prepare");
     expect(step.state.promises.map((p) => p.from)).toEqual(["B"]);
@@ -95,9 +99,9 @@ describe("proposer", () => {
       want: "9" },
   ] as { name: string; a: [Ballot, string] | null; b: [Ballot, string] | null; want: string }[])(
     "proposer - phase 2 value: $name", ({ a, b, want }) => {
-      const start = startProposal(config, "X", "3", 10).state;
+      const start = startProposal(config, "X", "3", 10, START).state;
       const step = feed(start, [promise("A", start.ballot, a), promise("B", start.ballot, b)]);
-      expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(10), value: want }]);
+      expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(10), value: want, proposalId: P }]);
       expect(step.events).toContainEqual({
         type: "accept", ballot: n(10), adopted: a !== null || b !== null,
       });
@@ -117,7 +121,7 @@ describe("proposer", () => {
 
   // "A rejected proposer retries with a higher ID after a randomized back-off".
   it.each([
-    { phase: "prepare" as const, state: () => startProposal(config, "X", "3", 0).state },
+    { phase: "prepare" as const, state: () => startProposal(config, "X", "3", 0, START).state },
     { phase: "accept" as const, state: inAcceptPhase },
   ])("proposer - a majority of nacks in $phase backs off, then retries above the promised",
     ({ phase, state }) => {
@@ -131,13 +135,13 @@ describe("proposer", () => {
       const wake = two.state.wakeAt;
       expect(onTick(config, two.state, wake - 1, seededRandom(1)).outbox).toEqual([]);
       const again = onTick(config, two.state, wake, seededRandom(1));
-      expect(again.outbox).toEqual([{ type: "prepare", key: "X", ballot: n(51) }]);
+      expect(again.outbox).toEqual([{ type: "prepare", key: "X", ballot: n(51), proposalId: P }]);
       expect(again.state.rounds).toBe(2);
       expect(again.state.promises).toEqual([]);
     });
 
   it("proposer - a stale nack only raises the ballot it will retry above", () => {
-    const start = startProposal(config, "X", "3", 0).state;
+    const start = startProposal(config, "X", "3", 0, START).state;
     const step = feed(start, [nack("A", n(1, "P0"), n(70, "P2")), nack("B", n(1, "P0"), n(9))]);
     expect(step.state.phase).toBe("prepare");
     expect(step.state.seen).toEqual(n(70, "P2"));
@@ -147,7 +151,7 @@ describe("proposer", () => {
   // Regression: a duplicated Prepare(n) is refused by the acceptor that promised n ("no more
   // Prepare <= n") and the nack names n itself; counting it as a refusal retried needlessly.
   it("proposer - a nack echoing its own ballot (a duplicate Prepare) is not a refusal", () => {
-    const start = startProposal(config, "X", "3", 0).state;
+    const start = startProposal(config, "X", "3", 0, START).state;
     const echoes = feed(start, [nack("A", n(1), n(1)), nack("B", n(1), n(1))]);
     expect(echoes.state.phase).toBe("prepare");
     expect(echoes.state.refusals).toEqual([]);
@@ -167,7 +171,7 @@ describe("proposer", () => {
   });
 
   it.each([
-    { phase: "prepare", state: () => startProposal(config, "X", "3", 0).state },
+    { phase: "prepare", state: () => startProposal(config, "X", "3", 0, START).state },
     { phase: "accept", state: inAcceptPhase },
   ])("proposer - a phase timeout in $phase backs off and retries", ({ state }) => {
     const s = state();
@@ -179,7 +183,7 @@ describe("proposer", () => {
 
   it("proposer - back-off stays within [1, min(max, base * 2^round)]", () => {
     for (let seed = 0; seed < 50; seed++) {
-      let state = startProposal({ ...config, deadlineTicks: 10_000 }, "X", "3", 0).state;
+      let state = startProposal({ ...config, deadlineTicks: 10_000 }, "X", "3", 0, START).state;
       for (let round = 1; round <= 4; round++) {
         const now = state.wakeAt;
         const step = onTick({ ...config, deadlineTicks: 10_000 }, state, now, seededRandom(seed));
@@ -194,7 +198,7 @@ describe("proposer", () => {
   // DESIGN.md: `UNAVAILABLE` "means the create certainly did not take effect (no Accept left the
   // proposer)"; once an Accept was sent "the answer is `TIMEOUT`".
   it.each([
-    { name: "no Accept was ever sent", start: () => startProposal(config, "X", "3", 0).state,
+    { name: "no Accept was ever sent", start: () => startProposal(config, "X", "3", 0, START).state,
       kind: "unavailable" },
     { name: "an Accept was sent", start: inAcceptPhase, kind: "timeout" },
   ])("proposer - gives up at the deadline when $name", ({ start, kind }) => {
@@ -208,13 +212,13 @@ describe("proposer", () => {
 
   it("proposer - gives up after roundCountMax ballots", () => {
     const patient = { ...config, deadlineTicks: 1e6 };
-    const { state, prepares } = runSilent(startProposal(patient, "X", "3", 0).state, 1, patient);
+    const { state, prepares } = runSilent(startProposal(patient, "X", "3", 0, START).state, 1, patient);
     expect(state.outcome).toEqual({ kind: "unavailable", rounds: config.roundCountMax });
     expect(prepares).toBe(config.roundCountMax - 1);
   });
 
   it("proposer - every retry ballot is above the one before", () => {
-    let state = startProposal(config, "X", "3", 0).state;
+    let state = startProposal(config, "X", "3", 0, START).state;
     const random = seededRandom(3);
     let last = state.ballot;
     for (let wake = nextWakeAt(state); wake !== null; wake = nextWakeAt(state)) {
@@ -227,8 +231,8 @@ describe("proposer", () => {
   });
 
   describe("fast round", () => {
-    const fastAccept = { type: "accept", key: "X", ballot: FAST_BALLOT, value: "3" };
-    const start = () => startProposal(config, "X", "3", 0, null, true);
+    const fastAccept = { type: "accept", key: "X", ballot: FAST_BALLOT, value: "3", proposalId: P };
+    const start = () => startProposal(config, "X", "3", 0, { id: P, fast: true });
 
     it("proposer - a fast round sends Accept at the fast ballot, no Prepare", () => {
       const step = start();
@@ -250,7 +254,7 @@ describe("proposer", () => {
       const step = feed(start().state, [accepted("A", FAST_BALLOT),
         nack("B", FAST_BALLOT, n(7, "P2"), "accept")], 2);
       expect(step.state.phase).toBe("prepare");
-      expect(step.outbox).toEqual([{ type: "prepare", key: "X", ballot: n(8) }]);
+      expect(step.outbox).toEqual([{ type: "prepare", key: "X", ballot: n(8), proposalId: P }]);
       expect(step.events[0]).toEqual(
         { type: "retry", ballot: FAST_BALLOT, reason: "refused", backoffTicks: 0 });
     });
@@ -272,9 +276,9 @@ describe("proposer", () => {
       "have taken it: $name", ({ a, b, want }) => {
       const prior = (v: string | null): [Ballot, string] | null =>
         v === null ? null : [FAST_BALLOT, v];
-      const state = startProposal(config, "X", "3", 10).state;
+      const state = startProposal(config, "X", "3", 10, START).state;
       const step = feed(state, [promise("A", n(10), prior(a)), promise("B", n(10), prior(b))]);
-      expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(10), value: want }]);
+      expect(step.outbox).toEqual([{ type: "accept", key: "X", ballot: n(10), value: want, proposalId: P }]);
     });
 
     it("proposer - five acceptors: two of three reporting a fast value keep it", () => {

@@ -374,13 +374,16 @@ describe("redis store - differential against the core", () => {
         const state = core.get(key) ?? EMPTY_ACCEPTOR_STATE;
         const n = randomBallot(random);
         const where = `reproduce with SEED=${seed}, step ${step}`;
+        // Every reply echoes the request's proposal ID, or none from an older proposer.
+        const tag = random.next() < 0.2 ? {} : { proposalId: `p${step}` };
         if (random.next() < 0.5) {
-          const expected = onPrepare(state, prepare(key, n), "D");
-          expect(await store.prepare(prepare(key, n)), where).toEqual(expected.reply);
+          const msg = { ...prepare(key, n), ...tag };
+          const expected = onPrepare(state, msg, "D");
+          expect(await store.prepare(msg), where).toEqual(expected.reply);
           core.set(key, expected.state);
         } else {
           // Few values, so fast Accepts repeat a value as often as they bring another.
-          const msg = accept(key, n, `v${randomInt(random, 3)}`);
+          const msg = { ...accept(key, n, `v${randomInt(random, 3)}`), ...tag };
           const expected = onAccept(state, msg, "D");
           expect(await store.accept(msg), where).toEqual(expected.reply);
           core.set(key, expected.state);

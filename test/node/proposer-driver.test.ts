@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { echoProposal } from "../../src/core/acceptor.js";
 import { FAST_BALLOT, formatBallot } from "../../src/core/ballot.js";
 import type { ProposerToAcceptor } from "../../src/core/messages.js";
 import { seededRandom } from "../../src/core/random.js";
@@ -24,8 +25,9 @@ function setUp() {
     const m = sent.at(-1) as ProposerToAcceptor;
     for (const acceptor of from) {
       driver.deliver(m.type === "accept"
-        ? { type: "accepted", key: m.key, from: acceptor, ballot: m.ballot }
-        : { type: "promise", key: m.key, from: acceptor, ballot: m.ballot, accepted: null });
+        ? { type: "accepted", key: m.key, from: acceptor, ballot: m.ballot, ...echoProposal(m) }
+        : { type: "promise", key: m.key, from: acceptor, ballot: m.ballot, accepted: null,
+          ...echoProposal(m) });
     }
   };
   return { driver, sent, last, answer, tick: (ms: number) => { now += ms; } };
@@ -99,5 +101,33 @@ describe("proposer driver - when to try a fast round", () => {
     answer(ACCEPTORS);
     void driver.propose("k4", "v", undefined, true);
     expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
+  });
+});
+
+describe("proposer driver - every proposal its own", () => {
+  beforeEach(() => { vi.useFakeTimers(); });
+  afterEach(() => { vi.useRealTimers(); });
+
+  it("driver - a later proposal of the key has another ID, a higher ballot, and ignores the " +
+    "earlier one's late replies", async () => {
+    const { driver, sent, answer, tick } = setUp();
+    const first = driver.propose("k", "v1");
+    const prepare1 = sent.at(-1) as ProposerToAcceptor;
+    answer(ACCEPTORS);
+    answer(ACCEPTORS);
+    expect(await first).toMatchObject({ kind: "chosen", value: "v1" });
+    tick(-900); // the clock steps back: a timestamp alone would give the same ballot again
+    void driver.propose("k", "v2");
+    const prepare2 = sent.at(-1) as ProposerToAcceptor;
+    expect(prepare2.proposalId).not.toBe(prepare1.proposalId);
+    expect(prepare2.ballot.round).toBeGreaterThan(prepare1.ballot.round);
+    // The first proposal's late promises, even re-addressed to this ballot, are not counted.
+    for (const from of ACCEPTORS) {
+      driver.deliver({ type: "promise", key: "k", from, ballot: prepare2.ballot, accepted: null,
+        ...echoProposal(prepare1) });
+    }
+    expect(driver.running("k")?.state.promises).toEqual([]);
+    answer(["A", "B"]);
+    expect(driver.running("k")?.state.phase).toBe("accept");
   });
 });

@@ -54,7 +54,17 @@ function validAccepted(random: Random): Record<string, unknown> {
 
 type Kind = "prepare" | "accept" | "read" | "reply";
 
+/** Prepare, Accept and their replies may name their proposal (absent from older proposers). */
+function tagged(random: Random, item: Record<string, unknown>): Record<string, unknown> {
+  return random.next() < 0.3 ? item : { ...item, proposalId: usually(random, READ_IDS, 3) };
+}
+
 function validItem(random: Random, kind: Kind): Record<string, unknown> {
+  const item = untaggedItem(random, kind);
+  return item.type === "read" || item.type === "read-reply" ? item : tagged(random, item);
+}
+
+function untaggedItem(random: Random, kind: Kind): Record<string, unknown> {
   const key = usually(random, KEYS, 5);
   const from = usually(random, NODE_IDS, 4);
   const readId = usually(random, READ_IDS, 3);

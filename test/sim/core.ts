@@ -51,6 +51,14 @@ export function coreWith(bug: PlantedBug | null): SimCore {
           onReply(config, state, msg.type === "promise" && msg.accepted !== null &&
             isFastBallot(msg.accepted.ballot) ? { ...msg, accepted: null } : msg, now, random),
       };
+    case "count-stale-replies":
+      // Counts every reply for the key as an answer to the running proposal, as the proposer
+      // did when replies carried no proposal ID.
+      return {
+        ...REAL_CORE,
+        onReply: (config, state, msg, now, random) =>
+          onReply(config, state, { ...msg, proposalId: state.id }, now, random),
+      };
     case "quorum-of-one":
       // A wrong quorum: each proposer counts only one acceptor, so a "majority" is 1 of 3.
       return {

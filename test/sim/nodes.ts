@@ -11,6 +11,8 @@ import type { SimOptions } from "./options.js";
 export interface Acceptor {
   readonly id: string;
   up: boolean;
+  /** A paused acceptor handles nothing before this tick (see `SimOptions.pausePct`). */
+  pausedUntil: number;
   /** Set while the acceptor, its state lost, stays out until its rejoin has finished. */
   rejoin: Rejoin | null;
   /** Durable state, the only thing that survives a crash (Redis with AOF in the real system). */
@@ -32,10 +34,17 @@ export interface Rejoin {
   readonly recovered: Map<string, AcceptorState>;
 }
 
-/** A client's create request: retried, as a client would, until its key is chosen. */
+/**
+ * A client's create request: retried, as a client would, until its key is chosen. With
+ * `valueVariety` each try proposes another value, as another client creating the same key
+ * through the same node would.
+ */
 export interface Create {
   readonly key: string;
-  readonly value: string;
+  /** The value of the first try. */
+  readonly base: string;
+  /** The value of the current try. */
+  value: string;
   nextTryAt: number | null;
   result: string | null;
   tries: number;
@@ -49,8 +58,11 @@ export interface ProposerNode {
   readonly creates: Map<string, Create>;
   /** At most one proposal in flight per key. */
   readonly proposals: Map<string, ProposalState>;
-  /** The highest ballot seen per key, so a retried create starts above it. Lost on a crash. */
-  readonly seen: Map<string, Ballot>;
+  /**
+   * The highest classic ballot this process has used, for every key (as the node's proposer
+   * driver keeps it): each new proposal goes above it. Lost on a crash.
+   */
+  floor: Ballot | null;
   /** The proposer's clock is the tick plus this skew; ballots start from it (a timestamp). */
   skew: number;
 }
@@ -82,10 +94,11 @@ export function proposerNode(
     const key = KEYS[k] as string;
     // Clients start within a round trip or two of each other, so they really race.
     const startAt = randomInt(random, 2 * o.delayTicksMax + 3);
-    creates.set(key, { key, value: valueOf(index), nextTryAt: startAt, result: null, tries: 0,
+    creates.set(key, { key, base: valueOf(index), value: valueOf(index), nextTryAt: startAt,
+      result: null, tries: 0,
       repeats: randomInt(random, 4) });
   });
-  return { id: config.nodeId, config, creates, proposals: new Map(), seen: new Map(),
+  return { id: config.nodeId, config, creates, proposals: new Map(), floor: null,
     skew: randomInt(random, 30) };
 }
 

@@ -6,7 +6,9 @@ export type PlantedBug =
   // An acceptor that lost its state votes again at once, without the rejoin's recovery.
   | "rejoin-without-recovery"
   // A classic round after fast rounds ignores the fast values its promises report.
-  | "ignore-fast-values";
+  | "ignore-fast-values"
+  // The proposer counts a reply without checking that it answers this proposal (its ID).
+  | "count-stale-replies";
 
 /** Everything a simulation run depends on besides its seed. */
 export interface SimOptions {
@@ -28,6 +30,17 @@ export interface SimOptions {
   readonly amnesia: boolean;
   /** Creates start with a fast round (Accept at the fast ballot, no Prepare) 70 % of the time. */
   readonly fastRounds: boolean;
+  /**
+   * Each retry of a create proposes another value, as another client's create of the same key
+   * through the same node would: late replies to one proposal then meet the next one.
+   */
+  readonly valueVariety: boolean;
+  /**
+   * Before healing, the percent of Paxos messages after which the acceptor that persisted it
+   * pauses (SIGSTOP, a long GC, an fsync stall) for up to eight phase timeouts, longer than a
+   * proposal lasts: on waking it sends the late reply first, then handles what queued meanwhile.
+   */
+  readonly pausePct: number;
   /** Faults run from tick 0 until the network heals. */
   readonly healAt: number;
   /** After healing, every create must be chosen and learned within this many ticks. */
@@ -60,10 +73,16 @@ export function optionsFromSeed(seed: number): SimOptions {
   const phaseTimeoutTicks = 2 * delayTicksMax + 4 + randomInt(random, 10);
   const amnesia = random.next() < 0.3 && crashes;
   const fastRounds = random.next() < 0.5;
+  const valueVariety = random.next() < 0.5;
+  const pausePct = pick(random, [0, 0, 2, 10]);
+  // With varied values, some keys are created through one node only: clients of that node race
+  // each other, and late replies to one of their proposals meet the next one.
+  const racing = valueVariety ? racers.map((r) => random.next() < 0.5 ? r.slice(0, 1) : r)
+    : racers;
   return {
-    seed, acceptorCount, proposerCount, keyCount, racers, lossPct, dupPct, delayTicksMax,
-    partitions, crashes, amnesia, fastRounds, healAt, livenessTicks: 1000, phaseTimeoutTicks,
-    bug: null, checkAcceptorRules: true,
+    seed, acceptorCount, proposerCount, keyCount, racers: racing, lossPct, dupPct, delayTicksMax,
+    partitions, crashes, amnesia, fastRounds, valueVariety, pausePct, healAt, livenessTicks: 1000,
+    phaseTimeoutTicks, bug: null, checkAcceptorRules: true,
   };
 }
 
@@ -85,6 +104,8 @@ export function scenarioName(o: SimOptions): string {
   if (o.crashes) parts.push("crash");
   if (o.amnesia) parts.push("amnesia");
   if (o.fastRounds) parts.push("fast");
+  if (o.valueVariety) parts.push("vary");
+  if (o.pausePct > 0) parts.push(`pause${o.pausePct}`);
   if (o.bug !== null) parts.push(`bug-${o.bug}`);
   return parts.join("-");
 }

@@ -1,12 +1,26 @@
 import { describe, expect, it } from "vitest";
-import { optionsFromSeed, type PlantedBug } from "./options.js";
+import { optionsFromSeed, type PlantedBug, type SimOptions } from "./options.js";
 import { runSimulation, type SimResult } from "./simulator.js";
 
-/** The first of `count` seeds on which the simulator catches the planted bug, if any. */
-function firstCatch(bug: PlantedBug, checkAcceptorRules: boolean, count = 300): SimResult | null {
-  // A rejoin bug needs an acceptor to lose its state: every seed gets that fault for it.
-  const faults = bug === "rejoin-without-recovery" ? { crashes: true, amnesia: true }
-    : bug === "ignore-fast-values" ? { fastRounds: true } : {};
+/** The faults a bug needs to show, given to every seed of its search. */
+const FAULTS_FOR: Partial<Record<PlantedBug, Partial<SimOptions>>> = {
+  // An acceptor must lose its state.
+  "rejoin-without-recovery": { crashes: true, amnesia: true },
+  "ignore-fast-values": { fastRounds: true },
+  // A late fast-round Accepted must reach the next proposal of the same node for the key,
+  // while the acceptors it did not reach (cut off by a partition) are still free for it.
+  "count-stale-replies": {
+    acceptorCount: 3, fastRounds: true, valueVariety: true, pausePct: 2, partitions: true,
+  },
+};
+
+/** How many seeds a bug's search may take: its interleaving is rarer than the others'. */
+const SEEDS_FOR: Partial<Record<PlantedBug, number>> = { "count-stale-replies": 6000 };
+
+/** The first seeds on which the simulator catches the planted bug, if any. */
+function firstCatch(bug: PlantedBug, checkAcceptorRules: boolean): SimResult | null {
+  const faults = FAULTS_FOR[bug] ?? {};
+  const count = SEEDS_FOR[bug] ?? 300;
   for (let seed = 1; seed <= count; seed++) {
     const result = runSimulation({ ...optionsFromSeed(seed), ...faults, bug, checkAcceptorRules });
     if (result.violation !== null) return result;
@@ -31,6 +45,9 @@ describe("planted bugs", () => {
       want: /two values chosen|quorum read saw nothing/ },
     // A classic round that ignores fast values overrides one all acceptors took.
     { bug: "ignore-fast-values", acceptorChecks: true, want: /two values chosen/ },
+    // A late Accepted from an earlier fast round, counted for the next proposal of the key.
+    { bug: "count-stale-replies", acceptorChecks: true,
+      want: /reports .* chosen .* but the acceptors chose|two values chosen/ },
   ] as const)("sim - catches $bug (acceptor checks: $acceptorChecks)",
     ({ bug, acceptorChecks, want }) => {
       const caught = firstCatch(bug, acceptorChecks);
@@ -41,6 +58,11 @@ describe("planted bugs", () => {
   it("sim - the same seeds pass without the bug", () => {
     for (let seed = 1; seed <= 300; seed++) {
       expect(runSimulation(optionsFromSeed(seed)).violation).toBeNull();
+    }
+    for (const [bug, faults] of Object.entries(FAULTS_FOR)) {
+      for (let seed = 1; seed <= (SEEDS_FOR[bug as PlantedBug] ?? 300); seed++) {
+        expect(runSimulation({ ...optionsFromSeed(seed), ...faults }).violation).toBeNull();
+      }
     }
   });
 });

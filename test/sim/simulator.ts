@@ -1,8 +1,10 @@
 import { EMPTY_ACCEPTOR_STATE, type AcceptorState } from "../../src/core/acceptor.js";
-import { formatBallot, maxBallot, type Ballot } from "../../src/core/ballot.js";
+import { formatBallot, type Ballot } from "../../src/core/ballot.js";
 import { LearnerReplica, classifyQuorumRead } from "../../src/core/learner.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../../src/core/messages.js";
-import { nextWakeAt, type ProposalOutcome, type ProposerStep } from "../../src/core/proposer.js";
+import {
+  ballotFloor, nextWakeAt, type ProposalOutcome, type ProposerStep,
+} from "../../src/core/proposer.js";
 import { quorumSize } from "../../src/core/quorum.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 import { Observer, Violation } from "./checker.js";
@@ -68,6 +70,7 @@ class Simulation {
   /** The trace ID of each proposer's running proposal per key (`P1-0`, `P1-1`, ...). */
   readonly #traceIds = new Map<string, string>();
   #proposalCount = 0;
+  #proposalIds = 0;
 
   constructor(options: SimOptions, trace: Trace | undefined, record?: TraceRecorder) {
     this.#o = options;
@@ -89,7 +92,7 @@ class Simulation {
     });
     this.#observer = new Observer(options.acceptorCount, options.checkAcceptorRules);
     const ids = ACCEPTOR_IDS.slice(0, options.acceptorCount);
-    this.#acceptors = ids.map((id) => ({ id, up: true, rejoin: null, store: new Map() }));
+    this.#acceptors = ids.map((id) => ({ id, up: true, pausedUntil: 0, rejoin: null, store: new Map() }));
     this.#proposers = Array.from({ length: options.proposerCount }, (_, i) =>
       proposerNode(i, ids, options, this.#core, this.#random));
     this.#log(() => `scenario ${scenarioName(options)} seed=${options.seed} ` +
@@ -217,7 +220,7 @@ class Simulation {
       create.nextTryAt = this.now + 1 + randomInt(this.#random, 30);
     }
     node.proposals.clear();
-    node.seen.clear();
+    node.floor = null;
   }
 
   /**
@@ -252,7 +255,7 @@ class Simulation {
       for (const key of rejoin.pending) {
         if (rejoin.proposer.proposals.has(key)) continue;
         const step = this.#core.startProposal(rejoin.proposer.config, key, null, this.now,
-          rejoin.proposer.seen.get(key) ?? null);
+          { id: this.#newProposalId(rejoin.proposer), above: rejoin.proposer.floor });
         this.#apply(rejoin.proposer, step);
       }
       if (rejoin.pending.size > 0) continue;
@@ -275,7 +278,7 @@ class Simulation {
     rejoin.pending = new Set(others.flatMap((a) => [...a.store.keys()]));
     const config = simProposerConfig(acceptor.id, this.#acceptors.map((a) => a.id), this.#o);
     rejoin.proposer = {
-      id: acceptor.id, config, creates: new Map(), proposals: new Map(), seen: new Map(), skew: 0,
+      id: acceptor.id, config, creates: new Map(), proposals: new Map(), floor: null, skew: 0,
     };
     this.#log(() => `rejoin ${acceptor.id}: recovers ${rejoin.pending?.size ?? 0} key(s) ` +
       `listed by ${others.map((a) => a.id).join(",")}`);
@@ -312,6 +315,7 @@ class Simulation {
         if (create.nextTryAt !== this.now) continue;
         create.nextTryAt = null;
         create.tries += 1;
+        if (this.#o.valueVariety) create.value = valueOfTry(create);
         this.#log(() => `client → ${node.id} create ${create.key}=${create.value} ` +
           `(try ${create.tries})`);
         const traceId = `${node.id}-${(this.#proposalCount++).toString(36)}`;
@@ -321,7 +325,7 @@ class Simulation {
         // Drawn only in fast seeds, so the other seeds keep the runs they always had.
         const fast = this.#o.fastRounds && this.#random.next() < 0.7;
         const step = this.#core.startProposal(node.config, create.key, create.value,
-          this.now + node.skew, node.seen.get(create.key) ?? null, fast);
+          this.now + node.skew, { id: this.#newProposalId(node), above: node.floor, fast });
         this.#apply(node, step);
       }
     }
@@ -344,7 +348,7 @@ class Simulation {
   #apply(node: ProposerNode, step: ProposerStep): void {
     const { state } = step;
     node.proposals.set(state.key, state);
-    node.seen.set(state.key, maxBallot(node.seen.get(state.key) ?? null, state.seen) as Ballot);
+    node.floor = ballotFloor(node.floor, state);
     for (const event of step.events) {
       if (event.type === "prepare") this.rounds += 1;
       if (event.type === "prepare" || event.type === "accept") {
@@ -432,6 +436,10 @@ class Simulation {
       this.#recordLoss(env, `lost ${formatSimMsg(env.msg)} (${acceptor.id} is down)`, true);
       return this.#log(() => `drop ${describe(env)} (${acceptor.id} is down)`);
     }
+    if (this.now < acceptor.pausedUntil) {
+      // Waits in the paused process's socket buffer; handled after the reply it owes.
+      return this.#net.sendReliably(env.from, env.to, msg, acceptor.pausedUntil + 1);
+    }
     this.delivered += 1;
     this.#log(() => `deliver ${describe(env)}`);
     const before = acceptor.store.get(msg.key) ?? EMPTY_ACCEPTOR_STATE;
@@ -447,7 +455,14 @@ class Simulation {
     if (this.#o.crashes && this.now < this.#o.healAt && this.#random.next() < 0.02) {
       return this.#crash(acceptor, " after persisting, before replying");
     }
-    this.#net.send(acceptor.id, env.from, step.reply, this.now);
+    // Drawn only in seeds with pauses, so the other seeds keep the runs they always had.
+    if (this.#o.pausePct > 0 && this.now < this.#o.healAt &&
+      this.#random.next() * 100 < this.#o.pausePct) {
+      acceptor.pausedUntil = this.now + 1 + randomInt(this.#random, 8 * this.#o.phaseTimeoutTicks);
+      this.#log(() => `pause ${acceptor.id} until t=${acceptor.pausedUntil}, its reply held`);
+      this.#fault(acceptor.id, `pause ${acceptor.id} until t=${acceptor.pausedUntil}`);
+    }
+    this.#net.send(acceptor.id, env.from, step.reply, Math.max(this.now, acceptor.pausedUntil));
   }
 
   #learn(learner: string, key: string, value: string, ballot: Ballot, env: Envelope): void {
@@ -465,6 +480,11 @@ class Simulation {
     const reports = live.map((a) => ({ from: a.id, accepted: a.store.get(key)?.accepted ?? null }));
     const read = classifyQuorumRead(this.#acceptors.map((a) => a.id), reports);
     this.#observer.onRead(key, read);
+  }
+
+  /** Unique across the node's restarts, as the driver's (an incarnation ID and a counter). */
+  #newProposalId(node: ProposerNode): string {
+    return `${node.id}.${(this.#proposalIds++).toString(36)}`;
   }
 
   /** The running proposal's trace ID at `proposer` for `key` (as the node's tracer names it). */
@@ -507,6 +527,11 @@ class Simulation {
   #log(line: () => string): void {
     if (this.#trace !== undefined) this.#trace(`t=${this.now} ${line()}`);
   }
+}
+
+/** Try 1 proposes the client's value; each later try another client's ("3", "3/2", "3/3"). */
+function valueOfTry(create: Create): string {
+  return create.tries <= 1 ? create.base : `${create.base}/${create.tries}`;
 }
 
 function roundsOf(outcome: ProposalOutcome): number | string {

@@ -8,7 +8,9 @@
  * it) unless every build step learns to copy it. A constant cannot go missing.
  *
  * Each script takes a batch of keys (one call, one fsync for all: group commit) and answers one
- * reply per key, computed exactly as for a batch of one. Hash fields are named in HASH_FIELDS.
+ * reply per key, computed exactly as for a batch of one, in the order of the batch. That order is
+ * what binds a reply to its request: the store adapter echoes request i's proposal ID in reply
+ * i, so the scripts never see proposal IDs and store none. Hash fields are named in HASH_FIELDS.
  *
  * Fencing: the last KEYS entry of every script is the store's incarnation marker and the last
  * ARGV the incarnation the node serves as (the one registered for its acceptor ID). A script

@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from "ioredis";
-import type { AcceptorState } from "../../core/acceptor.js";
+import { echoProposal, type AcceptorState } from "../../core/acceptor.js";
 import { assert } from "../../core/assert.js";
 import {
   ballot, ballotsEqual, compareBallots, isFastBallot, isValidNodeId, type Ballot,
@@ -310,6 +310,7 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
       `promise answers with an accepted proposal at or above its ballot for key ${msg.key}`);
     return {
       type: "promise", key: msg.key, from: this.acceptorId, ballot: msg.ballot, accepted,
+      ...echoProposal(msg),
     };
   }
 
@@ -326,7 +327,10 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
     assert(kind === "accepted", `unexpected accept reply: ${String(kind)}`);
     assert(ballotsEqual(decodeBallot(rest[0], rest[1]), msg.ballot),
       `accepted does not echo the ballot sent for key ${msg.key}`);
-    return { type: "accepted", key: msg.key, from: this.acceptorId, ballot: msg.ballot };
+    return {
+      type: "accepted", key: msg.key, from: this.acceptorId, ballot: msg.ballot,
+      ...echoProposal(msg),
+    };
   }
 
   async read(key: string): Promise<AcceptorState> {
@@ -353,6 +357,7 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
   #nack(msg: MsgPrepare | MsgAccept, phase: MsgNack["phase"], promised: Ballot): MsgNack {
     return {
       type: "nack", key: msg.key, from: this.acceptorId, phase, ballot: msg.ballot, promised,
+      ...echoProposal(msg),
     };
   }
 }
