@@ -1,9 +1,13 @@
 /**
  * `paxoskv bench`: paxoskv against what users would pick instead, on the same machine, in the
- * same run: NATS JetStream KV `create` (R1 on one server, R3 on a 3-server cluster) and etcd's
+ * same run: NATS JetStream KV `create` (R1 on one server; R3 on a 3-server cluster, once at
+ * JetStream's default, which acknowledges before it syncs, and once with
+ * `sync_interval: always`, which syncs every write before acknowledging it) and etcd's
  * create-if-absent txn (3 members, when `etcd` is on PATH), plus the building blocks (a NATS
- * request-reply, a majority scatter-gather) as baselines. Prints a table with ratios and
- * writes JSON.
+ * request-reply, a majority scatter-gather) as baselines. Every system's name says its
+ * durability; the headline compares paxoskv (every vote fsynced on every acceptor before it
+ * answers) with the fastest durable peer, and apart from that with the non-durable default.
+ * Prints a table with ratios and writes JSON.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -106,10 +110,10 @@ async function benchPaxosKv(
   const m = async (workload: string, ops: number, conc: number, op: Op) => {
     if (!selected(o, workload)) return;
     const before = cpuUs();
-    const result = await measure("paxoskv", workload, ops, conc, op, progress);
+    const result = await measure(SYSTEMS.paxoskv, workload, ops, conc, op, progress);
     results.push({ ...result, nodeCpuUsPerOp: (cpuUs() - before) / ops });
   };
-  await measure("paxoskv", "warm-up", 300, 16, (i) => client.create(kv("w", i), VALUE), progress);
+  await measure(SYSTEMS.paxoskv, "warm-up", 300, 16, (i) => client.create(kv("w", i), VALUE), progress);
   await m("create, sequential", o.seqOps, 1, (i) => client.create(kv("s", i), VALUE));
   await m("create, 64 in flight", o.parOps, 64, (i) => client.create(kv("p", i), VALUE));
   await m("create, 256 in flight", o.parOps, 256, (i) => client.create(kv("q", i), VALUE));
@@ -170,7 +174,7 @@ async function soak(
   const after = rss();
   const perKey = ((after - middle) * 1024 * 1024) / Math.max(1, latencies.length / 2) / nodes.length;
   return {
-    system: "paxoskv",
+    system: SYSTEMS.paxoskv,
     workload: `soak ${o.soakSeconds}s @256, roles ${o.soakRoles}: RSS of ${nodes.length} ` +
       `nodes ${before.toFixed(0)} → ${middle.toFixed(0)} (half-way) → ${after.toFixed(0)} MB, ` +
       `${perKey.toFixed(0)} B per key per node in the second half`,
@@ -203,12 +207,38 @@ function rssMb(pid: number | undefined): number {
   }
 }
 
+/**
+ * The systems' names, with their durability: whether an acknowledged create is on disk (synced)
+ * on every replica that acknowledged it, as paxoskv's votes are.
+ */
+export const SYSTEMS = {
+  paxoskv: "paxoskv (fsync always)",
+  natsR1: "NATS KV R1 (sync every 2 min)",
+  natsR3: "NATS KV R3 (sync every 2 min)",
+  natsR3Sync: "NATS KV R3 (sync always)",
+  etcd: "etcd 3-node (fsync always)",
+} as const;
+
+/** The peers whose acknowledged writes survive a power cut of every machine, as paxoskv's. */
+const DURABLE_PEERS: readonly string[] = [SYSTEMS.natsR3Sync, SYSTEMS.etcd];
+
+/** JetStream syncs each write before acknowledging it (the default is every 2 minutes). */
+const SYNC_ALWAYS = "jetstream { sync_interval: always }\n";
+
 async function benchAlternatives(run: string, o: BenchOptions, progress: Progress): Promise<Result[]> {
   const results: Result[] = [];
   const natsR1 = await startNats();
   const r3 = await startNatsCluster({ size: 3 });
+  // nats-server before 2.10 does not know sync_interval and refuses to start with it.
+  const r3Sync = await startNatsCluster({ size: 3, name: "kvsync", config: SYNC_ALWAYS })
+    .catch((err: unknown) => {
+      process.stderr.write(`skipping ${SYSTEMS.natsR3Sync}: ${String(err)}\n`);
+      return null;
+    });
+  const urls = (servers: readonly { url: string }[]) => servers.map((s) => s.url).join(",");
   for (const [system, url, replicas] of [
-    ["NATS KV R1", natsR1.url, 1], ["NATS KV R3", r3.map((s) => s.url).join(","), 3],
+    [SYSTEMS.natsR1, natsR1.url, 1], [SYSTEMS.natsR3, urls(r3), 3],
+    ...(r3Sync === null ? [] : [[SYSTEMS.natsR3Sync, urls(r3Sync), 3] as const]),
   ] as const) {
     const nc = await connect({ servers: url.split(",") });
     const kv = await new Kvm(nc).create(`bench${run}`, { replicas, storage: "file" });
@@ -229,10 +259,10 @@ async function benchAlternatives(run: string, o: BenchOptions, progress: Progres
     const url = etcd.clientUrls[0] as string;
     const m = async (workload: string, ops: number, conc: number, op: Op) => {
       if (selected(o, workload)) {
-        results.push(await measure("etcd 3-node", workload, ops, conc, op, progress));
+        results.push(await measure(SYSTEMS.etcd, workload, ops, conc, op, progress));
       }
     };
-    await measure("etcd 3-node", "warm-up", 300, 16, (i) => etcdCreate(url, `w.${i}`, VALUE), progress);
+    await measure(SYSTEMS.etcd, "warm-up", 300, 16, (i) => etcdCreate(url, `w.${i}`, VALUE), progress);
     await m("create, sequential", o.seqOps, 1, (i) => etcdCreate(url, `s.${i}`, VALUE));
     await m("create, 64 in flight", o.parOps, 64, (i) => etcdCreate(url, `p.${i}`, VALUE));
     await m("create, 256 in flight", o.parOps, 256, (i) => etcdCreate(url, `q.${i}`, VALUE));
@@ -242,16 +272,45 @@ async function benchAlternatives(run: string, o: BenchOptions, progress: Progres
   return results;
 }
 
+/**
+ * The comparisons the targets are stated in: paxoskv's creates against the fastest durable peer
+ * (by that workload's figure), and against NATS KV R3 at its default, apart.
+ */
+export function formatHeadline(results: readonly Result[]): string {
+  const find = (system: string, workload: string) =>
+    results.find((r) => r.system === system && r.workload === workload);
+  const lines: string[] = [];
+  for (const [workload, figure] of [
+    ["create, 256 in flight", "throughput"], ["create, sequential", "p50"],
+  ] as const) {
+    const ours = find(SYSTEMS.paxoskv, workload);
+    if (ours === undefined) continue;
+    const better = (r: Result) => figure === "throughput" ? r.opsPerSec : -r.p50Ms;
+    const durable = DURABLE_PEERS.map((s) => find(s, workload)).filter((r) => r !== undefined)
+      .sort((a, b) => better(b) - better(a))[0];
+    const ratio = (peer: Result) => figure === "throughput"
+      ? `${(ours.opsPerSec / peer.opsPerSec).toFixed(2)}× its ops/s`
+      : `${(ours.p50Ms / peer.p50Ms).toFixed(2)}× its p50`;
+    const defaultR3 = find(SYSTEMS.natsR3, workload);
+    lines.push(`- ${workload}: ` + [
+      durable === undefined ? "no durable peer measured" :
+        `${ratio(durable)} of the fastest durable peer, ${durable.system}`,
+      defaultR3 === undefined ? "" : `${ratio(defaultR3)} of ${defaultR3.system} (not durable)`,
+    ].filter((x) => x !== "").join("; "));
+  }
+  return lines.length === 0 ? "" : `paxoskv against its peers:\n${lines.join("\n")}`;
+}
+
 /** The results as a Markdown table, with paxoskv's ratio to each alternative per workload. */
 export function formatResults(results: readonly Result[]): string {
   const alternatives = [...new Set(results.map((r) => r.system))]
-    .filter((s) => s !== "paxoskv" && s !== "baseline");
+    .filter((s) => s !== SYSTEMS.paxoskv && s !== "baseline");
   const head = ["system", "workload", "ops", "errors", "p50 ms", "p99 ms", "ops/s",
     "nodes' CPU µs/op", ...alternatives.map((a) => `÷ ${a} (ops/s, p50)`)];
   const lines = [`| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`];
   for (const r of results) {
     const ratios = alternatives.map((a) => {
-      if (r.system !== "paxoskv") return "";
+      if (r.system !== SYSTEMS.paxoskv) return "";
       const alt = results.find((x) => x.system === a && x.workload === r.workload);
       return alt === undefined ? "" :
         `${(r.opsPerSec / alt.opsPerSec).toFixed(2)}×, ${(r.p50Ms / alt.p50Ms).toFixed(2)}×`;

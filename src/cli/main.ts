@@ -30,7 +30,7 @@ const USAGE = `usage:
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]
                  [--workloads REGEX]  (only the workloads whose name matches)
-                 paxoskv vs NATS KV (R1, R3) and etcd on local servers (npm run bench)
+                 paxoskv vs NATS KV (R1, R3, R3 sync always) and etcd on local servers (npm run bench)
 client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX,
 PAXOSKV_NATS_TLS_CA, PAXOSKV_NATS_TLS_CERT, PAXOSKV_NATS_TLS_KEY`;
 
@@ -196,7 +196,7 @@ async function runBenchCommand(args: string[]): Promise<number> {
     out: { type: "string", default: "bench/results" },
     workloads: { type: "string", default: "" },
   } });
-  const { runBench, formatResults, writeResults } = await import("../bench/run.js");
+  const { runBench, formatHeadline, formatResults, writeResults } = await import("../bench/run.js");
   const results = await runBench({
     seqOps: Number(values.seq), parOps: Number(values.par), soakSeconds: Number(values.soak),
     soakRoles: values["soak-roles"],
@@ -204,6 +204,8 @@ async function runBenchCommand(args: string[]): Promise<number> {
     workloads: new RegExp(values.workloads),
   });
   console.log(formatResults(results));
+  const headline = formatHeadline(results);
+  if (headline !== "") console.log(`\n${headline}`);
   console.log(`\nJSON: ${writeResults(results, values.out)}`);
   return 0;
 }

@@ -119,6 +119,8 @@ export interface NatsClusterOptions {
   readonly name?: string;
   /** Default true (JetStream clustered: streams can have up to `size` replicas). */
   readonly jetstream?: boolean;
+  /** A configuration file's text for every member (see `NatsServerOptions.config`). */
+  readonly config?: string;
 }
 
 /**
@@ -135,6 +137,7 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
   const routePorts = ports.slice(size);
   return Promise.all(Array.from({ length: size }, (_, i) => startNats({
     ...(options.jetstream === undefined ? {} : { jetstream: options.jetstream }),
+    ...(options.config === undefined ? {} : { config: options.config }),
     port: ports[i] as number,
     cluster: {
       name: options.name ?? "kv", serverName: `n${i + 1}`, port: routePorts[i] as number,
