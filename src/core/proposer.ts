@@ -98,9 +98,10 @@ export interface ProposalStart {
    */
   readonly id: string;
   /**
-   * Every ballot this process has used (`ballotFloor`): the new ballot goes above it, so a
-   * process never uses one ballot for two proposals and a late reply to the other one can never
-   * pass for an answer to this one, even were the ID check missing.
+   * The ballots this process used lately for the key (`ballotFloor`): the new ballot goes
+   * above them, so one process does not use one classic ballot for two proposals of a key.
+   * Defence in depth (the ID check alone keeps replies apart) and liveness: a second Prepare at
+   * a ballot the acceptors already promised would only be refused.
    */
   readonly above?: Ballot | null;
   /** Start with a fast round (see `startProposal`). */
@@ -123,7 +124,10 @@ export function startProposal(
 ): ProposerStep {
   assert(config.acceptors.length >= 1, "proposer needs acceptors");
   assert(start.id.length > 0, "a proposal needs an ID");
-  const seen = start.above ?? null;
+  // A floor at the last safe round leaves no ballot above it; the ID check keeps the proposal
+  // safe without it, and the acceptors' refusals end it as for any exhausted key.
+  const above = start.above ?? null;
+  const seen = above !== null && above.round >= Number.MAX_SAFE_INTEGER ? null : above;
   if (start.fast === true && value !== null) return startFast(config, key, value, now, start.id, seen);
   const ballot = nextBallotAbove(seen, config.nodeId, now);
   const state: ProposalState = {
@@ -136,9 +140,9 @@ export function startProposal(
 }
 
 /**
- * The floor for this process's next proposal (`ProposalStart.above`) once `state` has run: the
- * highest classic ballot it used. The fast ballot is shared by design; the proposal ID keeps
- * fast rounds apart.
+ * The floor for the process's next proposal of the key (`ProposalStart.above`) once `state` has
+ * run: the highest classic ballot it used. The fast ballot is shared by design; the proposal ID
+ * keeps fast rounds apart.
  */
 export function ballotFloor(floor: Ballot | null, state: ProposalState): Ballot | null {
   return isFastBallot(state.ballot) ? floor : maxBallot(floor, state.ballot);

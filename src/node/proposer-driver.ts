@@ -37,6 +37,9 @@ export interface ProposerObserver {
 export const FAST_RECENT_MS = 200;
 export const FAST_PAUSE_MS = 1000;
 
+/** How long a key's last ballot is remembered at least (see `ProposerDriver.#floors`). */
+export const FLOOR_MEMORY_MS = 60_000;
+
 interface Running extends ProposalView {
   state: ProposalState;
   timer: NodeJS.Timeout | null;
@@ -54,8 +57,15 @@ export class ProposerDriver {
   #proposals = 0;
   /** Unique to this process's life: proposal IDs never repeat across restarts. */
   readonly #incarnation = randomBytes(9).toString("base64url");
-  /** The highest classic ballot this process has used: every new proposal goes above it. */
-  #floor: Ballot | null = null;
+  /**
+   * The highest classic ballot used per key lately: a new proposal of the key goes above it.
+   * Two generations swapped every FLOOR_MEMORY_MS keep it bounded by the recent keys, not all
+   * of them, and keep a busy node's ballots near its clock (a floor shared by every key would
+   * climb a round per proposal, past the clock under load).
+   */
+  #floors = new Map<string, Ballot>();
+  #olderFloors = new Map<string, Ballot>();
+  #floorsSwappedAt = 0;
   /** When each acceptor last answered this node. */
   readonly #heardAt = new Map<string, number>();
   /** Per acceptor: when the oldest message it has not answered since its last reply left. */
@@ -121,7 +131,7 @@ export class ProposerDriver {
     Promise<ProposalOutcome> {
     const count = (this.#proposals++).toString(36);
     const step = startProposal(this.config, key, value, this.now(),
-      { id: `${this.#incarnation}.${count}`, above: this.#floor, fast });
+      { id: `${this.#incarnation}.${count}`, above: this.#floorOf(key), fast });
     const running: Running = {
       key, traceId: `${this.config.nodeId}-${count}`,
       state: step.state, timer: null, timerAt: 0, outcome: Promise.withResolvers(),
@@ -140,8 +150,27 @@ export class ProposerDriver {
     }
     const running = this.#running.get(reply.key);
     if (running === undefined) return;
-    for (const o of this.observers) o.received?.(running, reply);
+    // A late reply to an earlier proposal of the key is not this proposal's: not traced as its.
+    if (reply.proposalId === running.state.id) {
+      for (const o of this.observers) o.received?.(running, reply);
+    }
     this.#apply(running, onReply(this.config, running.state, reply, this.now(), this.random));
+  }
+
+  #floorOf(key: string): Ballot | null {
+    return this.#floors.get(key) ?? this.#olderFloors.get(key) ?? null;
+  }
+
+  #noteBallot(state: ProposalState): void {
+    const floor = ballotFloor(this.#floorOf(state.key), state);
+    if (floor === null) return;
+    const now = this.now();
+    if (now - this.#floorsSwappedAt >= FLOOR_MEMORY_MS) {
+      this.#olderFloors = this.#floors;
+      this.#floors = new Map();
+      this.#floorsSwappedAt = now;
+    }
+    this.#floors.set(state.key, floor);
   }
 
   /** Resolves once every running proposal has finished (for graceful shutdown). */
@@ -163,7 +192,7 @@ export class ProposerDriver {
 
   #apply(running: Running, step: ProposerStep): void {
     running.state = step.state;
-    this.#floor = ballotFloor(this.#floor, step.state);
+    this.#noteBallot(step.state);
     for (const event of step.events) {
       // A fast round timed out: some acceptor did not answer in time.
       if (event.type === "retry" && event.reason === "timeout" && isFastBallot(event.ballot)) {

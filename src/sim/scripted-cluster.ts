@@ -30,6 +30,7 @@ export class ScriptedCluster {
   readonly #proposals = new Map<string, ProposalState>();
   readonly #configs = new Map<string, ProposerConfig>();
   #inFlight: InFlight[] = [];
+  #proposalCount = 0;
   now = 0;
 
   constructor(acceptorIds: readonly string[], private readonly random: Random) {
@@ -48,7 +49,7 @@ export class ScriptedCluster {
     this.#configs.set(nodeId, config);
     this.#say(`${client} → ${nodeId}  create ${key}=${value}`);
     this.#apply(nodeId, startProposal(config, key, value, this.now,
-      { id: `${client}-${nodeId}-${key}` }));
+      { id: `${nodeId}.${(this.#proposalCount++).toString(36)}` }));
   }
 
   /** Delivers the oldest in-flight message from → to (of a type, if given). */

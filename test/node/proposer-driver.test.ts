@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { echoProposal } from "../../src/core/acceptor.js";
-import { FAST_BALLOT, formatBallot } from "../../src/core/ballot.js";
+import { ballot, FAST_BALLOT, formatBallot } from "../../src/core/ballot.js";
 import type { ProposerToAcceptor } from "../../src/core/messages.js";
 import { seededRandom } from "../../src/core/random.js";
 import { pino } from "pino";
@@ -130,4 +130,29 @@ describe("proposer driver - every proposal its own", () => {
     answer(["A", "B"]);
     expect(driver.running("k")?.state.phase).toBe("accept");
   });
+});
+
+describe("proposer driver - a forged top ballot stays with its key", () => {
+  beforeEach(() => { vi.useFakeTimers(); });
+  afterEach(() => { vi.useRealTimers(); });
+
+  it("driver - after a nack naming round 2^53 - 2, later proposals of any key still start",
+    async () => {
+      const { driver, sent, tick } = setUp();
+      void driver.propose("k1", "v");
+      const prepare = sent.at(-1) as ProposerToAcceptor;
+      for (const from of ["A", "B"]) {
+        driver.deliver({ type: "nack", key: "k1", from, phase: "prepare", ballot: prepare.ballot,
+          promised: ballot(Number.MAX_SAFE_INTEGER - 1, "Z"), ...echoProposal(prepare) });
+      }
+      tick(100);
+      await vi.advanceTimersByTimeAsync(100); // the back-off ends: a round at 2^53 - 1
+      expect(sent.at(-1)?.ballot.round).toBe(Number.MAX_SAFE_INTEGER);
+      expect(() => void driver.propose("k2", "v")).not.toThrow();
+      expect(sent.at(-1)?.key).toBe("k2");
+      tick(5_000);
+      await vi.advanceTimersByTimeAsync(5_000);
+      // The key itself, too: a new proposal starts (below the floor; the ID keeps it safe).
+      expect(() => void driver.propose("k1", "w")).not.toThrow();
+    });
 });

@@ -59,10 +59,10 @@ export interface ProposerNode {
   /** At most one proposal in flight per key. */
   readonly proposals: Map<string, ProposalState>;
   /**
-   * The highest classic ballot this process has used, for every key (as the node's proposer
-   * driver keeps it): each new proposal goes above it. Lost on a crash.
+   * The highest classic ballot this process has used per key (as the node's proposer driver
+   * keeps it, `ballotFloor`): a new proposal of the key goes above it. Lost on a crash.
    */
-  floor: Ballot | null;
+  readonly floors: Map<string, Ballot>;
   /** The proposer's clock is the tick plus this skew; ballots start from it (a timestamp). */
   skew: number;
 }
@@ -98,7 +98,7 @@ export function proposerNode(
       result: null, tries: 0,
       repeats: randomInt(random, 4) });
   });
-  return { id: config.nodeId, config, creates, proposals: new Map(), floor: null,
+  return { id: config.nodeId, config, creates, proposals: new Map(), floors: new Map(),
     skew: randomInt(random, 30) };
 }
 

@@ -41,6 +41,11 @@ export interface SimOptions {
    * proposal lasts: on waking it sends the late reply first, then handles what queued meanwhile.
    */
   readonly pausePct: number;
+  /**
+   * Proposers start above the ballots they used for the key (the driver's floor); off, the
+   * proposal ID alone must keep a reused ballot's late replies out.
+   */
+  readonly ballotFloor: boolean;
   /** Faults run from tick 0 until the network heals. */
   readonly healAt: number;
   /** After healing, every create must be chosen and learned within this many ticks. */
@@ -75,13 +80,14 @@ export function optionsFromSeed(seed: number): SimOptions {
   const fastRounds = random.next() < 0.5;
   const valueVariety = random.next() < 0.5;
   const pausePct = pick(random, [0, 0, 2, 10]);
+  const ballotFloor = random.next() < 0.7;
   // With varied values, some keys are created through one node only: clients of that node race
   // each other, and late replies to one of their proposals meet the next one.
   const racing = valueVariety ? racers.map((r) => random.next() < 0.5 ? r.slice(0, 1) : r)
     : racers;
   return {
     seed, acceptorCount, proposerCount, keyCount, racers: racing, lossPct, dupPct, delayTicksMax,
-    partitions, crashes, amnesia, fastRounds, valueVariety, pausePct, healAt, livenessTicks: 1000,
+    partitions, crashes, amnesia, fastRounds, valueVariety, pausePct, ballotFloor, healAt, livenessTicks: 1000,
     phaseTimeoutTicks, bug: null, checkAcceptorRules: true,
   };
 }
@@ -106,6 +112,7 @@ export function scenarioName(o: SimOptions): string {
   if (o.fastRounds) parts.push("fast");
   if (o.valueVariety) parts.push("vary");
   if (o.pausePct > 0) parts.push(`pause${o.pausePct}`);
+  if (!o.ballotFloor) parts.push("nofloor");
   if (o.bug !== null) parts.push(`bug-${o.bug}`);
   return parts.join("-");
 }

@@ -7,15 +7,16 @@ const FAULTS_FOR: Partial<Record<PlantedBug, Partial<SimOptions>>> = {
   // An acceptor must lose its state.
   "rejoin-without-recovery": { crashes: true, amnesia: true },
   "ignore-fast-values": { fastRounds: true },
-  // A late fast-round Accepted must reach the next proposal of the same node for the key,
-  // while the acceptors it did not reach (cut off by a partition) are still free for it.
-  "count-stale-replies": {
-    acceptorCount: 3, fastRounds: true, valueVariety: true, pausePct: 2, partitions: true,
-  },
+  // A late reply (a paused acceptor) must reach the next proposal of the same node for the key,
+  // with another value, while the acceptors it did not reach (down) are still free for it.
+  "count-stale-replies": { fastRounds: true, valueVariety: true, pausePct: 2, crashes: true },
 };
 
-/** How many seeds a bug's search may take: its interleaving is rarer than the others'. */
-const SEEDS_FOR: Partial<Record<PlantedBug, number>> = { "count-stale-replies": 6000 };
+/**
+ * How many seeds a bug's search may take: its interleaving is rarer than the others' (first
+ * caught at seed 124 of this family; 931 and 1623 catch it too).
+ */
+const SEEDS_FOR: Partial<Record<PlantedBug, number>> = { "count-stale-replies": 3000 };
 
 /** The first seeds on which the simulator catches the planted bug, if any. */
 function firstCatch(bug: PlantedBug, checkAcceptorRules: boolean): SimResult | null {

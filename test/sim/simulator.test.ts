@@ -19,7 +19,7 @@ describe("simulator", () => {
   it("sim - scenario names carry the topology and the faults", () => {
     const o = { ...optionsFromSeed(1), acceptorCount: 3, proposerCount: 2, keyCount: 1,
       lossPct: 20, dupPct: 0, delayTicksMax: 1, partitions: true, crashes: false,
-      fastRounds: false, valueVariety: false, pausePct: 0 };
+      fastRounds: false, valueVariety: false, pausePct: 0, ballotFloor: true };
     expect(scenarioName(o)).toBe("a3p2k1-loss20-part");
     expect(scenarioName({ ...o, fastRounds: true })).toBe("a3p2k1-loss20-part-fast");
     expect(scenarioName({ ...o, valueVariety: true, pausePct: 10 }))

@@ -220,7 +220,7 @@ class Simulation {
       create.nextTryAt = this.now + 1 + randomInt(this.#random, 30);
     }
     node.proposals.clear();
-    node.floor = null;
+    node.floors.clear();
   }
 
   /**
@@ -255,7 +255,7 @@ class Simulation {
       for (const key of rejoin.pending) {
         if (rejoin.proposer.proposals.has(key)) continue;
         const step = this.#core.startProposal(rejoin.proposer.config, key, null, this.now,
-          { id: this.#newProposalId(rejoin.proposer), above: rejoin.proposer.floor });
+          { id: this.#newProposalId(rejoin.proposer), above: this.#floorOf(rejoin.proposer, key) });
         this.#apply(rejoin.proposer, step);
       }
       if (rejoin.pending.size > 0) continue;
@@ -278,7 +278,7 @@ class Simulation {
     rejoin.pending = new Set(others.flatMap((a) => [...a.store.keys()]));
     const config = simProposerConfig(acceptor.id, this.#acceptors.map((a) => a.id), this.#o);
     rejoin.proposer = {
-      id: acceptor.id, config, creates: new Map(), proposals: new Map(), floor: null, skew: 0,
+      id: acceptor.id, config, creates: new Map(), proposals: new Map(), floors: new Map(), skew: 0,
     };
     this.#log(() => `rejoin ${acceptor.id}: recovers ${rejoin.pending?.size ?? 0} key(s) ` +
       `listed by ${others.map((a) => a.id).join(",")}`);
@@ -325,7 +325,8 @@ class Simulation {
         // Drawn only in fast seeds, so the other seeds keep the runs they always had.
         const fast = this.#o.fastRounds && this.#random.next() < 0.7;
         const step = this.#core.startProposal(node.config, create.key, create.value,
-          this.now + node.skew, { id: this.#newProposalId(node), above: node.floor, fast });
+          this.now + node.skew,
+          { id: this.#newProposalId(node), above: this.#floorOf(node, create.key), fast });
         this.#apply(node, step);
       }
     }
@@ -348,7 +349,8 @@ class Simulation {
   #apply(node: ProposerNode, step: ProposerStep): void {
     const { state } = step;
     node.proposals.set(state.key, state);
-    node.floor = ballotFloor(node.floor, state);
+    const floor = ballotFloor(node.floors.get(state.key) ?? null, state);
+    if (floor !== null) node.floors.set(state.key, floor);
     for (const event of step.events) {
       if (event.type === "prepare") this.rounds += 1;
       if (event.type === "prepare" || event.type === "accept") {
@@ -480,6 +482,11 @@ class Simulation {
     const reports = live.map((a) => ({ from: a.id, accepted: a.store.get(key)?.accepted ?? null }));
     const read = classifyQuorumRead(this.#acceptors.map((a) => a.id), reports);
     this.#observer.onRead(key, read);
+  }
+
+  /** The key's ballot floor, unless this run leaves the ID check alone to keep replies apart. */
+  #floorOf(node: ProposerNode, key: string): Ballot | null {
+    return this.#o.ballotFloor ? node.floors.get(key) ?? null : null;
   }
 
   /** Unique across the node's restarts, as the driver's (an incarnation ID and a counter). */
