@@ -7,6 +7,7 @@ import { createLogger } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { openRedisStore } from "../node/open-store.js";
 import { runDev } from "./dev.js";
+import { formatStatus, gatherStatus } from "./status.js";
 import { runUi } from "../ui/standalone.js";
 import { paxosRebuildSubject, paxosRejoinSubject } from "../protocol/subjects.js";
 import {
@@ -19,6 +20,8 @@ const USAGE = `usage:
   paxoskv create <key> <value> [--nats URL] [--timeout MS] [--retries N]
   paxoskv get    <key> [--replica] [--nats URL] [--timeout MS] [--retries N]
   paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
+  paxoskv status [--nats URL] [--json]                every node's roles, version, readiness, and
+                 whether each acceptor votes (node credentials; exit 1 if a node or acceptor is out)
   paxoskv replica rebuild [--nats URL] [--timeout MS] every learner rebuilds from the acceptors
   paxoskv acceptor rejoin <id> [--nats URL] [--timeout MS]
                  an acceptor whose Redis lost its data recovers its state from the others
@@ -86,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
       if (rest[0] === "rejoin") return runRejoin(rest.slice(1));
       console.error(`unknown command: acceptor ${rest[0] ?? ""}\n${USAGE}`);
       return 2;
+    case "status": return runStatus(rest);
     case "dev": return runDev(rest);
     case "bench": return runBenchCommand(rest);
     case "trace": return runTrace(rest);
@@ -208,6 +212,25 @@ async function runBenchCommand(args: string[]): Promise<number> {
   if (headline !== "") console.log(`\n${headline}`);
   console.log(`\nJSON: ${writeResults(results, values.out)}`);
   return 0;
+}
+
+/** Prints every node's status; exit 1 when no node answers, one is not ready or not voting. */
+async function runStatus(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { ...CLIENT_OPTIONS, json: { type: "boolean" } } });
+  const client = await connectClient(values);
+  try {
+    const prefix = values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv";
+    const { nodes, malformed } = await gatherStatus(client.nc, prefix,
+      wholeNumber("timeout", values.timeout, 3000, 1));
+    if (values.json === true) console.log(JSON.stringify({ nodes, malformed }, null, 2));
+    else console.log(nodes.length === 0 ? "no node answered" : formatStatus(nodes));
+    if (malformed > 0) console.error(`paxoskv: ${malformed} malformed status answer(s)`);
+    const healthy = nodes.length > 0 && nodes.every((n) => n.ready &&
+      n.acceptor?.voting !== false && Object.values(n.acceptors).every((a) => a === "voting"));
+    return healthy ? 0 : 1;
+  } finally {
+    await client.close();
+  }
 }
 
 /** Asks every learner to rebuild its replica from the acceptors and prints each report. */

@@ -67,6 +67,8 @@ export interface MembershipDeps {
  */
 export class AcceptorMembership {
   #voting = false;
+  /** Why the acceptor does not vote (for status and its voting beat); null while it votes. */
+  #outReason: string | null = "starting";
   #incarnation: string | null = null;
   /** When the acceptor last stopped voting (or the process started). */
   #outSince = Date.now();
@@ -78,6 +80,11 @@ export class AcceptorMembership {
 
   get voting(): boolean {
     return this.#voting;
+  }
+
+  /** Why it does not vote, or null while it votes. */
+  get outReason(): string | null {
+    return this.#voting ? null : this.#outReason;
   }
 
   get id(): string {
@@ -132,6 +139,7 @@ export class AcceptorMembership {
       this.deps.store.serveAs(claim.incarnation);
       this.deps.role.start();
       this.#voting = true;
+      this.#outReason = null;
       this.deps.log.info({ incarnation: claim.incarnation }, `acceptor ${this.id} votes`);
       return;
     }
@@ -146,11 +154,13 @@ export class AcceptorMembership {
         `with ${claim.registered}: another Redis holds its votes. It does not vote; check ` +
         `PAXOSKV_REDIS_URL and PAXOSKV_NODE_ID, or run \`paxoskv acceptor rejoin ${this.id}\` ` +
         "if that other Redis is gone for good.";
+    this.#outReason = `${claim.kind}: ${why}`;
     this.deps.log.error({ code: ErrorCode.UNAVAILABLE, reason: claim.kind }, why);
   }
 
   /** The acceptor stays out; the next registration change or rejoin claims again. */
   #claimFailed(err: unknown): void {
+    this.#outReason = `registration unknown: ${err instanceof Error ? err.message : String(err)}`;
     this.deps.log.warn({ err, code: ErrorCode.UNAVAILABLE },
       `acceptor ${this.id} could not check its registration; it does not vote`);
   }
@@ -158,6 +168,7 @@ export class AcceptorMembership {
   async #stopVoting(why: string): Promise<void> {
     if (!this.#voting) return;
     this.#voting = false;
+    this.#outReason = why;
     this.#outSince = Date.now();
     this.deps.store.serveAs(null);
     this.deps.log.error({ code: ErrorCode.UNAVAILABLE }, `acceptor ${this.id} stops voting: ${why}`);

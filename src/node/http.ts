@@ -7,8 +7,17 @@ export interface Readiness {
   readonly checks: Readonly<Record<string, boolean | number | string>>;
 }
 
+/** What `/votingz` reports: whether this node's acceptor votes, and why not. */
+export interface Voting {
+  readonly voting: boolean;
+  readonly reason?: string;
+  readonly checks: Readonly<Record<string, boolean | number | string>>;
+}
+
 export interface HttpRoutes {
   readiness(): Promise<Readiness>;
+  /** The acceptor's voting state; absent on a node without the acceptor role (404). */
+  voting?(): Promise<Voting>;
   /** Prometheus text exposition. */
   metrics(): Promise<string>;
   /** Other routes (the web page); returns false when it does not serve the path. */
@@ -16,8 +25,10 @@ export interface HttpRoutes {
 }
 
 /**
- * The node's HTTP port: `/healthz` (the process serves), `/readyz` (it can do its job:
- * 200 or 503 with the checks as JSON), `/metrics` (Prometheus), then the web page.
+ * The node's HTTP port: `/healthz` (the process serves), `/readyz` (it serves clients: 200 or
+ * 503 with the checks as JSON; for load balancers and compose), `/votingz` (its acceptor votes:
+ * 200 or 503 with the reason; a fenced acceptor leaves the node serving), `/metrics`
+ * (Prometheus), then the web page.
  */
 export async function startHttp(port: number, routes: HttpRoutes, log: Logger): Promise<Server> {
   const server = createServer((req, res) => {
@@ -41,13 +52,11 @@ export async function startHttp(port: number, routes: HttpRoutes, log: Logger): 
       return;
     }
     if (path === "/readyz") {
-      routes.readiness().then((r) => {
-        res.writeHead(r.ready ? 200 : 503, { "content-type": "application/json" })
-          .end(`${JSON.stringify(r)}\n`);
-      }, (err: unknown) => {
-        log.warn({ err }, "readiness check failed");
-        res.writeHead(503, { "content-type": "application/json" }).end('{"ready":false}\n');
-      });
+      respondJson(res, log, "readiness", routes.readiness(), (r) => r.ready, '{"ready":false}');
+      return;
+    }
+    if (path === "/votingz" && routes.voting !== undefined) {
+      respondJson(res, log, "voting", routes.voting(), (v) => v.voting, '{"voting":false}');
       return;
     }
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n");
@@ -60,4 +69,18 @@ export async function startHttp(port: number, routes: HttpRoutes, log: Logger): 
   log.info({ port: typeof address === "object" && address !== null ? address.port : port },
     "HTTP listening");
   return server;
+}
+
+/** 200 with the JSON when `ok`, else 503; 503 with `failed` when the check itself failed. */
+function respondJson<T>(
+  res: ServerResponse, log: Logger, what: string, check: Promise<T>, ok: (t: T) => boolean,
+  failed: string,
+): void {
+  check.then((t) => {
+    res.writeHead(ok(t) ? 200 : 503, { "content-type": "application/json" })
+      .end(`${JSON.stringify(t)}\n`);
+  }, (err: unknown) => {
+    log.warn({ err }, `${what} check failed`);
+    res.writeHead(503, { "content-type": "application/json" }).end(`${failed}\n`);
+  });
 }

@@ -86,6 +86,22 @@ export class Metrics implements ProposerObserver {
       "(PAXOSKV_ACCEPTOR_REDIS): connected, with its registration known",
     labelNames: ["acceptor"] as const, registers: [this.registry],
   });
+  readonly acceptorVoting = new Gauge({
+    name: "paxoskv_acceptor_voting",
+    help: "What this node hears of each configured acceptor (its voting beat): 1 votes, 0 does " +
+      "not vote (fenced, rejoining) or was not heard lately",
+    labelNames: ["acceptor"] as const, registers: [this.registry],
+  });
+  readonly acceptorsConfigured = new Gauge({
+    name: "paxoskv_acceptors_configured",
+    help: "Acceptors in PAXOSKV_ACCEPTORS: a quorum is a strict majority of them",
+    registers: [this.registry],
+  });
+  readonly buildInfo = new Gauge({
+    name: "paxoskv_build_info",
+    help: "Always 1; the labels say which paxoskv, Node.js and nats-server this node runs",
+    labelNames: ["version", "nodejs", "nats_server"] as const, registers: [this.registry],
+  });
   readonly #phaseStart = new Map<string, { phase: "prepare" | "accept" | "fast"; at: number }>();
   readonly #chosenAt = new Map<string, number>();
 

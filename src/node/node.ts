@@ -18,7 +18,7 @@ import { AcceptorMembership } from "./acceptor-membership.js";
 import { AnnouncedBatcher, AnnouncementRepair, DEFAULT_REPAIR } from "./announce-repair.js";
 import { FairAdmission, type AdmittedOperation } from "./admission.js";
 import { AcceptorRedisReads } from "./direct-reads.js";
-import { startHttp, type Readiness } from "./http.js";
+import { startHttp, type Readiness, type Voting } from "./http.js";
 import type { NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
@@ -31,6 +31,8 @@ import { ProposerDriver } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
 import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
 import { retryWhileStarting } from "./start-retry.js";
+import { AcceptorVotingView, serveStatus, startVotingBeat } from "./status.js";
+import { STATUS_VERSION } from "../protocol/status.js";
 
 export const SERVICE_NAME = "paxoskv";
 export const SERVICE_VERSION = "0.1.0";
@@ -118,7 +120,17 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       await opened.close();
     });
   }
-  const voting = () => membership?.voting ?? true;
+  const votingView = new AcceptorVotingView(config.acceptors);
+  votingView.start(nc, config.prefix);
+  stops.push(async () => votingView.stop());
+  if (membership !== null) {
+    const own = membership;
+    const stopBeat = startVotingBeat(nc, config.prefix, own.id,
+      () => ({ voting: own.voting, ...(own.outReason === null ? {} : { reason: own.outReason }) }));
+    stops.unshift(async () => stopBeat());
+  }
+  const acceptorVoting = store === null || membership === null ? null
+    : () => votingOf(store, membership);
 
   const clientSide = await startClientSide(nc, config, log, chosenLog, store, registry, metrics);
   membership?.serveRejoin({
@@ -131,23 +143,44 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   });
   stops.unshift(clientSide.stop);
   const learner = clientSide.learner;
+  const serving = () => readiness(nc, natsState.connected, learner);
+  const startedAt = performance.now();
+  const stopStatus = serveStatus(nc, config.prefix, async () => {
+    const [ready, own] = await Promise.all([serving(), acceptorVoting?.() ?? null]);
+    return {
+      v: STATUS_VERSION, node: config.nodeId, roles: [...config.roles], version: SERVICE_VERSION,
+      uptimeS: Math.round((performance.now() - startedAt) / 1000), ready: ready.ready,
+      checks: { ...ready.checks, ...own?.checks },
+      ...(own === null || membership === null ? {} : { acceptor: {
+        id: membership.id, voting: own.voting, ...(own.reason === undefined ? {} : { reason: own.reason }),
+      } }),
+      acceptors: votingView.all(),
+    };
+  });
+  stops.unshift(async () => stopStatus());
 
   if (config.httpPort !== undefined) {
     const ui = createUi({
       nc, prefix: config.prefix, acceptors: config.acceptors,
       connect: { servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
         tls: config.natsTls },
-      self: { node: config.nodeId, roles: config.roles,
-        readiness: () => readiness(nc, natsState.connected, store, voting(), learner) },
+      self: { node: config.nodeId, roles: config.roles, readiness: serving },
       onError: (what, err) => log.warn({ err }, `web page: ${what} failed`),
     });
     const server = await startHttp(config.httpPort, {
       other: (path, req, res) => ui.route(path, req, res),
-      readiness: () => readiness(nc, natsState.connected, store, voting(), learner),
+      readiness: serving,
+      ...(acceptorVoting === null ? {} : { voting: acceptorVoting }),
       metrics: async () => {
-        const ready = await readiness(nc, natsState.connected, store, voting(), learner);
+        const [ready, own] = await Promise.all([serving(), acceptorVoting?.() ?? null]);
         metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
-        if (store !== null) metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
+        if (own !== null) metrics.redisUp.set(own.checks.redis === true ? 1 : 0);
+        metrics.acceptorsConfigured.set(config.acceptors.length);
+        for (const [acceptor, state] of Object.entries(votingView.all())) {
+          metrics.acceptorVoting.set({ acceptor }, state === "voting" ? 1 : 0);
+        }
+        metrics.buildInfo.set({ version: SERVICE_VERSION, nodejs: process.versions.node,
+          nats_server: nc.info?.version ?? "unknown" }, 1);
         metrics.admissionQueued.set({ op: "create" }, clientSide.admission?.queued ?? 0);
         metrics.admissionQueued.set({ op: "get" }, clientSide.readAdmission?.queued ?? 0);
         for (const [acceptor, up] of clientSide.directReads?.reachable() ?? []) {
@@ -315,21 +348,16 @@ async function startClientSide(
   };
 }
 
-/** NATS connected; the acceptor's Redis reachable and durable; the learner attached, caught up. */
+/**
+ * Serving readiness: NATS connected; the learner attached and caught up. The acceptor's state
+ * is apart (`votingOf`): a fenced acceptor does not stop its node from serving clients.
+ */
 async function readiness(
-  nc: NatsConnection, natsConnected: boolean, store: AcceptorStore | null, voting: boolean,
-  learner: LearnerRole | null,
+  nc: NatsConnection, natsConnected: boolean, learner: LearnerRole | null,
 ): Promise<Readiness> {
   const checks: Record<string, boolean | number | string> = {
     nats: natsConnected && !nc.isClosed(),
   };
-  if (store !== null) {
-    const durability = await store.durability().catch(() => null);
-    checks.redis = durability !== null;
-    checks.redisDurable = durability?.durable ?? false;
-    // False while the store is not the registered one (lost state, another Redis, rejoining).
-    checks.acceptorVoting = voting;
-  }
   if (learner !== null) {
     checks.stream = learner.attached;
     checks.lag = learner.lag;
@@ -337,6 +365,24 @@ async function readiness(
   const ready = Object.entries(checks).every(([name, ok]) =>
     name === "lag" ? ok === 0 : ok === true);
   return { ready, checks };
+}
+
+/** The acceptor votes: its Redis reachable and durable, and its store the registered one. */
+async function votingOf(store: AcceptorStore, membership: AcceptorMembership): Promise<Voting> {
+  const durability = await store.durability().catch(() => null);
+  const checks = {
+    redis: durability !== null,
+    redisDurable: durability?.durable ?? false,
+    // False while the store is not the registered one (lost state, another Redis, rejoining).
+    acceptorVoting: membership.voting,
+  };
+  const reason = membership.outReason ?? (durability === null ? "its Redis does not answer"
+    : durability.durable ? undefined : "its Redis is not durable");
+  return {
+    voting: Object.values(checks).every((ok) => ok),
+    ...(reason === undefined ? {} : { reason }),
+    checks,
+  };
 }
 
 /**

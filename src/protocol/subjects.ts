@@ -83,3 +83,13 @@ export function paxosRejoinSubject(prefix: string, acceptorId: string): string {
 export function acceptorQueue(acceptorId: string): string {
   return `acceptor-${acceptorId}`;
 }
+
+/** Every node answers with its status (`paxoskv status`); no queue group. */
+export function paxosStatusSubject(prefix: string): string {
+  return `${prefix}.paxos.status`;
+}
+
+/** Each acceptor's process says every few seconds whether it votes (see `status.ts`). */
+export function paxosVotingSubject(prefix: string, acceptorId: string): string {
+  return `${prefix}.paxos.voting.${acceptorId}`;
+}
