@@ -6,8 +6,10 @@ import type { ProposerEvent } from "../core/proposer.js";
 import { ADMITTED_OPERATIONS, REFUSAL_REASONS } from "./admission.js";
 import type { ProposalView, ProposerObserver } from "./proposer-driver.js";
 
-export type CreateOutcome = "created" | "exists" | "timeout" | "unavailable" | "rejected";
-export type ReadResult = "hit" | "miss" | "repair" | "absent" | "failed";
+export const CREATE_OUTCOMES = ["created", "exists", "timeout", "unavailable", "rejected"] as const;
+export type CreateOutcome = (typeof CREATE_OUTCOMES)[number];
+export const READ_RESULTS = ["hit", "miss", "repair", "absent", "failed"] as const;
+export type ReadResult = (typeof READ_RESULTS)[number];
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256,
   0.512, 1, 2, 4];
@@ -107,9 +109,18 @@ export class Metrics implements ProposerObserver {
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
-    // Shown at 0 from the start, so that a rate over them works before the first refusal.
+    // Shown at 0 from the start for every label they will have, so that a rate (an alert on
+    // timeouts, say) works before the first event.
     for (const op of ADMITTED_OPERATIONS) {
       for (const reason of REFUSAL_REASONS) this.admissionRefused.inc({ op, reason }, 0);
+    }
+    for (const outcome of CREATE_OUTCOMES) this.creates.inc({ outcome }, 0);
+    for (const result of READ_RESULTS) this.reads.inc({ result }, 0);
+    for (const reason of ["refused", "timeout"]) this.ballotsBumped.inc({ reason }, 0);
+    for (const result of ["chosen", "refused", "timeout"]) this.fastRounds.inc({ result }, 0);
+    for (const [reply, phase] of [["promise", "prepare"], ["nack", "prepare"],
+      ["accepted", "accept"], ["nack", "accept"]] as const) {
+      this.acceptorReplies.inc({ reply, phase }, 0);
     }
     // Event-loop lag sampled every 100 ms, not every 10 (the default): each sample wakes an
     // idle loop, 200 wakeups a second per node for a gauge scraped every few seconds.
