@@ -8,6 +8,7 @@ import { startNode } from "../node/node.js";
 import { openRedisStore } from "../node/open-store.js";
 import { runDev } from "./dev.js";
 import { formatStatus, gatherStatus } from "./status.js";
+import { exportChosen, importChosen } from "./export.js";
 import { runUi } from "../ui/standalone.js";
 import { paxosRebuildSubject, paxosRejoinSubject } from "../protocol/subjects.js";
 import {
@@ -22,6 +23,11 @@ const USAGE = `usage:
   paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
   paxoskv status [--nats URL] [--json]                every node's roles, version, readiness, and
                  whether each acceptor votes (node credentials; exit 1 if a node or acceptor is out)
+  paxoskv export <file> [--resume] [--acceptors A,B,C] [--nats URL]
+                 every chosen key and value, read with quorum, to a JSON Lines file
+                 (node credentials; --resume continues an interrupted export)
+  paxoskv import <file> [--nats URL] [--retries N]
+                 creates every key of an export (into an empty cluster: disaster recovery)
   paxoskv replica rebuild [--nats URL] [--timeout MS] every learner rebuilds from the acceptors
   paxoskv acceptor rejoin <id> [--nats URL] [--timeout MS]
                  an acceptor whose Redis lost its data recovers its state from the others
@@ -90,6 +96,8 @@ async function main(argv: string[]): Promise<number> {
       console.error(`unknown command: acceptor ${rest[0] ?? ""}\n${USAGE}`);
       return 2;
     case "status": return runStatus(rest);
+    case "export": return runExport(rest);
+    case "import": return runImport(rest);
     case "dev": return runDev(rest);
     case "bench": return runBenchCommand(rest);
     case "trace": return runTrace(rest);
@@ -228,6 +236,48 @@ async function runStatus(args: string[]): Promise<number> {
     const healthy = nodes.length > 0 && nodes.every((n) => n.ready &&
       n.acceptor?.voting !== false && Object.values(n.acceptors).every((a) => a === "voting"));
     return healthy ? 0 : 1;
+  } finally {
+    await client.close();
+  }
+}
+
+async function runExport(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: {
+    ...CLIENT_OPTIONS, resume: { type: "boolean" }, acceptors: { type: "string" },
+  } });
+  const [file] = positionals;
+  if (file === undefined || positionals.length !== 1) {
+    console.error(`usage: paxoskv export <file> [--resume]\n${USAGE}`);
+    return 2;
+  }
+  const client = await connectClient(values);
+  try {
+    const report = await exportChosen({
+      client, file, resume: values.resume === true,
+      prefix: values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv",
+      acceptors: (values.acceptors ?? process.env.PAXOSKV_ACCEPTORS ?? "A,B,C").split(","),
+    });
+    console.log(JSON.stringify(report));
+    return report.complete ? 0 : 1;
+  } finally {
+    await client.close();
+  }
+}
+
+async function runImport(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({ args, options: CLIENT_OPTIONS,
+    allowPositionals: true });
+  const [file] = positionals;
+  if (file === undefined || positionals.length !== 1) {
+    console.error(`usage: paxoskv import <file>\n${USAGE}`);
+    return 2;
+  }
+  const client = await connectClient(values);
+  try {
+    const report = await importChosen(client, file);
+    console.log(JSON.stringify({ ...report, conflicts: report.conflicts.length }));
+    for (const key of report.conflicts) console.error(`conflict: ${key} holds another value`);
+    return report.conflicts.length === 0 && report.failed === 0 ? 0 : 1;
   } finally {
     await client.close();
   }
