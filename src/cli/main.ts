@@ -7,11 +7,13 @@ import { createLogger } from "../node/logger.js";
 import { startNode } from "../node/node.js";
 import { openRedisStore } from "../node/open-store.js";
 import { runDev } from "./dev.js";
-import { runUi } from "../ui/standalone.js";
+import { runUi } from "./ui.js";
+import { createUi } from "../ui/routes.js";
 import { paxosRebuildSubject, paxosRejoinSubject } from "../protocol/subjects.js";
 import {
-  formatTraceEvent, traceControlSubject, traceSubject, type TraceEvent,
-} from "../node/trace.js";
+  formatTraceEvent, TRACE_RENEW_MS, TRACE_TTL_MS, traceControlSubject, traceSubject,
+  type TraceControl, type TraceEvent,
+} from "../protocol/trace.js";
 
 const USAGE = `usage:
   paxoskv node   [--node-id A] [--roles proposer,acceptor,learner] [--acceptors A,B,C]
@@ -113,7 +115,7 @@ async function runNode(args: string[]): Promise<number> {
     log.fatal({ err, code: "INTERNAL" }, "uncaught exception: stopping");
     process.exit(1);
   });
-  const node = await startNode(config, { log, openStore: openRedisStore });
+  const node = await startNode(config, { log, openStore: openRedisStore, page: createUi });
   // A parent that spawned us with an IPC channel (`paxoskv dev`, tests) waits for this.
   process.send?.("ready");
   process.channel?.unref();
@@ -165,9 +167,9 @@ async function runTrace(args: string[]): Promise<number> {
   const client = await connectClient(values);
   const nc = client.nc;
   const enable = () => nc.publish(traceControlSubject(prefix),
-    JSON.stringify({ pattern, ttlMs: 15_000 }));
+    JSON.stringify({ pattern, ttlMs: TRACE_TTL_MS } satisfies TraceControl));
   enable();
-  const renew = setInterval(enable, 5_000);
+  const renew = setInterval(enable, TRACE_RENEW_MS);
   const firstSeen = new Map<string, number>();
   const sub = nc.subscribe(traceSubject(prefix, pattern));
   process.once("SIGINT", () => sub.unsubscribe());

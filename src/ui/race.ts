@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsTlsOption, type NatsTlsFiles } from "../adapters/nats/connection.js";
 import { PaxosKvClient } from "../client/client.js";
 import { PaxosKvError } from "../protocol/codes.js";
-import { traceSubject, type TraceEvent } from "../node/trace.js";
+import { traceSubject, type TraceEvent } from "../protocol/trace.js";
 import { enableTracing } from "./trace-feed.js";
 
 /** How the race's clients reach NATS: each opens its own connection, as two clients would. */
