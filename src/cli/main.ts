@@ -112,7 +112,7 @@ async function runNode(args: string[]): Promise<number> {
   const log = createLogger(config.nodeId, config.logLevel);
   process.on("uncaughtException", (err) => {
     // Broken invariants stop the node; acceptor state is durable, so a restart is safe.
-    log.fatal({ err, code: "INTERNAL" }, "uncaught exception: stopping");
+    log.fatal({ err, code: ErrorCode.INTERNAL }, "uncaught exception: stopping");
     process.exit(1);
   });
   const node = await startNode(config, { log, openStore: openRedisStore, page: createUi });
