@@ -31,6 +31,11 @@ export const OperatorCode = {
   NOT_DURABLE: "NOT_DURABLE",
   /** `nats-server` or `redis-server` is not on PATH (`paxoskv dev`, the tests). */
   MISSING_BINARY: "MISSING_BINARY",
+  /**
+   * The `paxoskv` command runs on a Node.js older than package.json's "engines". Written out
+   * in src/cli/main.ts too, which must import nothing before its check (a test ties the two).
+   */
+  WRONG_RUNTIME: "WRONG_RUNTIME",
 } as const;
 
 export type OperatorCode = (typeof OperatorCode)[keyof typeof OperatorCode];
