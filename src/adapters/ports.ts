@@ -2,6 +2,7 @@ import type { AcceptorState } from "../core/acceptor.js";
 import type {
   MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
 } from "../core/messages.js";
+import { ErrorCode } from "../protocol/codes.js";
 
 /**
  * An acceptor's durable state in its own store. Each transition is atomic and durable
@@ -62,7 +63,7 @@ export interface Durability {
  */
 export class AcceptorFencedError extends Error {
   override readonly name = "AcceptorFencedError";
-  readonly code = "UNAVAILABLE";
+  readonly code = ErrorCode.UNAVAILABLE;
 }
 
 /** One key's state as a rejoin recovered it. */

@@ -1,5 +1,5 @@
 /**
- * R8, the white-box invariants (`../shared/research/anchors-reliability.md` §3), over
+ * R8, the white-box invariants (`docs/reliability.md`, "The checker"), over
  * snapshots of the acceptors' Redis hashes (fields as `src/adapters/redis/scripts.ts` writes
  * them). Pure: the caller takes the snapshots.
  */

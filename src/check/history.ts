@@ -1,6 +1,6 @@
 /**
  * A recorded history of client operations on the write-once store, as the checker reads it
- * (`../shared/research/anchors-reliability.md` §3). Every time is one monotonic clock of the
+ * (`docs/reliability.md`, "The checker"). Every time is one monotonic clock of the
  * process that recorded the history (milliseconds); `tc` is null for an operation that never
  * completed.
  */

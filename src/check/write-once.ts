@@ -1,5 +1,5 @@
 /**
- * The write-once checker: rules R1–R7 of `../shared/research/anchors-reliability.md` §3 over
+ * The write-once checker: rules R1–R7 of `docs/reliability.md`, "The checker" over
  * a recorded history. Pure: no I/O, no clock. Keys are independent, and the sequential spec
  * of one key has a single transition (absent → v*), so a history is linearizable exactly when
  * some instant t* fits between every absent linearizable read and every observation of v*,

@@ -37,6 +37,8 @@ export async function runDev(args: string[]): Promise<number> {
   const nodes = await Promise.all(cluster.acceptors.map((id, i) =>
     cluster.spawnNode(id, undefined, { PAXOSKV_HTTP_PORT: String(httpPorts[i]) })));
   const server = cluster.nats.url;
+  // From the source tree the CLI is an npm script; installed, it is the package's bin.
+  const cli = import.meta.url.endsWith(".ts") ? "npm run paxoskv --" : "npx paxoskv";
   console.log(`paxoskv dev: a local cluster is up
   NATS       ${server} (JetStream)
   acceptors  ${cluster.acceptors.map((id) => `${id} ${cluster.redis.get(id)?.url}`).join(", ")}
@@ -49,9 +51,9 @@ Try, from another shell:
   nats --server ${server} req paxoskv.create.X 7      # X is already 3: created=false
   nats --server ${server} req paxoskv.get.X ''
   nats --server ${server} sub 'paxoskv.chosen.>'
-  npm run paxoskv -- create Y hello --nats ${server}
-  npm run paxoskv -- get Y --nats ${server}
-  npm run paxoskv -- trace 'race.>' --nats ${server}   # then press "Race" on the web page
+  ${cli} create Y hello --nats ${server}
+  ${cli} get Y --nats ${server}
+  ${cli} trace 'race.>' --nats ${server}   # then press "Race" on the web page
 
 Node logs (pino JSON, level ${values["log-level"] ?? "warn"}; --log-level info for more) follow.
 Ctrl-C stops everything.`);

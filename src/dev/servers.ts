@@ -10,6 +10,7 @@ import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { ManagedChild } from "./child.js";
+import { OperatorCode } from "../protocol/codes.js";
 
 /** A running server. `restart()` keeps the data dir, so AOF / JetStream state comes back. */
 export interface ServerHandle {
@@ -200,7 +201,7 @@ export function setServerFallback(f: ServerFallback): void {
 
 export class MissingBinaryError extends Error {
   override readonly name = "MissingBinaryError";
-  readonly code = "MISSING_BINARY";
+  readonly code = OperatorCode.MISSING_BINARY;
   constructor(spec: ServerSpec) {
     super(`${spec.binary} is not on PATH: install the Debian package ` +
       `(apt-get install -y ${spec.aptPackage})`);

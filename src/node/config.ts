@@ -3,6 +3,7 @@ import { z } from "zod";
 import type { NatsTlsFiles } from "../adapters/nats/connection.js";
 import { isValidNodeId } from "../core/ballot.js";
 import { DEFAULT_PREFIX } from "../protocol/subjects.js";
+import { OperatorCode } from "../protocol/codes.js";
 
 export const ROLES = ["proposer", "acceptor", "learner"] as const;
 export type Role = (typeof ROLES)[number];
@@ -117,7 +118,7 @@ export interface NodeConfig {
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
-  readonly code = "BAD_CONFIG";
+  readonly code = OperatorCode.BAD_CONFIG;
 }
 
 function configErrorOf(error: z.ZodError): ConfigError {

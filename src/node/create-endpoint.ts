@@ -127,10 +127,8 @@ export async function handleCreate(msg: Msg, deps: CreateDeps): Promise<CreateRe
   deps.metrics.creates.inc({
     outcome: outcome.kind === "chosen" ? (created ? "created" : "exists") : outcome.kind,
   });
-  deps.tracer.client(traceId, request.key, "reply", client, {
-    outcome: outcome.kind === "chosen" ? `${request.key}=${outcome.value} created=${created}`
-      : outcome.kind,
-  });
+  deps.tracer.client(traceId, request.key, "reply", client, outcome.kind === "chosen"
+    ? { value: outcome.value, created } : { outcome: outcome.kind });
   return createReply(request, outcome);
 }
 

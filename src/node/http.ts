@@ -1,10 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { NatsConnection, NatsTlsFiles } from "../adapters/nats/connection.js";
+import type { Readiness } from "../protocol/readiness.js";
 import type { Logger } from "./logger.js";
 
-/** What `/readyz` reports; the node is ready when every check it has is true. */
-export interface Readiness {
-  readonly ready: boolean;
-  readonly checks: Readonly<Record<string, boolean | number | string>>;
+/**
+ * The web page's routes. Whoever starts the node (the CLI) mounts them, so the node does not
+ * depend on the page: it hands over what the page needs and forwards the paths it does not serve.
+ */
+export interface PageRoutes {
+  route(path: string, req: IncomingMessage, res: ServerResponse): boolean;
+  /** Ends the page's open streams; called before the HTTP server closes. */
+  close(): void;
 }
 
 /** What `/votingz` reports: whether this node's acceptor votes, and why not. */
@@ -13,6 +19,27 @@ export interface Voting {
   readonly reason?: string;
   readonly checks: Readonly<Record<string, boolean | number | string>>;
 }
+
+/** What a node gives its page: its NATS connection, how clients connect, and itself. */
+export interface PageHost {
+  readonly nc: NatsConnection;
+  readonly prefix: string;
+  readonly acceptors: readonly string[];
+  readonly connect: {
+    readonly servers: readonly string[];
+    readonly user?: string | undefined;
+    readonly password?: string | undefined;
+    readonly tls?: NatsTlsFiles | undefined;
+  };
+  readonly self: {
+    readonly node: string;
+    readonly roles: readonly string[];
+    readiness(): Promise<Readiness>;
+  };
+  readonly onError: (what: string, err: unknown) => void;
+}
+
+export type MountPage = (host: PageHost) => PageRoutes;
 
 export interface HttpRoutes {
   readiness(): Promise<Readiness>;

@@ -148,7 +148,7 @@ export class LearnerRole {
     }
     const result = this.replica.learn({ key, value, ballot: b });
     if (result.kind === "conflict") {
-      this.log.error({ key, ballot: b, held: result.held.value, seen: value, code: "INTERNAL" },
+      this.log.error({ key, ballot: b, held: result.held.value, seen: value, code: ErrorCode.INTERNAL },
         "SAFETY VIOLATION: a second value for a chosen key; keeping the first");
     }
   }

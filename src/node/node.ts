@@ -12,13 +12,14 @@ import { errorReply } from "../protocol/replies.js";
 import {
   paxosListSubject, paxosRebuildSubject, publicWildcard,
 } from "../protocol/subjects.js";
+import type { Readiness } from "../protocol/readiness.js";
 import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
 import { AcceptorMembership } from "./acceptor-membership.js";
 import { AnnouncedBatcher, AnnouncementRepair, DEFAULT_REPAIR } from "./announce-repair.js";
 import { FairAdmission, type AdmittedOperation } from "./admission.js";
 import { AcceptorRedisReads } from "./direct-reads.js";
-import { startHttp, type Readiness, type Voting } from "./http.js";
+import { startHttp, type MountPage, type Voting } from "./http.js";
 import type { NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
@@ -26,7 +27,6 @@ import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learn
 import type { Logger } from "./logger.js";
 import { Metrics, type ReadResult } from "./metrics.js";
 import { Tracer } from "./trace.js";
-import { createUi } from "../ui/routes.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
 import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
@@ -43,6 +43,8 @@ export interface NodeDeps {
   readonly log: Logger;
   /** Opens this node's acceptor store (only called with the acceptor role). */
   readonly openStore: (config: NodeConfig, log: Logger) => Promise<AcceptorStore>;
+  /** The web page served on the HTTP port beside the health routes (none when absent). */
+  readonly page?: MountPage;
 }
 
 export interface RunningNode {
@@ -160,7 +162,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   stops.unshift(async () => stopStatus());
 
   if (config.httpPort !== undefined) {
-    const ui = createUi({
+    const page = deps.page?.({
       nc, prefix: config.prefix, acceptors: config.acceptors,
       connect: { servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
         tls: config.natsTls },
@@ -168,7 +170,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       onError: (what, err) => log.warn({ err }, `web page: ${what} failed`),
     });
     const server = await startHttp(config.httpPort, {
-      other: (path, req, res) => ui.route(path, req, res),
+      other: (path, req, res) => page?.route(path, req, res) ?? false,
       readiness: serving,
       ...(acceptorVoting === null ? {} : { voting: acceptorVoting }),
       metrics: async () => {
@@ -194,7 +196,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       },
     }, log);
     stops.unshift(() => {
-      ui.close(); // open trace feeds would keep server.close() waiting
+      page?.close(); // open trace feeds would keep server.close() waiting
       return new Promise((resolve) => server.close(() => resolve()));
     });
   }

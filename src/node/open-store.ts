@@ -1,5 +1,6 @@
 import type { AcceptorStore, Durability } from "../adapters/ports.js";
 import { checkDurability, RedisAcceptorStore } from "../adapters/redis/index.js";
+import { ErrorCode } from "../protocol/codes.js";
 import type { NodeConfig } from "./config.js";
 import { throttled, type Logger } from "./logger.js";
 import { retryWhileStarting } from "./start-retry.js";
@@ -18,7 +19,7 @@ export async function openRedisStore(config: NodeConfig, log: Logger): Promise<A
     commandTimeoutMs: config.phaseTimeoutMs,
     onConnectionError: (err) => {
       // ioredis retries on its own; one line every few seconds is enough while Redis is down.
-      if (logNow()) log.warn({ err: err.message, code: "UNAVAILABLE" }, "acceptor Redis unreachable");
+      if (logNow()) log.warn({ err: err.message, code: ErrorCode.UNAVAILABLE }, "acceptor Redis unreachable");
     },
   });
   try {
@@ -45,6 +46,6 @@ export async function openRedisStore(config: NodeConfig, log: Logger): Promise<A
 async function waitForRedis(store: AcceptorStore, log: Logger): Promise<Durability | null> {
   return retryWhileStarting({
     waitMs: REDIS_WAIT_MS, maxPauseMs: 1000,
-    onWait: (err) => log.warn({ err, code: "UNAVAILABLE" }, "waiting for the acceptor Redis"),
+    onWait: (err) => log.warn({ err, code: ErrorCode.UNAVAILABLE }, "waiting for the acceptor Redis"),
   }, () => store.durability()).catch(() => null); // checkDurability reports it
 }

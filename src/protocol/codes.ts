@@ -1,6 +1,8 @@
 /**
- * Every error code a client can receive. Codes are born here and nowhere else; a test checks
- * that each one is documented in README.md and accepted by the reply schema.
+ * The one catalogue of error codes. Codes are born here and nowhere else (a test fails on a
+ * code string anywhere else in src/): `ErrorCode` for what a client can receive on the wire
+ * (documented in README.md, accepted by the reply schema), `OperatorCode` for what only an
+ * operator sees, in logs and in the CLI's `paxoskv: CODE: message` (docs/operations.md).
  */
 export const ErrorCode = {
   /** The request is malformed: not UTF-8, not the expected shape. */
@@ -20,6 +22,25 @@ export const ErrorCode = {
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export const ERROR_CODES: readonly ErrorCode[] = Object.values(ErrorCode);
+
+/** Codes an operator meets at start-up or in the logs; never sent to a client. */
+export const OperatorCode = {
+  /** A `PAXOSKV_*` variable or a flag is invalid (the message names each one and why). */
+  BAD_CONFIG: "BAD_CONFIG",
+  /** The acceptor's Redis can lose acknowledged votes: not `appendonly yes` + `appendfsync always`. */
+  NOT_DURABLE: "NOT_DURABLE",
+  /** `nats-server` or `redis-server` is not on PATH (`paxoskv dev`, the tests). */
+  MISSING_BINARY: "MISSING_BINARY",
+  /**
+   * The `paxoskv` command runs on a Node.js older than package.json's "engines". Written out
+   * in src/cli/main.ts too, which must import nothing before its check (a test ties the two).
+   */
+  WRONG_RUNTIME: "WRONG_RUNTIME",
+} as const;
+
+export type OperatorCode = (typeof OperatorCode)[keyof typeof OperatorCode];
+
+export const OPERATOR_CODES: readonly OperatorCode[] = Object.values(OperatorCode);
 
 /** An error that crosses the wire as `{"ok":false,"error":{"code","message"}}`. */
 export class PaxosKvError extends Error {

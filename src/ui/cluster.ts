@@ -1,7 +1,7 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Svcm, type ServiceIdentity } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Readiness } from "../node/http.js";
+import type { Readiness } from "../protocol/readiness.js";
 import { CHOSEN_STREAM } from "../protocol/subjects.js";
 
 /** The micro service every node registers (`SERVICE_NAME` in src/node/node.ts). */

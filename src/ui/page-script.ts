@@ -52,10 +52,16 @@ function ballot(b, full) {
   return "(" + round + ", " + node + ")";
 }
 
+/** A reply carries the chosen value and "created" as fields, or a failure's outcome. */
 function replyText(e) {
-  var m = /=(.*) created=(true|false)$/.exec(e.outcome || "");
-  if (!m) return "reply " + (e.outcome || "");
-  return "reply " + m[1] + (m[2] === "true" ? " \u2713 created" : " (not created)");
+  if (typeof e.created !== "boolean") return "reply " + (e.outcome || "");
+  return "reply " + (e.value || "") + (e.created ? " \u2713 created" : " (not created)");
+}
+
+/** The reply as paxoskv trace prints it: "X=7 created=true", or the failure. */
+function replyOutcome(e) {
+  if (typeof e.created !== "boolean") return e.outcome || "";
+  return e.key + "=" + (e.value || "") + " created=" + e.created;
 }
 
 /** The arrow's label: short. */
@@ -94,7 +100,7 @@ function describe(e) {
     case "chosen": detail = "chosen " + e.key + "=" + (e.value || "") + " at n=" + ballot(e.ballot, true) +
       " by " + (e.to || []).join(","); break;
     case "gave-up": detail = "gave up: " + (e.outcome || ""); break;
-    case "reply": detail = "reply " + (e.outcome || ""); break;
+    case "reply": detail = "reply " + replyOutcome(e); break;
     case "fault": detail = e.outcome || "fault"; break;
     default: detail = e.kind;
   }

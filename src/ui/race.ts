@@ -1,8 +1,8 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { natsTlsOption, type NatsTlsFiles } from "../adapters/nats/connection.js";
 import { PaxosKvClient } from "../client/client.js";
-import { PaxosKvError } from "../protocol/codes.js";
-import { traceSubject, type TraceEvent } from "../node/trace.js";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
+import { traceSubject, type TraceEvent } from "../protocol/trace.js";
 import { enableTracing } from "./trace-feed.js";
 
 /** How the race's clients reach NATS: each opens its own connection, as two clients would. */
@@ -108,7 +108,7 @@ async function raceOnce(
         const r = await client.create(key, proposed);
         return { client: name, proposed, value: r.value, created: r.created };
       } catch (err) {
-        const code = err instanceof PaxosKvError ? err.code : "INTERNAL";
+        const code = err instanceof PaxosKvError ? err.code : ErrorCode.INTERNAL;
         return { client: name, proposed,
           error: { code, message: err instanceof Error ? err.message : String(err) } };
       }

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { Readiness } from "../node/http.js";
+import type { Readiness } from "../protocol/readiness.js";
 import { ClusterView } from "./cluster.js";
 import { PAGE_HTML } from "./page.js";
 import { runRace, type RaceConnect } from "./race.js";

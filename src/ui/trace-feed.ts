@@ -1,11 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { validateKey } from "../protocol/subjects.js";
-import { traceControlSubject, traceSubject } from "../node/trace.js";
+import {
+  TRACE_RENEW_MS, TRACE_TTL_MS, traceControlSubject, traceSubject, type TraceControl,
+} from "../protocol/trace.js";
 
-/** How long one control message switches tracing on; renewed at a third of it. */
-export const TRACE_TTL_MS = 15_000;
-const RENEW_MS = 5_000;
 const HEARTBEAT_MS = 15_000;
 /** A page that cannot keep up loses trace events rather than growing the node's memory. */
 const SSE_BUFFER_BYTES_MAX = 1 << 20;
@@ -30,7 +29,7 @@ export async function enableTracing(
   const nodes: string[] = [];
   try {
     const replies = await nc.requestMany(traceControlSubject(prefix),
-      JSON.stringify({ pattern, ttlMs }), { strategy: "stall", stall: 150, maxWait: 1500 });
+      JSON.stringify({ pattern, ttlMs } satisfies TraceControl), { strategy: "stall", stall: 150, maxWait: 1500 });
     for await (const reply of replies) {
       const node = (reply.json<{ node?: unknown }>()).node;
       if (typeof node === "string") nodes.push(node);
@@ -88,9 +87,9 @@ export class TraceFeeds {
     const renew = setInterval(() => {
       if (!this.nc.isClosed()) {
         this.nc.publish(traceControlSubject(this.prefix),
-          JSON.stringify({ pattern, ttlMs: TRACE_TTL_MS }));
+          JSON.stringify({ pattern, ttlMs: TRACE_TTL_MS } satisfies TraceControl));
       }
-    }, RENEW_MS);
+    }, TRACE_RENEW_MS);
     const heartbeat = setInterval(() => res.write(": ping\n\n"), HEARTBEAT_MS);
     const close = () => {
       if (!this.#open.delete(close)) return;

@@ -1,7 +1,7 @@
 /**
  * The docker-compose stack, end to end (`npm run test:compose`; not part of `npm test`, which
  * runs where Docker may be missing). Needs a running Docker engine and the images
- * `node:24-bookworm-slim`, `nats:2.10`, `redis:7.2` (`../shared/docker/standin-images.sh`
+ * `node:24-bookworm-slim`, `nats:2.10`, `redis:7.2` (`docker/standin-images.sh`
  * builds stand-ins where no registry can be reached).
  *
  * Builds the image, brings the stack up under its own project name on free 127.0.0.1 ports,

@@ -7,7 +7,7 @@
  * stayed bounded across rounds of the same fuzz.
  *
  * Well-formed forgeries (a Prepare or Accept that passes validation) do change state: that is
- * what NATS authorization is for (README "Threat model", test/integration/authz.test.ts).
+ * what NATS authorization is for (docs/security.md, test/integration/authz.test.ts).
  */
 import { readFileSync } from "node:fs";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";

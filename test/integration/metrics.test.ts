@@ -1,7 +1,7 @@
 /**
  * `/metrics` after a known workload on a real cluster (nodes A, B, C as processes, each with
  * its own PAXOSKV_HTTP_PORT): N creates, the seed's race, a repeated create, gets that hit and
- * one that finds nothing. The names, labels and values are the ones the README lists.
+ * one that finds nothing. The names, labels and values are the ones docs/operations.md lists.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaxosKvClient } from "../../src/client/client.js";

@@ -105,6 +105,10 @@ describe("page - the web page in headless Chromium", () => {
     expect(await page.textContent("#chosen")).toContain(`${key} = ${value}`);
     expect(raceText).toContain(`client 1 proposed 3 → chosen ${value}`);
     expect(raceText).toContain(`client 2 proposed 7 → chosen ${value}`);
+    // The replies' labels come from their typed fields: one client's value was created.
+    const replies = await rows("reply").evaluateAll((gs) => gs.map((g) => g.textContent ?? "").sort());
+    expect(replies.filter((text) => text.includes(`reply ${value} ✓ created`))).toHaveLength(1);
+    expect(replies.filter((text) => text.includes(`reply ${value} (not created)`))).toHaveLength(1);
     // Lanes: the two clients, the proposers, and acceptors A, B, C.
     expect(await page.locator(".lanes-head .lane-client").count()).toBe(2);
     expect(await page.locator(".lanes-head .lane-acceptor").count()).toBe(3);

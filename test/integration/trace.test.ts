@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
 import { FAST_RECENT_MS } from "../../src/node/proposer-driver.js";
-import { formatTraceEvent, traceSubject, type TraceEvent } from "../../src/node/trace.js";
+import { formatTraceEvent, traceSubject, type TraceEvent } from "../../src/protocol/trace.js";
 import { enableTracing } from "../../src/ui/trace-feed.js";
 import { poll } from "./support/cluster-tools.js";
 import { cleanup, freePort } from "./support/servers.js";
@@ -103,8 +103,10 @@ describe("trace - one create, message by message", () => {
     expect(one("accepted")).toMatchObject({ to: ["A"], ballot: n });
     expect(one("chosen")).toMatchObject({ from: "A", ballot: n, value: "3" });
     expect(one("chosen").to.length).toBeGreaterThanOrEqual(2);
-    expect(one("reply")).toMatchObject({ from: "A", to: [one("request").from],
-      outcome: "trace.X=3 created=true" });
+    // The reply's outcome is typed fields, not text to parse back.
+    expect(one("reply")).toMatchObject({ from: "A", to: [one("request").from], value: "3",
+      created: true });
+    expect(one("reply").outcome).toBeUndefined();
     for (let i = 1; i < events.length; i++) {
       expect((events[i] as TraceEvent).t).toBeGreaterThanOrEqual((events[i - 1] as TraceEvent).t);
     }
@@ -114,6 +116,7 @@ describe("trace - one create, message by message", () => {
     expect(lines[first("promise")]).toMatch(/→ A\s+Promise n=\(\d+, A\) accepted=empty$/);
     expect(lines[first("accept")]).toMatch(/A → A,B,C\s+Accept \[n=\(\d+, A\), 3\]$/);
     expect(lines[first("chosen")]).toMatch(/chosen trace\.X=3 by [ABC],[ABC]/);
+    expect(lines[first("reply")]).toMatch(/A → client-\w+\s+reply trace\.X=3 created=true$/);
   });
 
   it("trace - right after: request → Accept at the fast ballot → Accepted ×3 → chosen → reply",

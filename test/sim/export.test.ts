@@ -3,7 +3,7 @@
  * for the web page's replay. Recording must not change the run.
  */
 import { describe, expect, it } from "vitest";
-import type { TraceEvent } from "../../src/node/trace.js";
+import type { TraceEvent } from "../../src/protocol/trace.js";
 import { exportSeed, runSeed } from "./run-seeds.js";
 
 describe("sim export - a run as trace events", () => {

@@ -1,4 +1,4 @@
-import type { TraceEvent } from "../../src/node/trace.js";
+import type { TraceEvent } from "../../src/protocol/trace.js";
 import { ACCEPTOR_IDS } from "./nodes.js";
 import { optionsFromSeed, type PlantedBug } from "./options.js";
 import {

@@ -18,7 +18,7 @@ import {
   type Acceptor, type Create, type ProposerNode, type Rejoin,
 } from "./nodes.js";
 import { scenarioName, type SimOptions } from "./options.js";
-import type { TraceEvent } from "../../src/node/trace.js";
+import type { TraceEvent } from "../../src/protocol/trace.js";
 
 export type Trace = (line: string) => void;
 /** Receives the run as the nodes' tracers would publish it (`npm run sim -- --export`). */
@@ -390,9 +390,9 @@ class Simulation {
       : { t: this.now, traceId, key, kind: "gave-up", from: node.id, to: [],
         outcome: outcome.kind });
     this.#emit(() => ({ t: this.now, traceId, key, kind: "reply", from: node.id,
-      to: [clientOf(node.id)], outcome: outcome.kind === "chosen"
-        ? `${key}=${outcome.value} created=${String(outcome.value === create.value)}`
-        : outcome.kind }));
+      to: [clientOf(node.id)], ...(outcome.kind === "chosen"
+        ? { value: outcome.value, created: outcome.value === create.value }
+        : { outcome: outcome.kind }) }));
     if (outcome.kind !== "chosen") {
       create.nextTryAt = this.now + 1 + randomInt(this.#random, 20);
       this.#log(() => `${node.id} → client ${key} ${outcome.kind} after ${roundsOf(outcome)} ` +

@@ -1,9 +1,10 @@
 import type { AcceptorStore, Durability } from "../ports.js";
+import { OperatorCode } from "../../protocol/codes.js";
 
 /** The acceptor's Redis can lose acknowledged promises or accepts in a crash. */
 export class NotDurableError extends Error {
   override readonly name = "NotDurableError";
-  readonly code = "NOT_DURABLE";
+  readonly code = OperatorCode.NOT_DURABLE;
 }
 
 /** Matches pino's `logger.warn(obj, msg)` (and `console.warn`). */

@@ -11,6 +11,7 @@ import {
   AcceptorFencedError, type AcceptorStore, type Durability, type KeyPage, type RestoredKey,
 } from "../ports.js";
 import { ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA } from "./scripts.js";
+import { ErrorCode } from "../../protocol/codes.js";
 
 export interface RedisAcceptorStoreOptions {
   /** The acceptor whose state this store holds (a node ID). */
@@ -30,7 +31,7 @@ export interface RedisAcceptorStoreOptions {
 /** Redis failed or did not answer: to the acceptor this is "no reply", never a crash. */
 export class RedisStoreError extends Error {
   override readonly name = "RedisStoreError";
-  readonly code = "UNAVAILABLE";
+  readonly code = ErrorCode.UNAVAILABLE;
   constructor(operation: string, key: string | null, cause: unknown) {
     const detail = cause instanceof Error ? cause.message : String(cause);
     super(`redis ${operation}${key === null ? "" : ` of key ${key}`} failed: ${detail}`,
