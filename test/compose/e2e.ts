@@ -1,20 +1,22 @@
 /**
  * The docker-compose stack, end to end (`npm run test:compose`; not part of `npm test`, which
  * runs where Docker may be missing). Needs a running Docker engine and the images
- * `node:24-bookworm-slim`, `nats:2.10`, `redis:7.2` (`../shared/docker/standin-images.sh`
- * builds stand-ins where no registry can be reached).
+ * `node:24-bookworm-slim`, `nats:2.15`, `redis:7.2` (where no registry can be reached,
+ * `../shared/docker/standin-images.sh` builds stand-ins of the node and redis images and
+ * docker/standin-nats.sh the NATS one from the pinned release; test/compose/ci.sh runs both).
  *
  * Builds the image, brings the stack up under its own project name on free 127.0.0.1 ports,
- * runs the seed's race and a few hundred raced keys through the published NATS ports as the
- * client user, shows the client user refused on `paxoskv.paxos.>` and `$JS.API.>`, stops one
- * node and one Redis (acceptor A entirely) and creates more, restarts everything and checks
- * every key kept its value, scales the read replicas, and tears down with volumes.
+ * checks the NATS servers are the version the compose file names, runs the seed's race and a
+ * few hundred raced keys through the published NATS ports as the client user, shows the
+ * client user refused on `paxoskv.paxos.>` and `$JS.API.>`, stops one node and one Redis
+ * (acceptor A entirely) and creates more, restarts everything and checks every key kept its
+ * value, scales the read replicas, and tears down with volumes.
  *
  * Env: PAXOSKV_E2E_KEEP=1 leaves the stack up; PAXOSKV_E2E_KEYS (300) raced keys;
  * PAXOSKV_E2E_SKIP_BUILD=1 uses the image as it is.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -310,6 +312,23 @@ async function main(): Promise<void> {
       await stack.waitHealthy(services);
       const line = `up → all healthy in ${((performance.now() - start) / 1000).toFixed(1)} s ` +
         `(the up command itself ${(upMs / 1000).toFixed(1)} s)`;
+      summary.push(line);
+      return line;
+    });
+
+    await check("the NATS servers are the version the compose file names", async () => {
+      const tag = /image: nats:(\d+\.\d+)\b/.exec(readFileSync(join(ROOT, "docker-compose.yml"),
+        "utf8"))?.[1];
+      assert(tag, "docker-compose.yml names a nats:X.Y image");
+      const versions = [];
+      for (const url of stack.natsUrls) {
+        const nc = await connect({ servers: url, user: CLIENT.user, pass: CLIENT.password });
+        versions.push(nc.info?.version ?? "?");
+        await nc.close();
+      }
+      assert(versions.every((v) => v.startsWith(`${tag}.`)),
+        `nats:${tag} in docker-compose.yml, servers report ${versions.join(", ")}`);
+      const line = `nats:${tag}: nats-server ${versions.join(", ")}`;
       summary.push(line);
       return line;
     });
