@@ -4,11 +4,16 @@
  * `cleanup()` kills them all and removes the dirs; exit handlers do the same if the process
  * dies first. Without the binary on PATH, a registered fallback (the tests' testcontainers)
  * runs, or a clear error names the missing binary and its Debian package.
+ *
+ * nats-server is the pinned release `scripts/ensure-deps.sh` builds into `.deps/bin` when it
+ * is there (docs/nats-versions.md), else the one on PATH; `PAXOSKV_NATS_SERVER` names another
+ * binary (CI runs a set of tests on Debian's 2.9.10 with it).
  */
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { ManagedChild } from "./child.js";
 import { OperatorCode } from "../protocol/codes.js";
 
@@ -69,6 +74,7 @@ export interface NatsClusterMember {
 /** What differs between kinds; everything else is shared. */
 export interface ServerSpec {
   readonly kind: ServerKind;
+  /** A command name looked up on PATH, or a path. */
   readonly binary: string;
   readonly aptPackage: string;
   readonly image: string;
@@ -95,7 +101,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Serv
 export async function startNats(options: NatsServerOptions = {}): Promise<ServerHandle> {
   const jetstream = options.jetstream ?? true;
   return start(options.port, {
-    kind: "nats", binary: "nats-server", aptPackage: "nats-server", image: "nats:2.10",
+    kind: "nats", binary: natsServerBinary(), aptPackage: "nats-server", image: "nats:2.15",
     containerPort: 4222, readyLog: /Server is ready/, routePort: options.cluster?.port,
     args: (port, dir) => {
       const cluster = options.cluster;
@@ -145,6 +151,34 @@ export async function startNatsCluster(options: NatsClusterOptions = {}): Promis
       routes: routePorts.filter((_p, j) => j !== i).map((p) => `nats://127.0.0.1:${p}`),
     },
   })));
+}
+
+/** The pinned NATS release's binaries, built by `scripts/ensure-deps.sh` (source or dist). */
+export const PINNED_BIN_DIR = fileURLToPath(new URL("../../.deps/bin", import.meta.url));
+
+/**
+ * `PAXOSKV_NATS_SERVER` when set (it must be an executable file: a typo is an error, not a
+ * silent fallback to another version), else the pinned release, else `nats-server` on PATH.
+ */
+export function natsServerBinary(env: NodeJS.ProcessEnv = process.env): string {
+  const named = env["PAXOSKV_NATS_SERVER"];
+  if (named !== undefined && named !== "") {
+    if (!executable(named)) {
+      throw new Error(`PAXOSKV_NATS_SERVER=${named} is not an executable file`);
+    }
+    return named;
+  }
+  const pinned = join(PINNED_BIN_DIR, "nats-server");
+  return executable(pinned) ? pinned : "nats-server";
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function writeFileIn(dir: string, name: string, text: string): string {
@@ -204,12 +238,13 @@ export class MissingBinaryError extends Error {
   readonly code = OperatorCode.MISSING_BINARY;
   constructor(spec: ServerSpec) {
     super(`${spec.binary} is not on PATH: install the Debian package ` +
-      `(apt-get install -y ${spec.aptPackage})`);
+      `(apt-get install -y ${spec.aptPackage})` +
+      (spec.kind === "nats" ? ", or the pinned release with `bash scripts/ensure-deps.sh`" : ""));
   }
 }
 
 async function start(port: number | undefined, spec: ServerSpec): Promise<ServerHandle> {
-  if (onPath(spec.binary)) {
+  if (spec.binary.includes("/") ? executable(spec.binary) : onPath(spec.binary)) {
     const server = new NativeServer(spec, await freePort(port), mkdtempSync(join(tmpdir(),
       `paxoskv-${spec.kind}-`)));
     track(server);
@@ -273,14 +308,7 @@ class NativeServer implements ServerHandle, Destroyable {
 }
 
 export function onPath(binary: string): boolean {
-  return (process.env["PATH"] ?? "").split(delimiter).some((dir) => {
-    try {
-      accessSync(join(dir, binary), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return (process.env["PATH"] ?? "").split(delimiter).some((dir) => executable(join(dir, binary)));
 }
 
 /** A port the kernel just handed out on loopback; free again the moment we close it. */

@@ -1,20 +1,24 @@
 /**
  * The docker-compose stack, end to end (`npm run test:compose`; not part of `npm test`, which
  * runs where Docker may be missing). Needs a running Docker engine and the images
- * `node:24-bookworm-slim`, `nats:2.10`, `redis:7.2` (`docker/standin-images.sh`
- * builds stand-ins where no registry can be reached).
+ * `node:24-bookworm-slim`, `nats:2.15`, `redis:7.2` (where no registry can be reached,
+ * `docker/standin-images.sh` builds stand-ins of the node and redis images and
+ * docker/standin-nats.sh the NATS one from the pinned release; test/compose/ci.sh runs both),
+ * and the pinned `nats` CLI in .deps/bin (`bash scripts/ensure-deps.sh test`).
  *
  * Builds the image, brings the stack up under its own project name on free 127.0.0.1 ports,
- * runs the seed's race and a few hundred raced keys through the published NATS ports as the
- * client user, shows the client user refused on `paxoskv.paxos.>` and `$JS.API.>`, stops one
- * node and one Redis (acceptor A entirely) and creates more, restarts everything and checks
- * every key kept its value, scales the read replicas, and tears down with volumes.
+ * checks the NATS servers are the version the compose file names, runs the seed's race and a
+ * few hundred raced keys through the published NATS ports as the client user, shows the
+ * client user refused on `paxoskv.paxos.>` and `$JS.API.>`, stops one node and one Redis
+ * (acceptor A entirely) and creates more, restarts everything and checks every key kept its
+ * value, scales the read replicas, runs the README's `nats` CLI commands, and tears down with
+ * volumes.
  *
  * Env: PAXOSKV_E2E_KEEP=1 leaves the stack up; PAXOSKV_E2E_KEYS (300) raced keys;
  * PAXOSKV_E2E_SKIP_BUILD=1 uses the image as it is.
  */
 import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -24,6 +28,7 @@ import {
 import { PaxosKvClient } from "../../src/client/client.js";
 import { ErrorCode, PaxosKvError } from "../../src/protocol/codes.js";
 import { listAcceptorKeys } from "../../src/node/rebuild.js";
+import { NatsCli, replyBody } from "../integration/support/nats-cli.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const ARTIFACTS = join(ROOT, "test-artifacts", "compose");
@@ -314,6 +319,23 @@ async function main(): Promise<void> {
       return line;
     });
 
+    await check("the NATS servers are the version the compose file names", async () => {
+      const tag = /image: nats:(\d+\.\d+)\b/.exec(readFileSync(join(ROOT, "docker-compose.yml"),
+        "utf8"))?.[1];
+      assert(tag, "docker-compose.yml names a nats:X.Y image");
+      const versions = [];
+      for (const url of stack.natsUrls) {
+        const nc = await connect({ servers: url, user: CLIENT.user, pass: CLIENT.password });
+        versions.push(nc.info?.version ?? "?");
+        await nc.close();
+      }
+      assert(versions.every((v) => v.startsWith(`${tag}.`)),
+        `nats:${tag} in docker-compose.yml, servers report ${versions.join(", ")}`);
+      const line = `nats:${tag}: nats-server ${versions.join(", ")}`;
+      summary.push(line);
+      return line;
+    });
+
     await check("the seed race: X=3 and X=7 from two clients on two NATS servers", async () => {
       const [c1, c2] = await Promise.all([clientOf(url1), clientOf(url2)]);
       clients.push(c1, c2);
@@ -515,6 +537,62 @@ async function main(): Promise<void> {
       }
       assert(learners.size === 2, `learner-only services answering: ${[...learners].join(", ")}`);
       return `learner-only nodes: ${[...learners].join(", ")}`;
+    });
+
+    await check("the README's `nats` CLI commands, as the client user", async () => {
+      const cli = new NatsCli();
+      const lines: string[] = [];
+      const nats = async (...args: string[]) => {
+        const result = await cli.run(args);
+        lines.push(`$ nats ${args.join(" ")}\n${(result.stdout + result.stderr).trim()}`);
+        return result;
+      };
+      try {
+        const saved = await nats("context", "save", "paxoskv", "--server", url1,
+          "--user", CLIENT.user, "--password", CLIENT.password, "--select");
+        assert(/Connection: OK/.test(saved.stdout), "context save connects");
+        const sub = cli.start(["sub", "paxoskv.chosen.>", "--count", "1"]);
+        try {
+          await sub.waitFor(/Subscribing on paxoskv\.chosen\.>/);
+          // Two shells at the same time, the second through another NATS server.
+          const [r1, r2] = (await Promise.all([
+            nats("req", "paxoskv.create.cli.X", "3"),
+            nats("req", "paxoskv.create.cli.X", "7", "--server", url2),
+          ])).map((r) => JSON.parse(replyBody(r)) as { value: string; created: boolean });
+          assert(r1 && r2 && r1.value === r2.value && r1.created !== r2.created,
+            `one create wins: ${JSON.stringify([r1, r2])}`);
+          const event = await sub.exited();
+          assert(event.stdout.startsWith('[#1] Received on "paxoskv.chosen.cli.X"\n') &&
+            event.stdout.includes(`{"key":"cli.X","value":"${r1.value}","ballot":`),
+          `nats sub printed:\n${event.stdout}`);
+          lines.push(`$ nats sub 'paxoskv.chosen.>' --count 1\n${event.stdout.trim()}`);
+          const got = replyBody(await nats("req", "paxoskv.get.cli.X", ""));
+          assert(got === `{"ok":true,"key":"cli.X","found":true,"value":"${r1.value}"}`, got);
+          let replica = "";
+          for (const deadline = Date.now() + 10_000; !replica.includes('"found":true') &&
+            Date.now() < deadline;) {
+            replica = replyBody(await cli.run(["req", "paxoskv.replica-get.cli.X", ""]));
+          }
+          assert(replica === `{"ok":true,"key":"cli.X","found":true,"value":"${r1.value}"}`,
+            replica);
+        } finally {
+          sub.kill();
+        }
+        // Nodes a, b, c and the two replicas: one instance each.
+        const ls = await nats("micro", "ls", "--json");
+        const nodes = (JSON.parse(ls.stdout) as { metadata: { node: string } }[])
+          .map((i) => i.metadata.node).sort();
+        assert(nodes.length === 5 && nodes.slice(0, 3).join() === "A,B,C" &&
+          nodes.slice(3).every((n) => n.startsWith("replica-")), `micro ls: ${nodes.join(", ")}`);
+        await nats("micro", "ls");
+        const pub = await nats("pub", "paxoskv.paxos.prepare", "x");
+        assert(pub.code === 1 && pub.stderr.includes(
+          'Permissions Violation for Publish to "paxoskv.paxos.prepare"'), "pub refused");
+        writeFileSync(join(ARTIFACTS, "nats-cli.log"), `${lines.join("\n\n")}\n`);
+        return `micro ls: ${nodes.join(", ")}; transcript in nats-cli.log`;
+      } finally {
+        cli.remove();
+      }
     });
   } catch {
     // Reported by check(); the logs say why.

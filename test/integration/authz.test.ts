@@ -9,8 +9,6 @@
  * the nodes' rights, does change an acceptor's state (unauthenticated Paxos is not
  * Byzantine-tolerant); with the client's rights it never reaches an acceptor.
  */
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
@@ -20,27 +18,8 @@ import { AcceptorFencedError } from "../../src/adapters/ports.js";
 import { RedisAcceptorReader, RedisAcceptorStore } from "../../src/adapters/redis/store.js";
 import { ballot } from "../../src/core/ballot.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
+import { authConfig, CLIENT, NODE } from "./support/auth-config.js";
 import { cleanup, startNats, startRedis, type ServerHandle } from "./support/servers.js";
-
-const CONF = fileURLToPath(new URL("../../docker/nats-server.conf", import.meta.url));
-const NODE = { user: "node", pass: "node-secret" };
-const CLIENT = { user: "client", pass: "client-secret" };
-
-/**
- * The shipped config's permission blocks and accounts, verbatim from NODE_PERMISSIONS on,
- * with the users' names and passwords filled in (the shipped file takes them from the
- * environment). The listener, JetStream dir and cluster come from the test's flags.
- */
-function authConfig(): string {
-  const shipped = readFileSync(CONF, "utf8");
-  const from = shipped.indexOf("NODE_PERMISSIONS");
-  expect(from, "docker/nats-server.conf defines NODE_PERMISSIONS").toBeGreaterThan(0);
-  return shipped.slice(from)
-    .replaceAll("$NODE_USER", JSON.stringify(NODE.user))
-    .replaceAll("$NODE_PASSWORD", JSON.stringify(NODE.pass))
-    .replaceAll("$CLIENT_USER", JSON.stringify(CLIENT.user))
-    .replaceAll("$CLIENT_PASSWORD", JSON.stringify(CLIENT.pass));
-}
 
 let nats: ServerHandle;
 let cluster: LocalCluster;
