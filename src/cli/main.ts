@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
+import { decodeUtf8 } from "../adapters/nats/connection.js";
 import { PaxosKvClient } from "../client/client.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { ConfigError, loadConfig, loadNatsTls } from "../node/config.js";
@@ -174,11 +175,13 @@ async function runTrace(args: string[]): Promise<number> {
   if (values.json === true) console.error(`tracing ${pattern} (Ctrl-C stops)`);
   else console.log(`tracing ${pattern} (Ctrl-C stops)`);
   for await (const msg of sub) {
+    const text = decodeUtf8(msg.data);
+    if (text === null) continue;
     if (values.json === true) {
-      console.log(msg.string());
+      console.log(text);
       continue;
     }
-    const event = JSON.parse(msg.string()) as TraceEvent;
+    const event = JSON.parse(text) as TraceEvent;
     const t0 = firstSeen.get(event.traceId) ?? event.t;
     firstSeen.set(event.traceId, t0);
     console.log(formatTraceEvent(event, event.t - t0));
@@ -219,7 +222,7 @@ async function runRebuild(args: string[]): Promise<number> {
         strategy: "stall", stall: 5_000 });
     let count = 0;
     for await (const reply of replies) {
-      console.log(reply.string());
+      console.log(decodeUtf8(reply.data) ?? "(a reply that is not UTF-8)");
       count++;
     }
     if (count === 0) console.error("paxoskv: no learner answered");
@@ -242,7 +245,7 @@ async function runRejoin(args: string[]): Promise<number> {
     const prefix = values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv";
     const reply = await client.nc.request(paxosRejoinSubject(prefix, id), "",
       { timeout: values.timeout === undefined ? 120_000 : Number(values.timeout) });
-    const body = reply.string();
+    const body = decodeUtf8(reply.data) ?? "{}";
     console.log(body);
     return (JSON.parse(body) as { ok?: unknown }).ok === true ? 0 : 1;
   } catch (err) {

@@ -2,7 +2,7 @@ import {
   connect, RequestError, TimeoutError, type NatsConnection,
 } from "@nats-io/transport-node";
 import {
-  decodeJson, natsTlsOption, type NatsTlsFiles,
+  decodeJson, decodeUtf8, natsTlsOption, type NatsTlsFiles,
 } from "../adapters/nats/connection.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import {
@@ -76,9 +76,13 @@ export class PaxosKvClient {
     return new PaxosKvClient(nc, options);
   }
 
-  /** Creates `key` with `value` once; resolves with the key's chosen value, whoever won. */
-  async create(key: string, value: string): Promise<CreateResult> {
-    const json = await this.#request("create", key, value);
+  /**
+   * Creates `key` with `value` once; resolves with the key's chosen value, whoever won.
+   * The value is stored as exactly these bytes (a string as its UTF-8, a BOM included); bytes
+   * that are not UTF-8, or a string with a lone surrogate, are a BAD_REQUEST sent nowhere.
+   */
+  async create(key: string, value: string | Uint8Array): Promise<CreateResult> {
+    const json = await this.#request("create", key, valueBody(value));
     // The usual reply, checked by hand; anything else goes through the schema (and its error).
     const reply = isCreateReply(json) ? json : CreateReplySchema.parse(json);
     return { key: reply.key, value: reply.value, created: reply.created };
@@ -141,7 +145,7 @@ export class PaxosKvClient {
   }
 
   /** One request, repeated up to `retries` times while it fails with a retryable code. */
-  async #request(op: Operation, key: string, body: string): Promise<unknown> {
+  async #request(op: Operation, key: string, body: string | Uint8Array): Promise<unknown> {
     const problem = validateKey(key);
     if (problem !== null) throw new PaxosKvError(ErrorCode.INVALID_KEY, problem);
     for (let attempt = 0; ; attempt++) {
@@ -158,15 +162,16 @@ export class PaxosKvClient {
     }
   }
 
-  async #attempt(op: Operation, key: string, body: string): Promise<unknown> {
-    let text: string;
+  async #attempt(op: Operation, key: string, body: string | Uint8Array): Promise<unknown> {
+    let text: string | null;
     try {
       const msg = await this.nc.request(publicSubject(this.#prefix, op, key), body,
         { timeout: this.#timeoutMs });
-      text = msg.string();
+      text = decodeUtf8(msg.data);
     } catch (err) {
       throw requestFailure(op, err);
     }
+    if (text === null) throw new PaxosKvError(ErrorCode.INTERNAL, "reply is not UTF-8");
     let json: unknown;
     try {
       json = JSON.parse(text);
@@ -183,6 +188,25 @@ export class PaxosKvClient {
     }
     return json;
   }
+}
+
+/**
+ * The request body of a create: what it will store, checked here so that a value the node
+ * would refuse is refused before it is sent. A string with a lone surrogate has no UTF-8 form
+ * (encoding would send U+FFFD instead, another value than the caller's).
+ */
+function valueBody(value: string | Uint8Array): string | Uint8Array {
+  if (typeof value === "string") {
+    if (!value.isWellFormed()) {
+      throw new PaxosKvError(ErrorCode.BAD_REQUEST,
+        "the value has a lone surrogate: it is not Unicode text, and has no UTF-8 form");
+    }
+    return value;
+  }
+  if (decodeUtf8(value) === null) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST, "the value is not valid UTF-8");
+  }
+  return value;
 }
 
 function retriesOf(options: ClientOptions): number {
