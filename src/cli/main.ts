@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
+import { AuthorizationError, ConnectionError } from "@nats-io/transport-node";
 import { decodeUtf8 } from "../adapters/nats/connection.js";
 import { PaxosKvClient } from "../client/client.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
@@ -60,9 +61,28 @@ function wholeNumber(flag: string, text: string | undefined, fallback: number, m
   return n;
 }
 
-function connectClient(values: ClientValues): Promise<PaxosKvClient> {
+async function connectClient(values: ClientValues): Promise<PaxosKvClient> {
   const env = process.env;
   const tls = loadNatsTls(env);
+  try {
+    return await connectWith(values, env, tls);
+  } catch (err) {
+    // Say which setting to change: the client library knows no variables.
+    if (err instanceof PaxosKvError && err.cause instanceof AuthorizationError) {
+      throw new PaxosKvError(err.code, `${err.message}; set PAXOSKV_NATS_USER and ` +
+        "PAXOSKV_NATS_PASSWORD to the client's NATS credentials", { cause: err });
+    }
+    if (err instanceof PaxosKvError && err.cause instanceof ConnectionError) {
+      throw new PaxosKvError(err.code, `${err.message}; set PAXOSKV_NATS_URL or --nats`,
+        { cause: err });
+    }
+    throw err;
+  }
+}
+
+function connectWith(
+  values: ClientValues, env: NodeJS.ProcessEnv, tls: ReturnType<typeof loadNatsTls>,
+): Promise<PaxosKvClient> {
   return PaxosKvClient.connect({
     servers: (values.nats ?? env.PAXOSKV_NATS_URL ?? "nats://127.0.0.1:4222").split(","),
     prefix: values.prefix ?? env.PAXOSKV_PREFIX ?? "paxoskv",

@@ -1,5 +1,8 @@
 import {
-  connect, RequestError, TimeoutError, type NatsConnection,
+  AuthorizationError, ClosedConnectionError, connect, ConnectionError, DrainingConnectionError,
+  InvalidArgumentError, NoRespondersError, PermissionViolationError, TimeoutError,
+  UserAuthenticationExpiredError,
+  type NatsConnection,
 } from "@nats-io/transport-node";
 import {
   decodeJson, decodeUtf8, natsTlsOption, type NatsTlsFiles,
@@ -39,6 +42,12 @@ export interface ClientOptions {
 /** The codes after which repeating the same request is safe and may succeed. */
 const RETRYABLE: ReadonlySet<string> = new Set([ErrorCode.TIMEOUT, ErrorCode.UNAVAILABLE]);
 
+/**
+ * Errors of those codes that repeating cannot help: the connection is closed, or NATS refuses
+ * this user the subject or its reply inbox. Retrying them would only hide the cause.
+ */
+const FINAL = new WeakSet<PaxosKvError>();
+
 export interface ConnectOptions extends ClientOptions {
   readonly servers: string | readonly string[];
   readonly user?: string;
@@ -64,15 +73,24 @@ export class PaxosKvClient {
     this.#retryBackoffMs = options.retryBackoffMs ?? 50;
   }
 
+  /**
+   * Connects to NATS. A refused login or an unreachable server is an UNAVAILABLE naming the
+   * user or the servers (the NATS error is its cause).
+   */
   static async connect(options: ConnectOptions): Promise<PaxosKvClient> {
     retriesOf(options); // a bad option fails before a connection is opened
     const servers = typeof options.servers === "string" ? [options.servers] : [...options.servers];
-    const nc = await connect({
-      servers,
-      ...(options.user !== undefined ? { user: options.user } : {}),
-      ...(options.password !== undefined ? { pass: options.password } : {}),
-      ...natsTlsOption(options.tls),
-    });
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers,
+        ...(options.user !== undefined ? { user: options.user } : {}),
+        ...(options.password !== undefined ? { pass: options.password } : {}),
+        ...natsTlsOption(options.tls),
+      });
+    } catch (err) {
+      throw connectFailure(err, servers, options.user);
+    }
     return new PaxosKvClient(nc, options);
   }
 
@@ -148,13 +166,19 @@ export class PaxosKvClient {
   async #request(op: Operation, key: string, body: string | Uint8Array): Promise<unknown> {
     const problem = validateKey(key);
     if (problem !== null) throw new PaxosKvError(ErrorCode.INVALID_KEY, problem);
+    // NATS refuses a message over its max_payload before sending it; say so in our terms.
+    const bytes = typeof body === "string" ? Buffer.byteLength(body) : body.length;
+    const payloadMax = this.nc.info?.max_payload;
+    if (payloadMax !== undefined && bytes > payloadMax) {
+      throw new PaxosKvError(ErrorCode.VALUE_TOO_LARGE, `the value is ${bytes} bytes; the ` +
+        `NATS server carries at most ${payloadMax} per message (max_payload): nothing was sent`);
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.#attempt(op, key, body);
       } catch (err) {
-        if (attempt >= this.#retries || !(err instanceof PaxosKvError && RETRYABLE.has(err.code))) {
-          throw err;
-        }
+        const retryable = err instanceof PaxosKvError && RETRYABLE.has(err.code) && !FINAL.has(err);
+        if (attempt >= this.#retries || !retryable) throw err;
         // Jittered, so that clients refused together do not come back together.
         const wait = this.#retryBackoffMs * 2 ** attempt * (0.5 + Math.random() / 2);
         await new Promise((resolve) => setTimeout(resolve, wait));
@@ -225,17 +249,73 @@ function isCreateReply(json: unknown): json is CreateReply {
     typeof r.created === "boolean";
 }
 
-function requestFailure(op: Operation, err: unknown): PaxosKvError {
-  if (err instanceof RequestError && err.isNoResponders()) {
-    return new PaxosKvError(ErrorCode.UNAVAILABLE, `no node serves ${op} (no responders)`,
+/**
+ * What a failed NATS request means for the caller. Only a request that may have reached a
+ * node is an unknown outcome (TIMEOUT for a create); one that certainly did not leave, or that
+ * NATS refused to deliver, is a certain failure with its own code.
+ */
+export function requestFailure(op: Operation, err: unknown): PaxosKvError {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : err;
+  const failure = (code: ErrorCode, message: string, final = false) => {
+    const error = new PaxosKvError(code, message, { cause: err });
+    if (final) FINAL.add(error);
+    return error;
+  };
+  if (cause instanceof NoRespondersError) {
+    return failure(ErrorCode.UNAVAILABLE, `no node serves ${op} (no responders): nothing was done`);
+  }
+  if (cause instanceof TimeoutError) {
+    return failure(ErrorCode.TIMEOUT,
+      `no reply to ${op} in time; the outcome is unknown, retrying is safe`);
+  }
+  if (cause instanceof PermissionViolationError && cause.operation === "publish") {
+    // The server drops a message its sender may not publish: it reached no node.
+    return failure(ErrorCode.UNAVAILABLE, `NATS does not allow this user to publish to ` +
+      `${cause.subject} (its permissions): the ${op} was not sent`, true);
+  }
+  if (cause instanceof PermissionViolationError) {
+    // The request went out, but its reply inbox is refused: no answer can ever arrive.
+    return failure(op === "create" ? ErrorCode.TIMEOUT : ErrorCode.UNAVAILABLE,
+      `NATS does not allow this user to subscribe to ${cause.subject}, where replies arrive ` +
+      `(its permissions)${op === "create" ? ": the create was sent and its outcome is unknown" : ""}`,
+      true);
+  }
+  if (cause instanceof InvalidArgumentError) {
+    // Refused by the client library before it wrote a byte (e.g. over max_payload).
+    const code = /max_payload/.test(cause.message) ? ErrorCode.VALUE_TOO_LARGE
+      : ErrorCode.BAD_REQUEST;
+    return failure(code, `the ${op} was not sent: ${cause.message}`);
+  }
+  if (cause instanceof ClosedConnectionError || cause instanceof DrainingConnectionError) {
+    return failure(ErrorCode.UNAVAILABLE,
+      `the ${op} was not sent: the NATS connection is ` +
+      `${cause instanceof ClosedConnectionError ? "closed" : "draining"}`,
+      true);
+  }
+  // Anything else might have left: a create is then of unknown outcome, never called failed.
+  const code = op === "create" ? ErrorCode.TIMEOUT : ErrorCode.UNAVAILABLE;
+  return failure(code, `${op} failed: ${String(err)}`);
+}
+
+/** A failed connect in the client's terms: who was refused, or which servers were unreachable. */
+export function connectFailure(
+  err: unknown, servers: readonly string[], user: string | undefined,
+): PaxosKvError {
+  if (err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError) {
+    const who = user === undefined ? "a connection without a user" : `user "${user}"`;
+    return new PaxosKvError(ErrorCode.UNAVAILABLE,
+      `NATS at ${servers.join(",")} refused ${who} (${err.message}): wrong user or password`,
       { cause: err });
   }
-  if (err instanceof TimeoutError || (err instanceof Error && err.cause instanceof TimeoutError)) {
-    return new PaxosKvError(ErrorCode.TIMEOUT,
-      `no reply to ${op} in time; the outcome is unknown, retrying is safe`, { cause: err });
+  if (err instanceof ConnectionError) {
+    const detail = err.cause instanceof Error ? err.cause.message : err.message;
+    return new PaxosKvError(ErrorCode.UNAVAILABLE,
+      `cannot reach NATS at ${servers.join(",")}: ${detail}`, { cause: err });
   }
-  // A create that may have left cannot be called failed: its outcome is unknown.
-  const code = op === "create" ? ErrorCode.TIMEOUT : ErrorCode.UNAVAILABLE;
-  return new PaxosKvError(code, `${op} failed: ${String(err)}`, { cause: err });
+  if (err instanceof Error) {
+    return new PaxosKvError(ErrorCode.UNAVAILABLE,
+      `cannot connect to NATS at ${servers.join(",")}: ${err.message}`, { cause: err });
+  }
+  return new PaxosKvError(ErrorCode.UNAVAILABLE, `cannot connect to NATS: ${String(err)}`);
 }
 
