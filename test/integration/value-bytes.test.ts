@@ -9,10 +9,11 @@
  * BAD_REQUEST that stores nothing.
  *
  * Nodes A, B, C are proposers and acceptors only; L is a learner only, so every read is
- * answered by a replica built from the JetStream chosen stream.
+ * answered by a replica built from the JetStream chosen stream. They take values up to
+ * 512 KiB, so a value too large for a command line can go through the CLI.
  */
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFile, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -55,6 +56,8 @@ const INVALID: readonly [string, Uint8Array][] = [
   ["an encoded surrogate", new Uint8Array([0xed, 0xb0, 0x80])],
 ];
 
+const NODE_ENV = { PAXOSKV_MAX_VALUE_BYTES: String(512 * 1024) };
+
 let cluster: LocalCluster;
 let redis: AcceptorRedis;
 let client: PaxosKvClient;
@@ -63,8 +66,9 @@ let learner: NodeProcess;
 
 beforeAll(async () => {
   cluster = await startLocalCluster();
-  await Promise.all(["A", "B", "C"].map((id) => cluster.spawnNode(id, "proposer,acceptor")));
-  learner = await cluster.spawnNode("L", "learner");
+  await Promise.all(["A", "B", "C"].map((id) =>
+    cluster.spawnNode(id, "proposer,acceptor", NODE_ENV)));
+  learner = await cluster.spawnNode("L", "learner", NODE_ENV);
   client = await PaxosKvClient.connect({ servers: cluster.nats.url, timeoutMs: 10_000 });
   nc = await connectTo(cluster);
   redis = new AcceptorRedis(cluster);
@@ -217,13 +221,22 @@ describe("value bytes - the CLI", () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   /** Runs the CLI with `stdin` as its standard input. */
-  function cli(args: string[], stdin = ""): Promise<{ code: number; stdout: string; stderr: string }> {
+  async function cli(args: string[], stdin: string | Uint8Array = ""):
+    Promise<{ code: number; stdout: string; stderr: string }> {
+    const out = await cliBytes(args, stdin);
+    return { ...out, stdout: exact.decode(out.stdout) };
+  }
+
+  /** The same, with stdout as raw bytes. */
+  function cliBytes(args: string[], stdin: string | Uint8Array = ""):
+    Promise<{ code: number; stdout: Uint8Array; stderr: string }> {
     return new Promise((resolve) => {
       const child = execFile(process.execPath, ["--import", "tsx", CLI, ...args],
         { env: { ...process.env, PAXOSKV_NATS_URL: cluster.nats.url,
-          PAXOSKV_PREFIX: cluster.prefix }, timeout: 30_000, encoding: "buffer" },
+          PAXOSKV_PREFIX: cluster.prefix }, timeout: 30_000, encoding: "buffer",
+        maxBuffer: 4 * 1024 * 1024 },
         (err, stdout, stderr) => resolve({ code: err === null ? 0 : Number(err.code ?? 1),
-          stdout: exact.decode(stdout), stderr: exact.decode(stderr) }));
+          stdout: new Uint8Array(stdout), stderr: exact.decode(stderr) }));
       child.stdin?.end(stdin);
     });
   }
@@ -235,4 +248,105 @@ describe("value bytes - the CLI", () => {
     expect(JSON.parse(out.stdout)).toEqual({ key: "bytes.cli.argv", value, created: true });
     expect(valueHex(await request("get", "bytes.cli.argv"))).toBe(hex(bytesOf(value)));
   });
+  it("value bytes - CLI: create --file sends the file's bytes exactly (BOM, CRLF, NUL, " +
+    "trailing newline kept)", async () => {
+    const data = bytesOf("\ufeffline 1\r\n\u0000😀\nlast\n");
+    const file = join(dir, "value.txt");
+    writeFileSync(file, data);
+    const out = await cli(["create", "bytes.cli.file", "--file", file]);
+    expect(out.stderr).toBe("");
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual(
+      { key: "bytes.cli.file", value: exact.decode(data), created: true });
+    expect(valueHex(await request("get", "bytes.cli.file"))).toBe(hex(data));
+  });
+
+  it("value bytes - CLI: create <key> - reads the value from stdin, byte for byte", async () => {
+    const out = await cli(["create", "bytes.cli.stdin", "-"], "v\n");
+    expect(out.code).toBe(0);
+    expect(JSON.parse(out.stdout)).toEqual({ key: "bytes.cli.stdin", value: "v\n", created: true });
+    expect(valueHex(await request("get", "bytes.cli.stdin"))).toBe(hex(bytesOf("v\n")));
+    // --file - is stdin too.
+    const viaFlag = await cli(["create", "bytes.cli.stdin2", "--file", "-"], "\ufeffw");
+    expect(JSON.parse(viaFlag.stdout)).toEqual(
+      { key: "bytes.cli.stdin2", value: "\ufeffw", created: true });
+  });
+
+  it("value bytes - CLI: a file that is not UTF-8 is BAD_REQUEST and stores nothing",
+    async () => {
+      const file = join(dir, "latin1.txt");
+      writeFileSync(file, new Uint8Array([0x63, 0x61, 0x66, 0xe9]));
+      const out = await cli(["create", "bytes.cli.latin1", "--file", file]);
+      expect(out.code).toBe(1);
+      expect(out.stderr).toMatch(/^paxoskv: BAD_REQUEST: .*not valid UTF-8/);
+      expect(await request("get", "bytes.cli.latin1")).toMatchObject({ found: false });
+    });
+
+  it("value bytes - CLI: a 200 KB value, too long for a command line, goes in through stdin " +
+    "and comes out of get --raw byte for byte", async () => {
+    const data = bytesOf(`${"😀 line\r\n".repeat(20_000)}`.slice(0, 200_000));
+    const out = await cli(["create", "bytes.cli.big", "-"], data);
+    expect(out.stderr).toBe("");
+    expect(JSON.parse(out.stdout)).toMatchObject({ key: "bytes.cli.big", created: true });
+    const raw = await cliBytes(["get", "bytes.cli.big", "--raw"]);
+    expect(raw.code).toBe(0);
+    expect(hex(raw.stdout)).toBe(hex(data));
+  });
+
+  it("value bytes - CLI: get --raw of a missing key prints nothing and exits 3", async () => {
+    const raw = await cliBytes(["get", "bytes.cli.missing", "--raw"]);
+    expect(raw).toMatchObject({ code: 3, stdout: new Uint8Array() });
+  });
+
+  it.each([
+    ["no value", ["create", "bytes.cli.usage"], /create needs a value/],
+    ["a value and --file", ["create", "bytes.cli.usage", "v", "--file", "x"], /not two of them/],
+    ["- and --file", ["create", "bytes.cli.usage", "-", "--file", "x"], /not two of them/],
+    ["two words unquoted", ["create", "bytes.cli.usage", "hello", "world"],
+      /one value \(quote/],
+    ["--raw on create", ["create", "bytes.cli.usage", "v", "--raw"], /no --raw/],
+    ["get with two keys", ["get", "a", "b"], /get takes one key/],
+  ])("value bytes - CLI: %s is a usage error (exit 2) that sends nothing", async (_, args, why) => {
+    const out = await cli(args);
+    expect(out.code).toBe(2);
+    expect(out.stderr).toMatch(why);
+    expect(await request("get", "bytes.cli.usage")).toMatchObject({ found: false });
+  });
+
+  it("value bytes - CLI: a file that cannot be read is BAD_REQUEST naming it", async () => {
+    const out = await cli(["create", "bytes.cli.nofile", "--file", join(dir, "absent")]);
+    expect(out.code).toBe(1);
+    expect(out.stderr).toMatch(/^paxoskv: BAD_REQUEST: cannot read the value from .*absent: ENOENT/);
+  });
+
+  it("value bytes - CLI: watch <prefix> matches whole tokens (orders, orders.1, not ordersX), " +
+    "as its help says", async () => {
+    const help = await cli(["help"]);
+    expect(help.stdout).toMatch(/"orders" shows\s+orders and orders\.1\.x but not ordersX/);
+    const child = spawn(process.execPath, ["--import", "tsx", CLI, "watch", "bytes.w"], {
+      env: { ...process.env, PAXOSKV_NATS_URL: cluster.nats.url, PAXOSKV_PREFIX: cluster.prefix },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => { stdout += d.toString(); });
+    child.stderr.on("data", (d: Buffer) => { stderr += d.toString(); });
+    try {
+      await poll("watch to subscribe", async () => stderr.includes("watching") || undefined,
+        { timeoutMs: 20_000, intervalMs: 50 });
+      expect(stderr).toBe("watching bytes.w and keys under it, bytes.w.* (whole tokens; " +
+        "Ctrl-C stops)\n");
+      for (const key of ["bytes.wX", "bytes.w", "bytes.w.1", "bytes.wX.1"]) {
+        await client.create(key, "\ufeff1");
+      }
+      await poll("two events", async () => stdout.split("\n").length > 2 || undefined,
+        { timeoutMs: 10_000, intervalMs: 50 });
+      await new Promise((resolve) => setTimeout(resolve, 300)); // any wrong event would show
+      const keys = stdout.trim().split("\n").map((l) => (JSON.parse(l) as { key: string }).key);
+      expect(keys.sort()).toEqual(["bytes.w", "bytes.w.1"]);
+      expect((JSON.parse(stdout.split("\n")[0] ?? "") as { value: string }).value).toBe("\ufeff1");
+    } finally {
+      child.kill("SIGINT");
+    }
+  });
+
 });
