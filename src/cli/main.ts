@@ -22,7 +22,7 @@ const USAGE = `usage:
   paxoskv create <key> <value> [--nats URL] [--timeout MS] [--retries N]
   paxoskv create <key> -  |  --file PATH   the value from stdin (-) or a file (--file - is
                  stdin too), byte for byte: a trailing newline is kept (echo v | ... stores
-                 "v\n"; printf %s v does not add one); up to 64 MiB read, the cluster's
+                 "v\\n"; printf %s v does not add one); up to 64 MiB read, the cluster's
                  limit (64 KiB by default) applies
   paxoskv get    <key> [--replica] [--raw] [--nats URL] [--timeout MS] [--retries N]
                  --raw: print only the value's bytes (no newline), exit 3 when not found

@@ -262,6 +262,9 @@ describe("value bytes - the CLI", () => {
   });
 
   it("value bytes - CLI: create <key> - reads the value from stdin, byte for byte", async () => {
+    // As the usage says.
+    expect((await cli(["help"])).stdout).toMatch(
+      /trailing newline is kept \(echo v \| \.\.\. stores\s+"v\\n"; printf %s v does not add one\)/);
     const out = await cli(["create", "bytes.cli.stdin", "-"], "v\n");
     expect(out.code).toBe(0);
     expect(JSON.parse(out.stdout)).toEqual({ key: "bytes.cli.stdin", value: "v\n", created: true });
