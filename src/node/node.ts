@@ -23,7 +23,7 @@ import { ConfigError, type NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
 import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
-import type { Logger } from "./logger.js";
+import { formatDuration, type Logger } from "./logger.js";
 import { Metrics, type ReadResult } from "./metrics.js";
 import { Tracer } from "./trace.js";
 import { createUi } from "../ui/routes.js";
@@ -64,6 +64,8 @@ function whenJetStreamAnswers<T>(log: Logger, what: string, open: () => Promise<
     waitMs: JETSTREAM_WAIT_MS, maxPauseMs: 2000, retryable: isTransientJetStreamError,
     onWait: (err) =>
       log.warn({ err, code: ErrorCode.UNAVAILABLE }, `waiting for JetStream to open ${what}`),
+    onReady: (waitedMs) => log.info({ waitedMs },
+      `JetStream opened ${what} after ${formatDuration(waitedMs)}`),
   }, open);
 }
 
