@@ -131,15 +131,22 @@ export class PaxosKvClient {
     const subs = subjects.map((subject) => this.nc.subscribe(subject));
     const queue: ChosenEvent[] = [];
     let wake: (() => void) | null = null;
+    /** Why the subscriptions ended, when NATS ended them (e.g. a permission refused). */
+    let failure: unknown = null;
+    const stop = () => { for (const sub of subs) sub.unsubscribe(); wake?.(); };
     const pump = async (sub: (typeof subs)[number]) => {
-      for await (const msg of sub) {
-        const event = ChosenEventSchema.safeParse(decodeJson(msg.data));
-        if (event.success) queue.push(event.data);
-        wake?.();
+      try {
+        for await (const msg of sub) {
+          const event = ChosenEventSchema.safeParse(decodeJson(msg.data));
+          if (event.success) queue.push(event.data);
+          wake?.();
+        }
+      } catch (err) {
+        failure ??= err;
+        stop();
       }
     };
     const done = Promise.all(subs.map(pump));
-    const stop = () => { for (const sub of subs) sub.unsubscribe(); wake?.(); };
     signal?.addEventListener("abort", stop, { once: true });
     try {
       // Aborted while the caller held an event: nothing would wake the wait below.
@@ -156,6 +163,7 @@ export class PaxosKvClient {
       stop();
       await done;
     }
+    if (failure !== null) throw watchFailure(failure);
   }
 
   async close(): Promise<void> {
@@ -295,6 +303,15 @@ export function requestFailure(op: Operation, err: unknown): PaxosKvError {
   // Anything else might have left: a create is then of unknown outcome, never called failed.
   const code = op === "create" ? ErrorCode.TIMEOUT : ErrorCode.UNAVAILABLE;
   return failure(code, `${op} failed: ${String(err)}`);
+}
+
+/** Why a watch ended, in the client's terms. */
+function watchFailure(err: unknown): PaxosKvError {
+  if (err instanceof PermissionViolationError) {
+    return new PaxosKvError(ErrorCode.UNAVAILABLE, `NATS does not allow this user to ` +
+      `subscribe to ${err.subject} (its permissions): cannot watch`, { cause: err });
+  }
+  return new PaxosKvError(ErrorCode.UNAVAILABLE, `watch ended: ${String(err)}`, { cause: err });
 }
 
 /** A failed connect in the client's terms: who was refused, or which servers were unreachable. */

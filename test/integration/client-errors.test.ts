@@ -147,6 +147,17 @@ describe("client errors - certain failures are not TIMEOUT", () => {
       expect(ms).toBeLessThan(BACKOFF_MS / 2);
     });
 
+  it("client errors - a watch NATS does not let this user subscribe to ends with " +
+    "UNAVAILABLE naming the subject (it was an unhandled rejection)", async () => {
+    const c = await client(USERS.getOnly);
+    const { err, ms } = await failure(async () => {
+      for await (const event of c.watch("orders")) throw new Error(`got ${event.key}`);
+    });
+    expect(err).toMatchObject({ code: "UNAVAILABLE", message: expect.stringMatching(
+      /^NATS does not allow this user to subscribe to paxoskv\.chosen\.orders(\.>)? \(its permissions\): cannot watch$/) });
+    expect(ms).toBeLessThan(BACKOFF_MS / 2);
+  });
+
   it("client errors - a create that left and got no reply is still TIMEOUT, and retried",
     async () => {
       reached = [];
