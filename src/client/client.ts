@@ -315,7 +315,7 @@ function watchFailure(err: unknown): PaxosKvError {
 }
 
 /** A failed connect in the client's terms: who was refused, or which servers were unreachable. */
-export function connectFailure(
+function connectFailure(
   err: unknown, servers: readonly string[], user: string | undefined,
 ): PaxosKvError {
   if (err instanceof AuthorizationError || err instanceof UserAuthenticationExpiredError) {
