@@ -353,3 +353,41 @@ describe("value bytes - the CLI", () => {
   });
 
 });
+
+describe("value bytes - quorum reads over NATS (no direct Redis reads)", () => {
+  let viaNats: LocalCluster;
+  let viaNatsRedis: AcceptorRedis;
+
+  beforeAll(async () => {
+    viaNats = await startLocalCluster({ directReads: false, prefix: "bytesnats" });
+    const started = await Promise.all(["A", "B", "C"].map((id) => viaNats.spawnNode(id)));
+    for (const node of started) expect(node.output()).toContain('"quorumReads":"nats"');
+    viaNatsRedis = new AcceptorRedis(viaNats);
+  });
+
+  afterAll(async () => {
+    viaNatsRedis?.close();
+    await viaNats?.stopNodes();
+  });
+
+  it("value bytes - a value left accepted is read through the acceptors' processes unchanged",
+    async () => {
+      const key = "bytes.orphan.nats";
+      const value = "\ufeff\u0000\r😀\u2028";
+      for (const id of viaNats.acceptors) {
+        await viaNatsRedis.writeAccepted(id, key, Date.now(), "A", value);
+      }
+      // This cluster has its own NATS server.
+      const c = await PaxosKvClient.connect({ servers: viaNats.nats.url, prefix: viaNats.prefix,
+        timeoutMs: 10_000 });
+      try {
+        const raw = await c.nc.request(`${viaNats.prefix}.get.${key}`, new Uint8Array(),
+          { timeout: 10_000 });
+        const got = JSON.parse(exact.decode(raw.data)) as Record<string, unknown>;
+        expect(got).toMatchObject({ ok: true, key, found: true });
+        expect(valueHex(got)).toBe(hex(bytesOf(value)));
+      } finally {
+        await c.close();
+      }
+    });
+});
