@@ -15,6 +15,22 @@ export default tseslint.config(
     },
   },
   {
+    // One decoder for bytes from NATS (decodeUtf8 / decodeJson in adapters/nats/connection.ts):
+    // nats.js' msg.string() and entry.string() drop a leading BOM, a byte of the value.
+    files: ["src/**/*.ts"],
+    ignores: ["src/ui/page-script.ts"],
+    rules: {
+      "no-restricted-syntax": ["error", {
+        selector: "CallExpression[arguments.length=0][callee.property.name='string']" +
+          "[callee.object.name!='z']",
+        message: "decode with decodeUtf8/decodeJson: .string() drops a leading BOM",
+      }, {
+        selector: "NewExpression[callee.name='TextDecoder']",
+        message: "decode with decodeUtf8/decodeJson (adapters/nats/connection.ts), the one decoder",
+      }],
+    },
+  },
+  {
     // The Paxos core is pure: no I/O, no clocks, no chance. Time and randomness are arguments.
     files: ["src/core/**/*.ts"],
     rules: {

@@ -2,7 +2,10 @@
  * The paxoskv CLI. Loaded by src/cli/main.ts once it has checked the Node.js version: this
  * module and what it imports may use any API of the Node.js that package.json "engines" names.
  */
+import { createReadStream } from "node:fs";
 import { parseArgs } from "node:util";
+import { AuthorizationError, ConnectionError } from "@nats-io/transport-node";
+import { decodeUtf8 } from "../adapters/nats/connection.js";
 import { PaxosKvClient } from "../client/client.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { ConfigError, loadConfig, loadNatsTls } from "../node/config.js";
@@ -24,8 +27,15 @@ const USAGE = `usage:
   paxoskv node   [--node-id A] [--roles proposer,acceptor,learner] [--acceptors A,B,C]
                  [--nats URL] [--redis URL] [--rebuild true] run one node (env: PAXOSKV_*)
   paxoskv create <key> <value> [--nats URL] [--timeout MS] [--retries N]
-  paxoskv get    <key> [--replica] [--nats URL] [--timeout MS] [--retries N]
-  paxoskv watch  [key-prefix] [--nats URL]            print chosen values as they arrive
+  paxoskv create <key> -  |  --file PATH   the value from stdin (-) or a file (--file - is
+                 stdin too), byte for byte: a trailing newline is kept (echo v | ... stores
+                 "v\\n"; printf %s v does not add one); up to 64 MiB read, the cluster's
+                 limit (64 KiB by default) applies
+  paxoskv get    <key> [--replica] [--raw] [--nats URL] [--timeout MS] [--retries N]
+                 --raw: print only the value's bytes (no newline), exit 3 when not found
+  paxoskv watch  [key-prefix] [--nats URL]  print chosen values as they arrive (live only):
+                 the key-prefix matches whole dot-separated tokens, so "orders" shows
+                 orders and orders.1.x but not ordersX; no prefix shows every key
   paxoskv status [--nats URL] [--json]                every node's roles, version, readiness, and
                  whether each acceptor votes (node credentials; exit 1 if a node or acceptor is out)
   paxoskv export <file> [--resume] [--acceptors A,B,C] [--nats URL]
@@ -57,8 +67,18 @@ const NODE_FLAGS = {
 
 const CLIENT_OPTIONS = {
   nats: { type: "string" }, timeout: { type: "string" }, replica: { type: "boolean" },
-  prefix: { type: "string" }, retries: { type: "string" },
+  prefix: { type: "string" }, retries: { type: "string" }, file: { type: "string" },
+  raw: { type: "boolean" },
 } as const;
+
+/**
+ * The most a value read from stdin or a file may be: NATS' own ceiling for max_payload. The
+ * cluster's limit (PAXOSKV_MAX_VALUE_BYTES) is checked by the node; this only bounds memory.
+ */
+const VALUE_READ_BYTES_MAX = 64 * 1024 * 1024;
+
+/** Exit code of `get --raw` for a key that does not exist (1 is an error, 2 a usage error). */
+const EXIT_NOT_FOUND = 3;
 
 type ClientValues = { nats?: string; timeout?: string; prefix?: string; retries?: string };
 
@@ -73,9 +93,28 @@ function wholeNumber(flag: string, text: string | undefined, fallback: number, m
   return n;
 }
 
-function connectClient(values: ClientValues): Promise<PaxosKvClient> {
+async function connectClient(values: ClientValues): Promise<PaxosKvClient> {
   const env = process.env;
   const tls = loadNatsTls(env);
+  try {
+    return await connectWith(values, env, tls);
+  } catch (err) {
+    // Say which setting to change: the client library knows no variables.
+    if (err instanceof PaxosKvError && err.cause instanceof AuthorizationError) {
+      throw new PaxosKvError(err.code, `${err.message}; set PAXOSKV_NATS_USER and ` +
+        "PAXOSKV_NATS_PASSWORD to the client's NATS credentials", { cause: err });
+    }
+    if (err instanceof PaxosKvError && err.cause instanceof ConnectionError) {
+      throw new PaxosKvError(err.code, `${err.message}; set PAXOSKV_NATS_URL or --nats`,
+        { cause: err });
+    }
+    throw err;
+  }
+}
+
+function connectWith(
+  values: ClientValues, env: NodeJS.ProcessEnv, tls: ReturnType<typeof loadNatsTls>,
+): Promise<PaxosKvClient> {
   return PaxosKvClient.connect({
     servers: (values.nats ?? env.PAXOSKV_NATS_URL ?? "nats://127.0.0.1:4222").split(","),
     prefix: values.prefix ?? env.PAXOSKV_PREFIX ?? "paxoskv",
@@ -149,28 +188,106 @@ async function runNode(args: string[]): Promise<number> {
 
 async function runClient(command: "create" | "get" | "watch", args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: CLIENT_OPTIONS });
-  const [key, value] = positionals;
-  const missing = command === "create" ? value === undefined : command === "get" && key === undefined;
-  if (missing) {
-    console.error(USAGE);
+  const [key, valueArg] = positionals;
+  const problem = usageProblem(command, positionals, values);
+  if (problem !== null) {
+    console.error(`paxoskv: ${problem}\n${USAGE}`);
     return 2;
   }
+  // Read before connecting: a file that cannot be read costs no connection.
+  const value = command === "create" ? await valueOf(valueArg, values.file) : "";
   const client = await connectClient(values);
   try {
     if (command === "watch") {
       const stop = new AbortController();
       for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => stop.abort());
-      for await (const event of client.watch(key, stop.signal)) console.log(JSON.stringify(event));
+      const events = client.watch(key, stop.signal);
+      const first = events.next(); // subscribes
+      await client.nc.flush();
+      // On stderr, so stdout stays one event per line for scripts.
+      console.error(key === undefined ? "watching every key (Ctrl-C stops)"
+        : `watching ${key} and keys under it, ${key}.* (whole tokens; Ctrl-C stops)`);
+      for (let next = await first; next.done !== true; next = await events.next()) {
+        console.log(JSON.stringify(next.value));
+      }
       return 0;
     }
     const result = command === "create"
-      ? await client.create(key ?? "", value ?? "")
+      ? await client.create(key ?? "", value)
       : await client.get(key ?? "", { replica: values.replica === true });
+    if (values.raw === true) {
+      if (!("value" in result)) return EXIT_NOT_FOUND;
+      await new Promise<void>((resolve, reject) =>
+        process.stdout.write(result.value, (err) => (err ? reject(err) : resolve())));
+      return 0;
+    }
     console.log(JSON.stringify(result));
     return 0;
   } finally {
     await client.close();
   }
+}
+
+/** What is wrong with a create, get or watch command line, or null. */
+function usageProblem(
+  command: "create" | "get" | "watch", positionals: string[],
+  values: { file?: string; raw?: boolean; replica?: boolean },
+): string | null {
+  const [key, value] = positionals;
+  if (command === "watch") {
+    if (values.file !== undefined || values.raw === true) return "watch takes no --file or --raw";
+    return positionals.length > 1 ? "watch takes one key prefix" : null;
+  }
+  if (key === undefined) return `${command} needs a key`;
+  if (command === "get") {
+    if (values.file !== undefined) return "get takes no --file";
+    return positionals.length > 1 ? "get takes one key" : null;
+  }
+  if (values.raw === true || values.replica === true) return "create takes no --raw or --replica";
+  if (value !== undefined && values.file !== undefined) {
+    return "give the value as an argument, as - (stdin) or with --file, not two of them";
+  }
+  if (value === undefined && values.file === undefined) {
+    return "create needs a value: an argument, - for stdin, or --file PATH";
+  }
+  // Unquoted words would otherwise be lost silently: `create k hello world` stored "hello".
+  return positionals.length > 2 ? "create takes one value (quote a value with spaces)" : null;
+}
+
+/** The value of a create: the argument, or the exact bytes of stdin (`-`) or a file. */
+async function valueOf(arg: string | undefined, file: string | undefined):
+  Promise<string | Uint8Array> {
+  if (file === undefined && arg !== "-") return arg ?? "";
+  const from = file === undefined || file === "-" ? "stdin" : file;
+  let data: Uint8Array;
+  try {
+    data = await readAll(from === "stdin" ? process.stdin : createReadStream(from));
+  } catch (err) {
+    if (err instanceof PaxosKvError) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST, `cannot read the value from ${from}: ${reason}`);
+  }
+  if (decodeUtf8(data) === null) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST,
+      `the value from ${from} is not valid UTF-8 (values are UTF-8 text); nothing was sent`);
+  }
+  return data;
+}
+
+/** Every byte of `stream`, refusing more than VALUE_READ_BYTES_MAX. */
+async function readAll(stream: NodeJS.ReadableStream): Promise<Uint8Array> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of stream) {
+    const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+    bytes += buffer.length;
+    if (bytes > VALUE_READ_BYTES_MAX) {
+      throw new PaxosKvError(ErrorCode.VALUE_TOO_LARGE,
+        `the value is over ${VALUE_READ_BYTES_MAX} bytes; nothing was sent`);
+    }
+    chunks.push(buffer);
+  }
+  return new Uint8Array(Buffer.concat(chunks));
 }
 
 /** Switches tracing on in every node for the pattern, and prints what they publish. */
@@ -191,11 +308,13 @@ async function runTrace(args: string[]): Promise<number> {
   if (values.json === true) console.error(`tracing ${pattern} (Ctrl-C stops)`);
   else console.log(`tracing ${pattern} (Ctrl-C stops)`);
   for await (const msg of sub) {
+    const text = decodeUtf8(msg.data);
+    if (text === null) continue;
     if (values.json === true) {
-      console.log(msg.string());
+      console.log(text);
       continue;
     }
-    const event = JSON.parse(msg.string()) as TraceEvent;
+    const event = JSON.parse(text) as TraceEvent;
     const t0 = firstSeen.get(event.traceId) ?? event.t;
     firstSeen.set(event.traceId, t0);
     console.log(formatTraceEvent(event, event.t - t0));
@@ -299,7 +418,7 @@ async function runRebuild(args: string[]): Promise<number> {
         strategy: "stall", stall: 5_000 });
     let count = 0;
     for await (const reply of replies) {
-      console.log(reply.string());
+      console.log(decodeUtf8(reply.data) ?? "(a reply that is not UTF-8)");
       count++;
     }
     if (count === 0) console.error("paxoskv: no learner answered");
@@ -322,7 +441,7 @@ async function runRejoin(args: string[]): Promise<number> {
     const prefix = values.prefix ?? process.env.PAXOSKV_PREFIX ?? "paxoskv";
     const reply = await client.nc.request(paxosRejoinSubject(prefix, id), "",
       { timeout: values.timeout === undefined ? 120_000 : Number(values.timeout) });
-    const body = reply.string();
+    const body = decodeUtf8(reply.data) ?? "{}";
     console.log(body);
     return (JSON.parse(body) as { ok?: unknown }).ok === true ? 0 : 1;
   } catch (err) {

@@ -13,7 +13,7 @@ import {
   ReadBatchSchema, wireBytesMax,
   WIRE_VERSION, type AcceptorReply, type ListReply,
 } from "../protocol/wire.js";
-import type { Logger } from "./logger.js";
+import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 
 /**
@@ -25,6 +25,8 @@ import type { Metrics } from "./metrics.js";
 export class AcceptorRole {
   #subscriptions: Subscription[] = [];
   readonly #inFlight = new Set<Promise<void>>();
+  /** The store failing messages (its Redis down or slow): logged while it lasts. */
+  #storeFailing: Ongoing | null = null;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -119,8 +121,13 @@ export class AcceptorRole {
       // No reply: this store must not vote, and the node stops the role.
       if (err instanceof AcceptorFencedError) return this.onFenced(err);
       // The store is down or slow: no reply is the honest answer; the proposer times out.
-      this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "acceptor store failed");
+      this.#storeFailing ??= new Ongoing(this.log, REPEAT_LOG_INTERVAL_MS);
+      this.#storeFailing.failed({ err, code: ErrorCode.UNAVAILABLE },
+        "acceptor store failed: no reply to Paxos messages");
       return;
+    }
+    if (this.#storeFailing?.active === true) {
+      this.#storeFailing.ended({}, "acceptor store answers Paxos messages again");
     }
     if (this.metrics !== undefined) {
       for (const r of replies) {

@@ -3,7 +3,7 @@ import type { AcceptorStore } from "../adapters/ports.js";
 import { ErrorCode } from "../protocol/codes.js";
 import type { ChosenEvent } from "../protocol/replies.js";
 import { chosenEventOf, type Learned } from "./learner-role.js";
-import type { Logger } from "./logger.js";
+import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
 
 export interface RepairOptions {
   /** Time between passes. */
@@ -28,6 +28,8 @@ export class AnnouncementRepair {
   readonly #stop = new AbortController();
   #pass: Promise<void> = Promise.resolve();
   #timer: NodeJS.Timeout | null = null;
+  /** Passes failing in a row (the store or JetStream down): logged while it lasts. */
+  #failing: Ongoing | null = null;
 
   constructor(
     private readonly store: AcceptorStore,
@@ -41,9 +43,12 @@ export class AnnouncementRepair {
 
   start(): void {
     const loop = () => {
-      this.#pass = this.pass().then(() => undefined, (err: unknown) => {
-        this.log.warn({ err, code: ErrorCode.UNAVAILABLE }, "announcement repair pass failed");
-      }).finally(() => {
+      this.#failing ??= new Ongoing(this.log, REPEAT_LOG_INTERVAL_MS);
+      const failing = this.#failing;
+      this.#pass = this.pass().then(
+        () => failing.ended({}, "announcement repair passes work again"),
+        (err: unknown) => failing.failed({ err, code: ErrorCode.UNAVAILABLE },
+          "announcement repair pass failed")).finally(() => {
         if (!this.#stop.signal.aborted) this.#timer = setTimeout(loop, this.options.intervalMs);
       });
     };

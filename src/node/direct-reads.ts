@@ -4,7 +4,7 @@ import { RedisAcceptorReader } from "../adapters/redis/index.js";
 import { AssertionFailure } from "../core/assert.js";
 import type { AcceptedProposal } from "../core/messages.js";
 import { ErrorCode } from "../protocol/codes.js";
-import { throttled, type Logger } from "./logger.js";
+import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
 
 export interface DirectReadsOptions {
   /** Each acceptor ID with its Redis URL (PAXOSKV_ACCEPTOR_REDIS). */
@@ -19,7 +19,6 @@ export interface DirectReadsOptions {
 /** How long a starting node waits for the acceptors' Redis before it serves anyway. */
 const CONNECT_WAIT_MS = 2000;
 const WATCH_ATTEMPTS = 20;
-const ERROR_LOG_INTERVAL_MS = 5000;
 
 /**
  * The acceptors' Redis, read directly by quorum reads: one connection per acceptor, each read
@@ -31,14 +30,16 @@ export class AcceptorRedisReads {
   readonly #readers = new Map<string, RedisAcceptorReader>();
   readonly #incarnations = new Map<string, string>();
   readonly #stopWatches: (() => void)[] = [];
-  readonly #logEvery = new Map<string, () => boolean>();
+  /** Per acceptor: its Redis failing, logged every few seconds while it lasts. */
+  readonly #down = new Map<string, Ongoing>();
 
   private constructor(private readonly options: DirectReadsOptions) {
     for (const [id, url] of options.urls) {
-      this.#logEvery.set(id, throttled(ERROR_LOG_INTERVAL_MS));
+      this.#down.set(id, new Ongoing(options.log, REPEAT_LOG_INTERVAL_MS));
       this.#readers.set(id, new RedisAcceptorReader({
         acceptorId: id, url, prefix: options.prefix, commandTimeoutMs: options.commandTimeoutMs,
         onConnectionError: (err) => this.#failed(id, err),
+        onReady: () => this.#answered(id),
         // A read while disconnected fails at once (no answer) instead of queueing.
         redisOptions: { enableOfflineQueue: false },
       }));
@@ -70,12 +71,15 @@ export class AcceptorRedisReads {
     if (reader === undefined || incarnation === undefined) {
       throw new AcceptorFencedError(`acceptor ${acceptorId} has no registration`);
     }
+    let accepted: AcceptedProposal | null;
     try {
-      return (await reader.readFenced(key, incarnation)).accepted;
+      accepted = (await reader.readFenced(key, incarnation)).accepted;
     } catch (err) {
       this.#failed(acceptorId, err);
       throw err;
     }
+    this.#answered(acceptorId);
+    return accepted;
   }
 
   /** Per acceptor: is its Redis connected, with a registration to fence reads by? */
@@ -110,18 +114,25 @@ export class AcceptorRedisReads {
     }
   }
 
+  /** The acceptor's Redis answers (again): the end of its failure, if one was logged. */
+  #answered(id: string): void {
+    const down = this.#down.get(id);
+    if (down?.active === true) {
+      down.ended({ acceptor: id }, `acceptor ${id}'s Redis answers quorum reads again`);
+    }
+  }
+
   /** One line every few seconds per acceptor: a Redis that is down fails every read. */
   #failed(id: string, err: unknown): void {
-    if (!(this.#logEvery.get(id)?.() ?? true)) return;
     const message = (why: string) =>
       `acceptor ${id}'s Redis ${why}: quorum reads count it as silent`;
     if (err instanceof AssertionFailure) {
       // Not this node's state to crash over: the acceptor itself stops at its next read of it.
-      this.options.log.error({ err, code: ErrorCode.INTERNAL, acceptor: id },
-        message("holds a malformed state"));
+      this.#down.get(id)?.failed({ err, code: ErrorCode.INTERNAL, acceptor: id },
+        message("holds a malformed state"), "error");
       return;
     }
-    this.options.log.warn({ err, code: ErrorCode.UNAVAILABLE, acceptor: id },
+    this.#down.get(id)?.failed({ err, code: ErrorCode.UNAVAILABLE, acceptor: id },
       message(err instanceof AcceptorFencedError ? "does not hold its registered state"
         : "is unreachable"));
   }

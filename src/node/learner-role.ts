@@ -7,7 +7,7 @@ import type { ChosenEvent, GetReply } from "../protocol/replies.js";
 import type { Operation } from "../protocol/subjects.js";
 import { sourceOf } from "./admission.js";
 import { keyOf } from "./endpoint.js";
-import type { Logger } from "./logger.js";
+import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
 import type { ReadResult } from "./metrics.js";
 import type { ProposerDriver } from "./proposer-driver.js";
 import type { QuorumReads } from "./quorum-reader.js";
@@ -71,6 +71,8 @@ export class LearnerRole {
   #behindMax = 0;
   /** Set after a follow's first catch-up: from then on only a long way back is worth a log. */
   #followingLive = false;
+  /** Following failing again and again (JetStream down): logged while it lasts. */
+  #notFollowing: Ongoing | null = null;
 
   constructor(
     private readonly prefix: string,
@@ -111,17 +113,24 @@ export class LearnerRole {
       this.#behindMax = pending;
       this.lag = Math.max(this.lag, pending);
       if (pending === 0) this.attached = true;
-      this.log.info({ pending }, "following the chosen stream");
+      if (this.#notFollowing?.active === true) {
+        this.#notFollowing.ended({ pending }, "following the chosen stream again");
+      } else {
+        this.log.info({ pending }, "following the chosen stream");
+      }
     });
+    // Retried every second while JetStream is down: one line per 30 s, not one per second.
+    this.#notFollowing ??= new Ongoing(this.log, REPEAT_LOG_INTERVAL_MS);
+    const notFollowing = this.#notFollowing;
     following.then(() => {
       if (this.#stop.signal.aborted) return;
-      this.log.warn({ code: ErrorCode.UNAVAILABLE },
-        "chosen stream consumer stalled or ended; following it again in 1 s");
+      notFollowing.failed({ code: ErrorCode.UNAVAILABLE },
+        "chosen stream consumer stalled or ended; following it again every 1 s");
       this.#followAgain();
     }, (err: unknown) => {
       if (this.#stop.signal.aborted) return;
-      this.log.error({ err, code: ErrorCode.UNAVAILABLE },
-        "chosen stream consumer stopped; following it again in 1 s");
+      notFollowing.failed({ err, code: ErrorCode.UNAVAILABLE },
+        "chosen stream consumer stopped; following it again every 1 s");
       this.#followAgain();
     });
   }

@@ -1,5 +1,5 @@
 import { Svcm, type Service } from "@nats-io/services";
-import { nuid } from "@nats-io/transport-node";
+import { AuthorizationError, nuid } from "@nats-io/transport-node";
 import { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
 import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import { isTransientJetStreamError } from "../adapters/jetstream/transient.js";
@@ -20,11 +20,11 @@ import { AnnouncedBatcher, AnnouncementRepair, DEFAULT_REPAIR } from "./announce
 import { FairAdmission, type AdmittedOperation } from "./admission.js";
 import { AcceptorRedisReads } from "./direct-reads.js";
 import { startHttp, type MountPage, type Voting } from "./http.js";
-import type { NodeConfig } from "./config.js";
+import { ConfigError, type NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
 import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
-import type { Logger } from "./logger.js";
+import { formatDuration, type Logger } from "./logger.js";
 import { Metrics, type ReadResult } from "./metrics.js";
 import { Tracer } from "./trace.js";
 import { ProposerDriver } from "./proposer-driver.js";
@@ -68,6 +68,8 @@ function whenJetStreamAnswers<T>(log: Logger, what: string, open: () => Promise<
     waitMs: JETSTREAM_WAIT_MS, maxPauseMs: 2000, retryable: isTransientJetStreamError,
     onWait: (err) =>
       log.warn({ err, code: ErrorCode.UNAVAILABLE }, `waiting for JetStream to open ${what}`),
+    onReady: (waitedMs) => log.info({ waitedMs },
+      `JetStream opened ${what} after ${formatDuration(waitedMs)}`),
   }, open);
 }
 
@@ -90,6 +92,14 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const nc = await connectNats({
     servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
     tls: config.natsTls, name: `paxoskv-${config.nodeId}`,
+  }).catch((err: unknown) => {
+    // A refused login is a setting to fix: say which one, without a stack.
+    if (!(err instanceof AuthorizationError)) throw err;
+    const who = config.natsUser === undefined ? "a connection without a user"
+      : `user "${config.natsUser}"`;
+    throw new ConfigError(`NATS at ${config.natsServers.join(",")} refused ${who} ` +
+      `(${err.message}): set PAXOSKV_NATS_USER and PAXOSKV_NATS_PASSWORD to the node's ` +
+      "NATS credentials");
   });
   const natsState = { connected: true };
   void watchNatsStatus(nc, log, natsState);

@@ -9,6 +9,8 @@ export interface StartRetry {
   readonly retryable?: (err: unknown) => boolean;
   /** Hears the first failure, once: the node says what it waits for. */
   readonly onWait: (err: unknown) => void;
+  /** Hears the success after a wait, with how long it waited: the node says the wait is over. */
+  readonly onReady?: (waitedMs: number) => void;
 }
 
 /**
@@ -18,10 +20,13 @@ export interface StartRetry {
 export async function retryWhileStarting<T>(
   options: StartRetry, attempt: () => Promise<T>,
 ): Promise<T> {
-  const deadline = Date.now() + options.waitMs;
+  const start = Date.now();
+  const deadline = start + options.waitMs;
   for (let n = 0; ; n++) {
     try {
-      return await attempt();
+      const result = await attempt();
+      if (n > 0) options.onReady?.(Date.now() - start);
+      return result;
     } catch (err) {
       if (!(options.retryable?.(err) ?? true) || Date.now() > deadline) throw err;
       if (n === 0) options.onWait(err);

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { decodeUtf8 } from "../adapters/nats/connection.js";
 import { validateKey } from "../protocol/subjects.js";
 import {
   TRACE_RENEW_MS, TRACE_TTL_MS, traceControlSubject, traceSubject, type TraceControl,
@@ -81,7 +82,8 @@ export class TraceFeeds {
     // Subscribe before switching tracing on, so no event of a create started after is lost.
     const sub = this.nc.subscribe(traceSubject(this.prefix, pattern), {
       callback: (err, msg) => {
-        if (err === null) send("trace", msg.string());
+        const text = err === null ? decodeUtf8(msg.data) : null;
+        if (text !== null) send("trace", text);
       },
     });
     const renew = setInterval(() => {

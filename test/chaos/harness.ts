@@ -310,7 +310,7 @@ export class Harness {
         continue;
       }
       for (const line of text.split("\n")) {
-        if (/SAFETY VIOLATION|uncaught exception|AssertionFailure|"level":60/.test(line)) {
+        if (/SAFETY VIOLATION|uncaught exception|AssertionFailure|"level":"fatal"/.test(line)) {
           alarms.push(`${id}: ${line.slice(0, 400)}`);
         }
       }

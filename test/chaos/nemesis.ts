@@ -330,7 +330,7 @@ export class Nemesis {
         // Why, in one line: the exit code, then the node's last error or fatal log message.
         const text = String(err);
         const exit = /exited with (\S+)/.exec(text)?.[1] ?? "?";
-        const last = [...text.matchAll(/"level":(?:50|60).*?"msg":"([^"]*)"|^(paxoskv:.*)$/gm)]
+        const last = [...text.matchAll(/"level":"(?:error|fatal)".*?"msg":"([^"]*)"|^(paxoskv:.*)$/gm)]
           .map((m) => m[1] ?? m[2]).at(-1);
         failure = `exit ${exit}${last === undefined ? "" : `, "${last}"`}`;
         return null;

@@ -55,7 +55,7 @@ const big = (name: string, i: number) => `${name}-${i}-`.padEnd(VALUE_BYTES, "x"
 
 function crashed(): string[] {
   return nodes.filter((n) => !n.running).map((n) =>
-    `${n.id}: ${n.output().split("\n").filter((l) => l.includes('"level":60')).join("\n")}`);
+    `${n.id}: ${n.output().split("\n").filter((l) => l.includes('"level":"fatal"')).join("\n")}`);
 }
 
 describe("large values - many at once", () => {

@@ -2,6 +2,7 @@ import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { z } from "zod";
+import { decodeJson } from "../nats/connection.js";
 
 /** The incarnation registered for one acceptor ID, and the KV revision that holds it. */
 export interface Registration {
@@ -69,16 +70,8 @@ export class AcceptorRegistry {
 /** An entry's registration; null when deleted. */
 function registrationOf(entry: KvEntry | null): Registration | null {
   if (entry === null || entry.operation !== "PUT") return null;
-  const parsed = RegistrationSchema.safeParse(safeJson(entry.string()));
+  const parsed = RegistrationSchema.safeParse(decodeJson(entry.value));
   // A value this version cannot read is someone else's: never treat it as free.
   const incarnation = parsed.success ? parsed.data.incarnation : `unreadable:${entry.revision}`;
   return { incarnation, revision: entry.revision };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return null;
-  }
 }

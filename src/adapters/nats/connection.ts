@@ -45,9 +45,17 @@ export function connectNats(options: NatsOptions): Promise<NatsConnection> {
   });
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
+/**
+ * The one decoder of bytes from NATS. `ignoreBOM`: a leading U+FEFF is part of the text (a
+ * value is exactly the bytes sent), not a marker to drop; nats.js' `msg.string()` drops it.
+ */
+// eslint-disable-next-line no-restricted-syntax -- this is the one decoder
+const utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-/** Decodes strict UTF-8, or returns null: invalid bytes are a BAD_REQUEST, never replaced. */
+/**
+ * Decodes strict UTF-8, keeping every byte (a BOM too), or returns null: invalid bytes are a
+ * BAD_REQUEST, never replaced. Use it (or decodeJson) for every message, never `msg.string()`.
+ */
 export function decodeUtf8(data: Uint8Array): string | null {
   try {
     return utf8.decode(data);

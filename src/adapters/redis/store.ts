@@ -24,6 +24,8 @@ export interface RedisAcceptorStoreOptions {
   readonly commandTimeoutMs?: number;
   /** Told about connection errors; ioredis keeps reconnecting on its own. */
   readonly onConnectionError?: (error: Error) => void;
+  /** Told each time the connection is (again) ready for commands. */
+  readonly onReady?: () => void;
   /** Extra ioredis options, applied last. */
   readonly redisOptions?: RedisOptions;
 }
@@ -85,6 +87,7 @@ export class RedisAcceptorReader {
     });
     // Without a listener ioredis prints every reconnect failure; the node logs them instead.
     redis.on("error", (error: Error) => options.onConnectionError?.(error));
+    redis.on("ready", () => options.onReady?.());
     // The number of keys varies with the batch, so it is the first argument of each call.
     redis.defineCommand("paxoskvPrepare", { lua: PREPARE_LUA });
     redis.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
