@@ -283,8 +283,23 @@ export class Harness {
     }
   }
 
-  /** Every key's hash on one acceptor (SCAN, then HGETALL in pipelines). */
+  /**
+   * Every key's hash on one acceptor (SCAN, then HGETALL in pipelines). Tried a few times: the
+   * checker's client may still be reconnecting to a Redis the faults restarted, and on a loaded
+   * machine a pipeline of thousands of reads can outlast its command timeout.
+   */
   async snapshotAcceptor(id: string): Promise<AcceptorSnapshot> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#snapshotOnce(id);
+      } catch (err) {
+        if (attempt >= 5) throw err;
+        await sleep(1000);
+      }
+    }
+  }
+
+  async #snapshotOnce(id: string): Promise<AcceptorSnapshot> {
     const client = this.#redisClient(id);
     const prefix = this.#hashPrefix(id);
     const names: string[] = [];
