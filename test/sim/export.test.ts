@@ -53,7 +53,7 @@ describe("sim export - a run as trace events", () => {
   });
 
   it("sim export - a planted bug's violation is in the file", () => {
-    const run = exportSeed(3, "quorum-of-one");
+    const run = exportSeed(1, "quorum-of-one");
     expect(run.violation).not.toBeNull();
     expect(run.bug).toBe("quorum-of-one");
   });
