@@ -49,7 +49,7 @@ const USAGE = `usage:
                  and votes again (it refuses to vote until then)
   paxoskv trace  [key-pattern] [--nats URL] [--json]  print the live Paxos messages of creates
                  (--json: one TraceEvent per line, for the web page's replay)
-  paxoskv ui     [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C]
+  paxoskv ui     [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C] [--race]
                  the web page (cluster view, live sequence diagrams) against a cluster
   paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]

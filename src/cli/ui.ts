@@ -2,11 +2,11 @@ import { parseArgs } from "node:util";
 import { loadNatsTls } from "../node/config.js";
 import { startStandaloneUi } from "../ui/standalone.js";
 
-/** `paxoskv ui [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C]`. */
+/** `paxoskv ui [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C] [--race]`. */
 export async function runUi(args: string[]): Promise<number> {
   const { values } = parseArgs({ args, options: {
     nats: { type: "string" }, port: { type: "string" }, host: { type: "string" },
-    prefix: { type: "string" }, acceptors: { type: "string" },
+    prefix: { type: "string" }, acceptors: { type: "string" }, race: { type: "boolean" },
   } });
   const env = process.env;
   const servers = (values.nats ?? env.PAXOSKV_NATS_URL ?? "nats://127.0.0.1:4222").split(",");
@@ -19,6 +19,7 @@ export async function runUi(args: string[]): Promise<number> {
       .map((a) => a.trim()).filter((a) => a !== ""),
     port: Number(values.port ?? 8080),
     host: values.host ?? "127.0.0.1",
+    race: values.race === true,
   });
   console.log(`paxoskv ui: http://${values.host ?? "127.0.0.1"}:${ui.port}/  (cluster: ` +
     `${servers.join(",")}; Ctrl-C stops)`);

@@ -99,6 +99,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     }),
     PAXOSKV_PREFIX: prefix,
     PAXOSKV_REQUIRE_DURABLE: "true",
+    // A local cluster is a demo: the page's Race button may create keys.
+    PAXOSKV_PAGE_RACE: "true",
     LOG_LEVEL: options.logLevel ?? "info",
     ...options.env,
     ...env,

@@ -78,6 +78,7 @@ const EnvSchema = z.object({
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
   PAXOSKV_REBUILD_ON_START: bool.default(false),
   PAXOSKV_REBUILD_INTERVAL_S: int(0, 86_400).default(900),
+  PAXOSKV_PAGE_RACE: bool.default(false),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
 });
@@ -113,6 +114,8 @@ export interface NodeConfig {
    * what the stream lost or never carried.
    */
   readonly rebuildIntervalMs: number;
+  /** The web page's Race button may create keys (POST /api/race): a demo, off unless asked. */
+  readonly pageRace: boolean;
   readonly logLevel: string;
 }
 
@@ -158,6 +161,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
     rebuildIntervalMs: e.PAXOSKV_REBUILD_INTERVAL_S * 1000,
+    pageRace: e.PAXOSKV_PAGE_RACE,
     logLevel: e.LOG_LEVEL,
   };
 }

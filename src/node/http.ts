@@ -37,6 +37,8 @@ export interface PageHost {
     readiness(): Promise<Readiness>;
   };
   readonly onError: (what: string, err: unknown) => void;
+  /** The page's Race button may create keys (`PAXOSKV_PAGE_RACE`). */
+  readonly race: boolean;
 }
 
 export type MountPage = (host: PageHost) => PageRoutes;

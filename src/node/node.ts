@@ -178,6 +178,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         tls: config.natsTls },
       self: { node: config.nodeId, roles: config.roles, readiness: serving },
       onError: (what, err) => log.warn({ err }, `web page: ${what} failed`),
+      race: config.pageRace,
     });
     const server = await startHttp(config.httpPort, {
       other: (path, req, res) => page?.route(path, req, res) ?? false,

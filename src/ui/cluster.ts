@@ -1,7 +1,9 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Svcm, type ServiceIdentity } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { AcceptorVotingView } from "../node/status.js";
 import type { Readiness } from "../protocol/readiness.js";
+import type { AcceptorVoting } from "../protocol/status.js";
 import { CHOSEN_STREAM } from "../protocol/subjects.js";
 
 /** The micro service every node registers (`SERVICE_NAME` in src/node/node.ts). */
@@ -39,8 +41,15 @@ export interface ClusterStatus {
   } | null;
   readonly nats: { readonly connected: boolean; readonly server: string };
   readonly nodes: readonly NodeStatus[];
-  /** The configured acceptor set; up = a node with that ID and the acceptor role answers. */
-  readonly acceptors: readonly { readonly id: string; readonly up: boolean }[];
+  /**
+   * The configured acceptor set; up = a node with that ID and the acceptor role answers;
+   * voting = what its voting beat says (a fenced acceptor is up and does not vote).
+   */
+  readonly acceptors: readonly {
+    readonly id: string; readonly up: boolean; readonly voting: AcceptorVoting;
+  }[];
+  /** Whether the Race button may create keys here. */
+  readonly race: boolean;
   readonly quorum: number;
   readonly stream: {
     readonly name: string;
@@ -62,6 +71,7 @@ export interface ClusterSource {
     readonly roles: readonly string[];
     readiness(): Promise<Readiness>;
   } | undefined;
+  readonly race?: boolean;
 }
 
 interface StatsLike extends ServiceIdentity {
@@ -75,8 +85,16 @@ interface StatsLike extends ServiceIdentity {
 /** Reads the cluster's state: service discovery, the chosen stream, this node's readiness. */
 export class ClusterView {
   #jsm: Promise<JetStreamManager> | null = null;
+  readonly #voting: AcceptorVotingView;
 
-  constructor(private readonly source: ClusterSource) {}
+  constructor(private readonly source: ClusterSource) {
+    this.#voting = new AcceptorVotingView(source.acceptors);
+    this.#voting.start(source.nc, source.prefix);
+  }
+
+  close(): void {
+    this.#voting.stop();
+  }
 
   async status(): Promise<ClusterStatus> {
     const { nc, prefix, self } = this.source;
@@ -130,6 +148,7 @@ export class ClusterView {
       a.id.localeCompare(b.id));
     const acceptors = this.source.acceptors.map((id) => ({
       id, up: list.some((n) => n.node === id && n.roles.includes("acceptor")),
+      voting: this.#voting.stateOf(id),
     }));
     return {
       at: new Date().toISOString(),
@@ -137,7 +156,7 @@ export class ClusterView {
       self: self === undefined ? null : { node: self.node, roles: self.roles, readiness },
       nats: { connected: !nc.isClosed(), server: nc.getServer() },
       nodes: list, acceptors,
-      quorum: Math.floor(this.source.acceptors.length / 2) + 1,
+      quorum: Math.floor(this.source.acceptors.length / 2) + 1, race: this.source.race === true,
       stream, errors,
     };
   }

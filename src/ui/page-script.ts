@@ -387,18 +387,26 @@ function renderCluster(st) {
   }
   var acc = $("acceptors");
   acc.textContent = "";
-  var up = 0;
+  var voting = 0;
   st.acceptors.forEach(function (a) {
-    if (a.up) up++;
-    var chip = h("span", { class: "chip " + (a.up ? "up" : "down"), "data-acceptor": a.id,
-      "data-up": a.up ? "true" : "false" });
+    if (a.voting === "voting") voting++;
+    var label = a.voting === "voting" ? " voting" : a.voting === "not-voting" ? " NOT voting" :
+      a.up ? " up, not heard voting" : " down";
+    var chip = h("span", { class: "chip " + (a.voting === "voting" ? "up" : "down"),
+      "data-acceptor": a.id, "data-up": a.up ? "true" : "false", "data-voting": a.voting });
     chip.appendChild(h("span", { class: "dot" }));
-    chip.appendChild(document.createTextNode("acceptor " + a.id + (a.up ? " up" : " down")));
+    chip.appendChild(document.createTextNode("acceptor " + a.id + label));
     acc.appendChild(chip);
   });
-  acc.appendChild(h("span", { class: up >= st.quorum ? "muted" : "errors" },
-    up + " of " + st.acceptors.length + " up; a quorum is " + st.quorum +
-    (up >= st.quorum ? "" : " \u2014 creates cannot succeed")));
+  acc.appendChild(h("span", { class: voting >= st.quorum ? "muted" : "errors" },
+    voting + " of " + st.acceptors.length + " voting; a quorum is " + st.quorum +
+    (voting >= st.quorum ? "" : " \u2014 creates cannot succeed")));
+  var raceButton = $("race");
+  if (raceButton) {
+    raceButton.hidden = !st.race;
+    if (!st.race) $("race-result").textContent = "the race creates keys: off on this server " +
+      "(PAXOSKV_PAGE_RACE=true, paxoskv ui --race)";
+  }
   if (st.self && st.self.readiness) {
     var checks = st.self.readiness.checks;
     Object.keys(checks).forEach(function (name) {

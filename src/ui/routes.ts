@@ -21,6 +21,11 @@ export interface UiOptions {
     readiness(): Promise<Readiness>;
   } | undefined;
   readonly onError?: (what: string, err: unknown) => void;
+  /**
+   * `POST /api/race` creates keys: opt-in (`PAXOSKV_PAGE_RACE`, `paxoskv ui --race`), since
+   * the page's port has no authentication. Off, it answers 403 and the page greys the button.
+   */
+  readonly race?: boolean;
 }
 
 export interface Ui {
@@ -67,7 +72,10 @@ export function createUi(options: UiOptions): Ui {
         return true;
       }
       if (path === "/api/race") {
-        if (method !== "POST") {
+        if (options.race !== true) {
+          json(res, 403, { ok: false, error: "the race creates keys, and is off on this " +
+            "server: set PAXOSKV_PAGE_RACE=true (paxoskv ui --race) to allow it" });
+        } else if (method !== "POST") {
           res.writeHead(405, { allow: "POST" }).end();
         } else if (!(req.headers["content-type"] ?? "").startsWith("application/json")) {
           // A plain form post from another site cannot set this without a CORS preflight.
@@ -87,6 +95,7 @@ export function createUi(options: UiOptions): Ui {
     },
     close() {
       feeds.close();
+      cluster.close();
     },
   };
 }

@@ -13,6 +13,8 @@ export interface StandaloneOptions extends Omit<NatsOptions, "name"> {
   readonly acceptors: readonly string[];
   /** 0 picks a free port. */
   readonly port: number;
+  /** The page's Race button may create keys (`--race`). */
+  readonly race?: boolean;
   readonly host?: string;
 }
 
@@ -28,6 +30,7 @@ export async function startStandaloneUi(options: StandaloneOptions): Promise<Sta
       servers: options.servers, user: options.user, password: options.password, tls: options.tls,
     },
     onError: (what, err) => console.error(`paxoskv ui: ${what}:`, err),
+    race: options.race === true,
   });
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";

@@ -64,7 +64,11 @@ describe("page - the web page in headless Chromium", () => {
     expect(await page.locator("#nodes-body tr[data-node]").count()).toBe(3);
     for (const id of ["A", "B", "C"]) {
       expect(await page.getAttribute(`[data-acceptor='${id}']`, "data-up")).toBe("true");
+      // Voting, as each acceptor's beat says (a fenced one would be up and not voting).
+      await expect.poll(() => page.getAttribute(`[data-acceptor='${id}']`, "data-voting"),
+        { timeout: 10_000 }).toBe("voting");
     }
+    await expect.poll(() => page.textContent("#acceptors")).toMatch(/3 of 3 voting/);
     await expect.poll(() => page.textContent("#self")).toMatch(/node A .*ready/);
     await expect.poll(() => page.textContent("#stream")).toMatch(/PAXOSKV_CHOSEN/);
     await page.waitForSelector("#trace-status:has-text('tracing race.>')");
@@ -139,5 +143,19 @@ describe("page - the web page in headless Chromium", () => {
     expect(await page.locator("#replay-diagram g.ev-fault").count()).toBeGreaterThan(0);
     await page.screenshot({ path: join(ARTIFACTS, "replay.png"), fullPage: true });
     expect(browserErrors).toEqual([]);
+  });
+
+  it("page - the race (it creates keys) is refused where PAXOSKV_PAGE_RACE is not on", async () => {
+    const other = await freePort();
+    await cluster.spawnNode("L", "learner", { PAXOSKV_HTTP_PORT: String(other),
+      PAXOSKV_PAGE_RACE: "false" });
+    const refused = await fetch(`http://127.0.0.1:${other}/api/race`, { method: "POST",
+      headers: { "content-type": "application/json" }, body: "{}" });
+    expect(refused.status).toBe(403);
+    expect(await refused.json()).toMatchObject({ ok: false, error: /PAXOSKV_PAGE_RACE/ });
+    const status = await (await fetch(`http://127.0.0.1:${other}/api/cluster`)).json();
+    expect(status).toMatchObject({ race: false });
+    await page.goto(`http://127.0.0.1:${other}/`);
+    await expect.poll(() => page.isHidden("#race")).toBe(true);
   });
 });

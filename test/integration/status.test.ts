@@ -82,6 +82,11 @@ it("status: a fenced acceptor shows as not voting in status, every node's metric
   await poll("every node's metrics showing B at 0", async () =>
     (await votingSeen("B")).every((v) => v === 0) ? true : undefined);
   expect(await votingSeen("A")).toEqual([1, 1, 1]);
+  // The web page's cluster view says it too: B is up (its node answers) and does not vote.
+  const view = await (await http("A", "/api/cluster")).json() as
+    { acceptors: { id: string; up: boolean; voting: string }[] };
+  expect(view.acceptors.find((a) => a.id === "B")).toEqual({ id: "B", up: true,
+    voting: "not-voting" });
   // Serving and voting are apart: B's node answers clients; its acceptor does not vote.
   expect((await http("B", "/readyz")).status).toBe(200);
   const voting = await http("B", "/votingz");
