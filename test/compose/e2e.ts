@@ -519,6 +519,35 @@ async function main(): Promise<void> {
       return `${line}; ${chosen.size} keys read back (linearizable get), X=${again.value}`;
     });
 
+    await check("a fenced acceptor (B's Redis wiped) leaves node b serving and healthy; " +
+      "status, /votingz and metrics say B does not vote", async () => {
+      await stack.run(["exec", "-T", "redis-b", "redis-cli", "FLUSHALL"]);
+      const c = clients[0];
+      assert(c, "client");
+      const http = (path: string) =>
+        fetch(`http://127.0.0.1:${env.PAXOSKV_HTTP_PORT_B ?? ""}${path}`).catch(() => null);
+      const deadline = Date.now() + 30_000;
+      let voting = await http("/votingz");
+      for (let i = 0; voting?.status !== 503 && Date.now() < deadline; i++) {
+        // Paxos traffic reaches B's scripts, which find its marker gone: B stops voting.
+        await createRetrying(c, `fenced.${i}`, "v", stats);
+        voting = await http("/votingz");
+      }
+      assert(voting?.status === 503, `b's /votingz: ${voting?.status ?? "no answer"}`);
+      const ready = await http("/readyz");
+      assert(ready?.status === 200, `b's /readyz while B is fenced: ${ready?.status ?? "none"}`);
+      await stack.waitHealthy(services);
+      const status = await stack.run(["exec", "-T", "a", "paxoskv", "status", "--json"])
+        .catch((err: unknown) => ({ stdout: String(err), stderr: "" }));
+      assert(/"B":\s*"not-voting"/.test(status.stdout), `paxoskv status: ${status.stdout}`);
+      const metrics = await (await fetch(
+        `http://127.0.0.1:${env.PAXOSKV_HTTP_PORT_A ?? ""}/metrics`)).text();
+      assert(/paxoskv_acceptor_voting\{[^}]*acceptor="B"[^}]*\} 0/.test(metrics),
+        "a's metrics: paxoskv_acceptor_voting{acceptor=B} 0");
+      return "B fenced: b's /votingz 503, /readyz 200 (healthy); paxoskv status and a's " +
+        "metrics show B not voting";
+    });
+
     await check("scale the read replicas: up -d --scale replica=2", async () => {
       await stack.run(["up", "-d", "--no-build", "--scale", "replica=2"]);
       await stack.waitHealthy(services);
@@ -537,6 +566,23 @@ async function main(): Promise<void> {
       }
       assert(learners.size === 2, `learner-only services answering: ${[...learners].join(", ")}`);
       return `learner-only nodes: ${[...learners].join(", ")}`;
+    });
+
+    await check("paxoskv acceptor rejoin B: B votes again", async () => {
+      const out = await stack.run(["exec", "-T", "a", "paxoskv", "acceptor", "rejoin", "B"]);
+      assert(/"ok":\s*true/.test(out.stdout), `rejoin B: ${out.stdout}${out.stderr}`);
+      const deadline = Date.now() + 20_000;
+      let status = 0;
+      while (status !== 200 && Date.now() < deadline) {
+        status = (await fetch(`http://127.0.0.1:${env.PAXOSKV_HTTP_PORT_B ?? ""}/votingz`)
+          .catch(() => null))?.status ?? 0;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 500));
+      }
+      assert(status === 200, `b's /votingz after the rejoin: ${status}`);
+      const c = clients[0];
+      assert(c, "client");
+      await checkAll(c, chosen);
+      return `B rejoined (${out.stdout.trim().slice(0, 120)}); every key reads back`;
     });
 
     await check("the README's `nats` CLI commands, as the client user", async () => {
