@@ -5,8 +5,10 @@ import {
 } from "../protocol/status.js";
 import { paxosStatusSubject, paxosVotingSubject } from "../protocol/subjects.js";
 
-/** How often an acceptor's process says whether it votes. */
+/** How often an acceptor's process says whether it votes (at once when that changes). */
 export const VOTING_BEAT_MS = 2_000;
+/** How often the beat looks for a change of state. */
+const BEAT_CHECK_MS = 250;
 /** With no beat for this long, an acceptor's state is unknown (its process is down or cut off). */
 const BEAT_STALE_MS = 3 * VOTING_BEAT_MS;
 
@@ -19,16 +21,22 @@ export function startVotingBeat(
   nc: NatsConnection, prefix: string, acceptorId: string,
   state: () => { voting: boolean; reason?: string },
 ): () => void {
+  let last: boolean | null = null;
+  let sentAt = -Infinity;
   const beat = () => {
     if (nc.isClosed() || nc.isDraining()) return;
     const { voting, reason } = state();
+    const now = performance.now();
+    if (voting === last && now - sentAt < VOTING_BEAT_MS) return;
+    last = voting;
+    sentAt = now;
     const body: VotingBeat = {
       v: STATUS_VERSION, acceptor: acceptorId, voting, ...(reason === undefined ? {} : { reason }),
     };
     nc.publish(paxosVotingSubject(prefix, acceptorId), JSON.stringify(body));
   };
   beat();
-  const timer = setInterval(beat, VOTING_BEAT_MS);
+  const timer = setInterval(beat, BEAT_CHECK_MS);
   return () => clearInterval(timer);
 }
 

@@ -537,8 +537,13 @@ async function main(): Promise<void> {
       const ready = await http("/readyz");
       assert(ready?.status === 200, `b's /readyz while B is fenced: ${ready?.status ?? "none"}`);
       await stack.waitHealthy(services);
-      const status = await stack.run(["exec", "-T", "a", "paxoskv", "status", "--json"])
-        .catch((err: unknown) => ({ stdout: String(err), stderr: "" }));
+      // Every node hears B's beat say so (sent at once when its state changes).
+      let status = { stdout: "" };
+      for (let i = 0; i < 10 && !/"B":\s*"not-voting"/.test(status.stdout); i++) {
+        if (i > 0) await new Promise((r) => setTimeout(r, 1000));
+        status = await stack.run(["exec", "-T", "a", "paxoskv", "status", "--json"])
+          .catch((err: unknown) => ({ stdout: String(err), stderr: "" }));
+      }
       assert(/"B":\s*"not-voting"/.test(status.stdout), `paxoskv status: ${status.stdout}`);
       const metrics = await (await fetch(
         `http://127.0.0.1:${env.PAXOSKV_HTTP_PORT_A ?? ""}/metrics`)).text();
