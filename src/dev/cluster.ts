@@ -1,4 +1,7 @@
 import { fileURLToPath } from "node:url";
+import { connect } from "@nats-io/transport-node";
+import { paxosListSubject } from "../protocol/subjects.js";
+import { WIRE_VERSION } from "../protocol/wire.js";
 import { ManagedChild } from "./child.js";
 import {
   startNats, startNatsCluster, startRedis, track, type Destroyable, type ServerHandle,
@@ -64,8 +67,14 @@ export interface LocalCluster {
   readonly prefix: string;
   /** Environment for a node `id` with `roles` (its Redis when it is an acceptor). */
   nodeEnv(id: string, roles?: string, env?: Record<string, string>): Record<string, string>;
-  /** Starts `paxoskv node` as a child process and waits until it serves. */
+  /**
+   * Starts `paxoskv node` as a child process and waits until it serves. The spawn that
+   * completes the set of acceptors the first time also waits until every acceptor votes: a new
+   * cluster's empty acceptors recover from each other before they vote, which needs them all.
+   */
   spawnNode(id: string, roles?: string, env?: Record<string, string>): Promise<NodeProcess>;
+  /** Waits until every acceptor answers as a voting acceptor (its key listing). */
+  waitAcceptorsVoting(timeoutMs?: number): Promise<void>;
   /** Stops every node process started here (the servers belong to `cleanup()`). */
   stopNodes(): Promise<void>;
 }
@@ -104,14 +113,40 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     ...env,
   });
 
+  const natsUrl = natsServers.map((s) => s.url).join(",");
+  const spawnedAcceptors = new Set<string>();
+  let bootstrapped = false;
+  const waitAcceptorsVoting = async (timeoutMs = 30_000): Promise<void> => {
+    const nc = await connect({ servers: natsUrl.split(",") });
+    const deadline = Date.now() + timeoutMs;
+    try {
+      for (const id of acceptors) {
+        for (;;) {
+          const answered = await nc.request(paxosListSubject(prefix, id),
+            JSON.stringify({ v: WIRE_VERSION, cursor: "0", count: 1 }), { timeout: 1000 })
+            .then(() => true, () => false);
+          if (answered) break;
+          if (Date.now() > deadline) throw new Error(`acceptor ${id} does not vote after ${timeoutMs} ms`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    } finally {
+      await nc.close();
+    }
+  };
+
   return {
-    nats, natsServers, natsUrl: natsServers.map((s) => s.url).join(","),
-    redis, acceptors, prefix, nodeEnv,
+    nats, natsServers, natsUrl, redis, acceptors, prefix, nodeEnv, waitAcceptorsVoting,
     async spawnNode(id, roles, env) {
       const node = new ChildNode(id, nodeEnv(id, roles, env), execArgv, options.echo);
       nodes.push(node);
       track(node);
       await node.start();
+      if ((roles ?? "acceptor").includes("acceptor")) spawnedAcceptors.add(id);
+      if (!bootstrapped && acceptors.every((a) => spawnedAcceptors.has(a))) {
+        await waitAcceptorsVoting();
+        bootstrapped = true;
+      }
       return node;
     },
     async stopNodes() {

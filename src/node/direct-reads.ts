@@ -84,6 +84,12 @@ export class AcceptorRedisReads {
       [id, reader.ready && this.#incarnations.has(id)]));
   }
 
+  /** The registry was lost and made anew: read and watch every registration again. */
+  async refollow(): Promise<void> {
+    for (const stop of this.#stopWatches.splice(0)) stop();
+    await Promise.all([...this.#readers.keys()].map((id) => this.#follow(id)));
+  }
+
   async close(): Promise<void> {
     for (const stop of this.#stopWatches) stop();
     await Promise.all([...this.#readers.values()].map((r) => r.close()));

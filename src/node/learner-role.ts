@@ -67,6 +67,8 @@ export class LearnerRole {
   /** True once the stream consumer is attached and has caught up at least once. */
   attached = false;
   readonly #stop = new AbortController();
+  /** Ends the current follow only (`refollow`). */
+  #current: AbortController | null = null;
   /** The most messages behind since the replica last caught up. */
   #behindMax = 0;
   /** Set after a follow's first catch-up: from then on only a long way back is worth a log. */
@@ -88,6 +90,9 @@ export class LearnerRole {
 
   /** Follows the stream in the background; resolves once it is attached. */
   start(): void {
+    const current = new AbortController();
+    this.#current = current;
+    const signal = AbortSignal.any([this.#stop.signal, current.signal]);
     const following = this.chosenLog.follow((record) => {
       this.learn(record.event.key, record.event.value, record.event.ballot);
       this.onStreamed(record.event.key);
@@ -105,7 +110,7 @@ export class LearnerRole {
         this.#followingLive = true;
         this.#behindMax = 0;
       }
-    }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), this.#stop.signal,
+    }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), signal,
     (pending) => {
       this.#followingLive = false;
       this.#behindMax = pending;
@@ -114,12 +119,12 @@ export class LearnerRole {
       this.log.info({ pending }, "following the chosen stream");
     });
     following.then(() => {
-      if (this.#stop.signal.aborted) return;
+      if (signal.aborted) return;
       this.log.warn({ code: ErrorCode.UNAVAILABLE },
         "chosen stream consumer stalled or ended; following it again in 1 s");
       this.#followAgain();
     }, (err: unknown) => {
-      if (this.#stop.signal.aborted) return;
+      if (signal.aborted) return;
       this.log.error({ err, code: ErrorCode.UNAVAILABLE },
         "chosen stream consumer stopped; following it again in 1 s");
       this.#followAgain();
@@ -137,6 +142,14 @@ export class LearnerRole {
 
   stop(): void {
     this.#stop.abort();
+  }
+
+  /** Follows the stream again from its start: it was lost and made anew. */
+  refollow(): void {
+    if (this.#stop.signal.aborted) return;
+    this.#current?.abort();
+    this.attached = false;
+    this.start();
   }
 
   /** Records a chosen value; a second, different value for a key is logged, never stored. */

@@ -1,6 +1,6 @@
 import { Svcm, type Service } from "@nats-io/services";
 import { nuid } from "@nats-io/transport-node";
-import { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
+import { AcceptorRegistry, registryBucket } from "../adapters/jetstream/acceptor-registry.js";
 import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import { isTransientJetStreamError } from "../adapters/jetstream/transient.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
@@ -10,7 +10,7 @@ import type { ProposerConfig } from "../core/proposer.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
 import {
-  paxosListSubject, paxosRebuildSubject, publicWildcard,
+  CHOSEN_STREAM, paxosListSubject, paxosRebuildSubject, publicWildcard,
 } from "../protocol/subjects.js";
 import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
@@ -21,6 +21,7 @@ import { AcceptorRedisReads } from "./direct-reads.js";
 import { startHttp, type Readiness } from "./http.js";
 import type { NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
+import { JetStreamWatch, type WatchedStream } from "./jetstream-watch.js";
 import { serve } from "./endpoint.js";
 import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
 import type { Logger } from "./logger.js";
@@ -29,7 +30,9 @@ import { Tracer } from "./trace.js";
 import { createUi } from "../ui/routes.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
-import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
+import {
+  listAcceptorKeys, listKeysForRecovery, rebuildReplica, type RebuildReport,
+} from "./rebuild.js";
 import { retryWhileStarting } from "./start-retry.js";
 
 export const SERVICE_NAME = "paxoskv";
@@ -119,10 +122,11 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     });
   }
   const voting = () => membership?.voting ?? true;
+  const acceptorState = () => ({ voting: voting(), refusal: membership?.refusal ?? null });
 
   const clientSide = await startClientSide(nc, config, log, chosenLog, store, registry, metrics);
   membership?.serveRejoin({
-    listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
+    listKeys: (id) => listKeysForRecovery(nc, config.prefix, id, config.requestTimeoutMs),
     // This node's own acceptor role is stopped, so any answer comes from another process.
     servedElsewhere: () => nc.request(paxosListSubject(config.prefix, config.nodeId),
       JSON.stringify({ v: WIRE_VERSION, cursor: "0", count: 1 }),
@@ -132,22 +136,59 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   stops.unshift(clientSide.stop);
   const learner = clientSide.learner;
 
+  const watched: WatchedStream[] = [{
+    name: "chosen-stream", stream: CHOSEN_STREAM,
+    consequence: "Chosen values are safe in the acceptors: the node makes the stream again, " +
+      "its learner follows it anew and rebuilds its replica from the acceptors, which " +
+      "announces every chosen value again.",
+    recreate: async () => {
+      await ChosenLog.open(nc, config.prefix, config.streamReplicas);
+      // What this replica holds is chosen: the new stream gets it back (one message per key,
+      // so learners announcing the same keys add nothing twice); the rebuild adds the rest.
+      for (const chosen of learner?.replica.entries() ?? []) {
+        chosenLog.announceQuietly(chosenEventOf(chosen));
+      }
+      learner?.refollow();
+      void clientSide.rebuild?.();
+    },
+  }];
+  if (registry !== null) {
+    watched.push({
+      name: "acceptor-registry", stream: `KV_${registryBucket(config.prefix)}`,
+      consequence: "The acceptors' registrations went with it: the node makes the bucket " +
+        "again and registers its own store; an empty store recovers from the other acceptors " +
+        "before it votes. Until every acceptor is registered again, a rolled-back store is " +
+        "not detected.",
+      recreate: async () => {
+        await registry.recreate();
+        await membership?.registryRecreated();
+        await clientSide.directReads?.refollow();
+      },
+    });
+  }
+  const jetstreamWatch = new JetStreamWatch(nc, watched, log, metrics);
+  jetstreamWatch.start();
+  stops.unshift(() => Promise.resolve(jetstreamWatch.stop()));
+
   if (config.httpPort !== undefined) {
     const ui = createUi({
       nc, prefix: config.prefix, acceptors: config.acceptors,
       connect: { servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
         tls: config.natsTls },
       self: { node: config.nodeId, roles: config.roles,
-        readiness: () => readiness(nc, natsState.connected, store, voting(), learner) },
+        readiness: () => readiness(nc, natsState.connected, store, acceptorState(), learner, jetstreamWatch) },
       onError: (what, err) => log.warn({ err }, `web page: ${what} failed`),
     });
     const server = await startHttp(config.httpPort, {
       other: (path, req, res) => ui.route(path, req, res),
-      readiness: () => readiness(nc, natsState.connected, store, voting(), learner),
+      readiness: () => readiness(nc, natsState.connected, store, acceptorState(), learner, jetstreamWatch),
       metrics: async () => {
-        const ready = await readiness(nc, natsState.connected, store, voting(), learner);
+        const ready = await readiness(nc, natsState.connected, store, acceptorState(), learner, jetstreamWatch);
         metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
-        if (store !== null) metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
+        if (store !== null) {
+          metrics.redisUp.set(ready.checks.redis === true ? 1 : 0);
+          metrics.acceptorVoting.set(voting() ? 1 : 0);
+        }
         metrics.admissionQueued.set({ op: "create" }, clientSide.admission?.queued ?? 0);
         metrics.admissionQueued.set({ op: "get" }, clientSide.readAdmission?.queued ?? 0);
         for (const [acceptor, up] of clientSide.directReads?.reachable() ?? []) {
@@ -189,6 +230,8 @@ async function startClientSide(
 ): Promise<{
   learner: LearnerRole | null; driver: ProposerDriver; directReads: AcceptorRedisReads | null;
   admission: FairAdmission | null; readAdmission: FairAdmission | null;
+  /** Rebuilds the learner's replica from the acceptors (null without the learner role). */
+  rebuild: (() => Promise<unknown>) | null;
   stop: () => Promise<void>;
 }> {
   const proposerLog = log.child({ role: "proposer" });
@@ -263,7 +306,7 @@ async function startClientSide(
     });
   }
 
-  let stopRebuilds: (() => void) | null = null;
+  let rebuilds: { run: () => Promise<unknown>; stop: () => void } | null = null;
   if (config.roles.includes("learner")) {
     const learnerLog = log.child({ role: "learner" });
     const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
@@ -275,7 +318,7 @@ async function startClientSide(
     }, learnerLog, countRead, (source) => reads.enter(source));
     learner = role;
     role.start();
-    stopRebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
+    rebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
       acceptors: config.acceptors,
       listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
       has: (key) => role.replica.get(key) !== undefined,
@@ -300,12 +343,13 @@ async function startClientSide(
 
   return {
     learner, driver, directReads: direct, admission, readAdmission,
+    rebuild: rebuilds === null ? null : rebuilds.run,
     async stop() {
       await service.stop();
       admission?.close();
       readAdmission?.close();
       await repair?.stop();
-      stopRebuilds?.();
+      rebuilds?.stop();
       await driver.settled();
       tracer.stop();
       learner?.stop();
@@ -317,18 +361,23 @@ async function startClientSide(
 
 /** NATS connected; the acceptor's Redis reachable and durable; the learner attached, caught up. */
 async function readiness(
-  nc: NatsConnection, natsConnected: boolean, store: AcceptorStore | null, voting: boolean,
-  learner: LearnerRole | null,
+  nc: NatsConnection, natsConnected: boolean, store: AcceptorStore | null,
+  acceptor: { voting: boolean; refusal: string | null }, learner: LearnerRole | null,
+  jetstream: JetStreamWatch,
 ): Promise<Readiness> {
   const checks: Record<string, boolean | number | string> = {
     nats: natsConnected && !nc.isClosed(),
+    // False while a stream this node uses is gone from JetStream (it is being made again).
+    jetstream: jetstream.missing.size === 0,
   };
   if (store !== null) {
     const durability = await store.durability().catch(() => null);
     checks.redis = durability !== null;
     checks.redisDurable = durability?.durable ?? false;
-    // False while the store is not the registered one (lost state, another Redis, rejoining).
-    checks.acceptorVoting = voting;
+    // False while the store is not the registered one (lost state, another Redis, rolled
+    // back, a new store recovering, rejoining); then acceptorRefusal says why.
+    checks.acceptorVoting = acceptor.voting;
+    if (!acceptor.voting && acceptor.refusal !== null) checks.acceptorRefusal = acceptor.refusal;
   }
   if (learner !== null) {
     checks.stream = learner.attached;
@@ -342,11 +391,11 @@ async function readiness(
 /**
  * Rebuilds on request (`paxoskv replica rebuild`: every learner answers with its report), at
  * start when configured, and every PAXOSKV_REBUILD_INTERVAL_S. One rebuild at a time: a
- * request during one gets its report. Returns a function that stops them.
+ * request during one gets its report. Returns a function that runs one, and one that stops.
  */
 function serveRebuild(
   nc: NatsConnection, config: NodeConfig, log: Logger, rebuild: () => Promise<RebuildReport>,
-): () => void {
+): { run: () => Promise<unknown>; stop: () => void } {
   const attempt = async (): Promise<unknown> => {
     log.info("rebuilding the replica from the acceptors");
     try {
@@ -371,9 +420,12 @@ function serveRebuild(
       if (msg.reply !== undefined) msg.respond(JSON.stringify(body));
     }),
   });
-  return () => {
-    if (periodic !== null) clearInterval(periodic);
-    sub.unsubscribe();
+  return {
+    run,
+    stop: () => {
+      if (periodic !== null) clearInterval(periodic);
+      sub.unsubscribe();
+    },
   };
 }
 

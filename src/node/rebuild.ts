@@ -2,8 +2,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeJson } from "../adapters/nats/connection.js";
 import { quorumSize } from "../core/quorum.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import { paxosListSubject } from "../protocol/subjects.js";
-import { ListReplySchema, LIST_PAGE_MAX, WIRE_VERSION } from "../protocol/wire.js";
+import { paxosFreshSubject, paxosListSubject } from "../protocol/subjects.js";
+import {
+  FreshReplySchema, ListReplySchema, LIST_PAGE_MAX, WIRE_VERSION,
+} from "../protocol/wire.js";
 import type { Learned } from "./learner-role.js";
 
 export interface RebuildReport {
@@ -97,4 +99,22 @@ export async function listAcceptorKeys(
     cursor = page.cursor;
   } while (cursor !== "0");
   return keys;
+}
+
+/**
+ * One other acceptor's keys for a recovery (a rejoin, a new store's first claim): its listing
+ * while it votes, or nothing when it answers that it is a new store itself (empty, unmarked,
+ * unregistered: it never voted, so it holds nothing a recovery needs). This is how a new
+ * cluster's empty acceptors recover from each other at once.
+ */
+export async function listKeysForRecovery(
+  nc: NatsConnection, prefix: string, acceptorId: string, timeoutMs: number,
+): Promise<string[]> {
+  const fresh = async (): Promise<string[]> => {
+    const msg = await nc.request(paxosFreshSubject(prefix, acceptorId), "", { timeout: timeoutMs });
+    const reply = FreshReplySchema.parse(decodeJson(msg.data));
+    if (!reply.fresh) throw new Error(`acceptor ${acceptorId} is not a new store`);
+    return [];
+  };
+  return Promise.any([listAcceptorKeys(nc, prefix, acceptorId, timeoutMs), fresh()]);
 }

@@ -10,7 +10,7 @@ import type {
 import {
   AcceptorFencedError, type AcceptorStore, type Durability, type KeyPage, type RestoredKey,
 } from "../ports.js";
-import { ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA } from "./scripts.js";
+import { ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA, RETIRE_LUA } from "./scripts.js";
 
 export interface RedisAcceptorStoreOptions {
   /** The acceptor whose state this store holds (a node ID). */
@@ -47,11 +47,13 @@ type ScriptReply = readonly (string | null)[];
 
 /** The client with the two scripts registered by `defineCommand` (called by EVALSHA). */
 type ScriptedRedis = Redis & {
-  /** numkeys, hash keys..., marker, then round, nodeId per key, incarnation. */
+  /** numkeys, hash keys..., write counter, marker, then round, nodeId per key, incarnation. */
   paxoskvPrepare(...args: (string | number)[]): Promise<ScriptReply[]>;
-  /** numkeys, hash keys..., unannounced set, marker, then round, nodeId, value, key per key,
-   * incarnation. */
+  /** numkeys, hash keys..., unannounced set, write counter, marker, then round, nodeId, value,
+   * key per key, incarnation. */
   paxoskvAccept(...args: (string | number)[]): Promise<ScriptReply[]>;
+  /** 1, marker, expected incarnation, replacement. */
+  paxoskvRetire(...args: (string | number)[]): Promise<number>;
   /** 2, hash key, marker, incarnation. */
   paxoskvRead(...args: (string | number)[]): Promise<(string | null)[]>;
 };
@@ -88,6 +90,7 @@ export class RedisAcceptorReader {
     redis.defineCommand("paxoskvPrepare", { lua: PREPARE_LUA });
     redis.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
     redis.defineCommand("paxoskvRead", { lua: READ_LUA });
+    redis.defineCommand("paxoskvRetire", { lua: RETIRE_LUA });
     this.redis = redis as ScriptedRedis;
   }
 
@@ -103,6 +106,15 @@ export class RedisAcceptorReader {
   /** `~` never occurs in a Paxos key, so the marker cannot collide with a key's hash. */
   protected get markerKey(): string {
     return `${this.keyPrefix}~incarnation`;
+  }
+
+  /**
+   * The write counter the scripts bump. One per acceptor store; a Redis Cluster move would put
+   * the acceptor ID in a hash tag (`{A}`) so the counter, the marker and the hashes share a
+   * slot, or keep one counter per slot and sum them.
+   */
+  protected get writesKey(): string {
+    return `${this.keyPrefix}~writes`;
   }
 
   /**
@@ -201,6 +213,16 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
     });
   }
 
+  async writeCount(): Promise<number> {
+    const text = await this.call("GET", null, () => this.redis.get(this.writesKey));
+    return text === null ? 0 : Number(text);
+  }
+
+  async retireIncarnation(incarnation: string, replacement: string): Promise<boolean> {
+    return (await this.call("retire", null,
+      () => this.redis.paxoskvRetire(1, this.markerKey, incarnation, replacement))) === 1;
+  }
+
   serveAs(incarnation: string | null): void {
     this.#servingAs = incarnation ?? "";
   }
@@ -274,7 +296,7 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
 
   /** Prepares a batch in one script call: one round trip and one fsync for all of it. */
   async prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack)[]> {
-    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.markerKey];
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.writesKey, this.markerKey];
     const args = [...msgs.flatMap((m) => ballotArgs(m.ballot)), this.#servingAs];
     const replies = await this.call("prepare", batchName(msgs),
       () => this.redis.paxoskvPrepare(keys.length, ...keys, ...args));
@@ -284,7 +306,8 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
 
   /** Accepts a batch in one script call: one round trip and one fsync for all of it. */
   async acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack)[]> {
-    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey, this.markerKey];
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey, this.writesKey,
+      this.markerKey];
     const args = [...msgs.flatMap((m) => [...ballotArgs(m.ballot), m.value, m.key]),
       this.#servingAs];
     const replies = await this.call("accept", batchName(msgs),

@@ -1,0 +1,97 @@
+import {
+  jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamManager,
+} from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { ErrorCode } from "../protocol/codes.js";
+import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
+
+/** A JetStream stream this node relies on, what its loss means, and how to make it again. */
+export interface WatchedStream {
+  /** The metric label: `chosen-stream`, `acceptor-registry`. */
+  readonly name: string;
+  /** The JetStream stream's name. */
+  readonly stream: string;
+  /** What is lost with it and what the node does about it, for the log. */
+  readonly consequence: string;
+  /** Makes the stream again (the same call as at start) and resumes what used it. */
+  readonly recreate: () => Promise<void>;
+}
+
+/** How often a node checks that its streams exist. */
+export const JETSTREAM_CHECK_MS = 2000;
+
+/**
+ * JetStream acknowledges before it syncs and can lose a stream for good (volumes removed, a
+ * power cut). Nothing else notices: a consumer of a vanished stream waits silently and the
+ * registry's fencing quietly stops. So every node checks that the streams it uses exist; a
+ * missing one is loud (an error log saying what to do, `/readyz`, a metric) and is made again.
+ * Only "stream not found" counts: JetStream still electing a leader is not a loss.
+ */
+export class JetStreamWatch {
+  readonly missing = new Set<string>();
+  #timer: NodeJS.Timeout | null = null;
+  #checking = false;
+  #jsm: JetStreamManager | null = null;
+
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly streams: readonly WatchedStream[],
+    private readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly intervalMs = JETSTREAM_CHECK_MS,
+  ) {
+    for (const s of streams) metrics.jetstreamMissing.set({ stream: s.name }, 0);
+  }
+
+  start(): void {
+    this.#timer = setInterval(() => void this.check(), this.intervalMs);
+  }
+
+  stop(): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+  }
+
+  /** One pass over the streams (also called by tests). */
+  async check(): Promise<void> {
+    if (this.#checking || this.nc.isClosed()) return;
+    this.#checking = true;
+    try {
+      this.#jsm ??= await jetstreamManager(this.nc);
+      for (const watched of this.streams) await this.#checkOne(this.#jsm, watched);
+    } catch (err) {
+      this.log.debug({ err }, "JetStream check failed");
+    } finally {
+      this.#checking = false;
+    }
+  }
+
+  async #checkOne(jsm: JetStreamManager, watched: WatchedStream): Promise<void> {
+    if (!this.missing.has(watched.name)) {
+      try {
+        await jsm.streams.info(watched.stream);
+        return;
+      } catch (err) {
+        if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
+          return; // unreachable or electing: not a loss
+        }
+      }
+      this.missing.add(watched.name);
+      this.metrics.jetstreamLost.inc({ stream: watched.name });
+      this.metrics.jetstreamMissing.set({ stream: watched.name }, 1);
+      this.log.error({ code: ErrorCode.UNAVAILABLE, stream: watched.stream },
+        `JetStream stream ${watched.stream} (the ${watched.name}) is gone: JetStream lost its ` +
+        `data (storage removed or not synced before a crash). ${watched.consequence} Check the ` +
+        "NATS servers' JetStream storage (volumes, `-sd` dirs) and their sync settings.");
+    }
+    try {
+      await watched.recreate();
+      this.missing.delete(watched.name);
+      this.metrics.jetstreamMissing.set({ stream: watched.name }, 0);
+      this.log.warn({ stream: watched.stream }, `JetStream stream ${watched.stream} made again`);
+    } catch (err) {
+      this.log.warn({ err, code: ErrorCode.UNAVAILABLE, stream: watched.stream },
+        `could not make JetStream stream ${watched.stream} again yet; retrying`);
+    }
+  }
+}
