@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
-import { connect } from "@nats-io/transport-node";
+import { connectNats } from "../adapters/nats/connection.js";
+import { loadNatsTls } from "../node/config.js";
 import { paxosListSubject } from "../protocol/subjects.js";
 import { WIRE_VERSION } from "../protocol/wire.js";
 import { ManagedChild } from "./child.js";
@@ -73,8 +74,11 @@ export interface LocalCluster {
    * cluster's empty acceptors recover from each other before they vote, which needs them all.
    */
   spawnNode(id: string, roles?: string, env?: Record<string, string>): Promise<NodeProcess>;
-  /** Waits until every acceptor answers as a voting acceptor (its key listing). */
-  waitAcceptorsVoting(timeoutMs?: number): Promise<void>;
+  /**
+   * Waits until every acceptor answers as a voting acceptor (its key listing), asking over the
+   * NATS (URL, user, TLS) that node `as` uses (default: the first acceptor's).
+   */
+  waitAcceptorsVoting(timeoutMs?: number, as?: Record<string, string>): Promise<void>;
   /** Stops every node process started here (the servers belong to `cleanup()`). */
   stopNodes(): Promise<void>;
 }
@@ -116,8 +120,12 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const natsUrl = natsServers.map((s) => s.url).join(",");
   const spawnedAcceptors = new Set<string>();
   let bootstrapped = false;
-  const waitAcceptorsVoting = async (timeoutMs = 30_000): Promise<void> => {
-    const nc = await connect({ servers: natsUrl.split(",") });
+  const waitAcceptorsVoting = async (timeoutMs = 30_000,
+    as: Record<string, string> = nodeEnv(acceptors[0] ?? "A")): Promise<void> => {
+    const nc = await connectNats({
+      servers: (as.PAXOSKV_NATS_URL ?? natsUrl).split(","), user: as.PAXOSKV_NATS_USER,
+      password: as.PAXOSKV_NATS_PASSWORD, tls: loadNatsTls(as), name: "paxoskv-dev-wait",
+    });
     const deadline = Date.now() + timeoutMs;
     try {
       for (const id of acceptors) {
@@ -144,7 +152,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       await node.start();
       if ((roles ?? "acceptor").includes("acceptor")) spawnedAcceptors.add(id);
       if (!bootstrapped && acceptors.every((a) => spawnedAcceptors.has(a))) {
-        await waitAcceptorsVoting();
+        await waitAcceptorsVoting(30_000, node.env);
         bootstrapped = true;
       }
       return node;

@@ -10,7 +10,7 @@ import {
 import { WIRE_VERSION, type FreshReply } from "../protocol/wire.js";
 import type { AcceptorRole } from "./acceptor-role.js";
 import type { Logger } from "./logger.js";
-import { rejoin, type RejoinDeps, type RejoinReport } from "./rejoin.js";
+import { rejoin, REJOINING_PREFIX, type RejoinDeps, type RejoinReport } from "./rejoin.js";
 
 /** The marker prefix of an incarnation retired because its store was found rolled back. */
 export const RETIRED_PREFIX = "retired:";
@@ -32,7 +32,9 @@ export type Claim =
   /** The store carries another incarnation: the ID belongs to another Redis. */
   | { readonly kind: "other-store"; readonly own: string; readonly registered: string }
   /** The store is older than its registered mark (a backup restored, a replica promoted). */
-  | { readonly kind: "rolled-back"; readonly retired: string };
+  | { readonly kind: "rolled-back"; readonly retired: string }
+  /** A rejoin moved the registration to its placeholder and did not finish. */
+  | { readonly kind: "rejoin-unfinished"; readonly registered: string };
 
 /** The marker a rolled-back store gets: never registered, so every script refuses it. */
 export function retiredMarker(incarnation: string, writes: number, mark: number): string {
@@ -66,6 +68,9 @@ export async function claimAcceptor(
       // Another process registered first: compare with what it wrote.
       if (attempt < 5) continue;
       throw new Error(`the registration of acceptor ${store.acceptorId} keeps changing`);
+    }
+    if (registered.incarnation.startsWith(REJOINING_PREFIX)) {
+      return { kind: "rejoin-unfinished", registered: registered.incarnation };
     }
     if (registered.incarnation === own) {
       const writes = await store.writeCount();
@@ -101,6 +106,8 @@ export interface MembershipDeps {
   readonly phaseTimeoutMs: number;
   /** Default MARK_INTERVAL_MS; also how often a refused acceptor looks at its claim again. */
   readonly markIntervalMs?: number;
+  /** It answers only within this long of its registration's last confirmation. */
+  readonly leaseMs: number;
 }
 
 type RejoinPorts = Pick<RejoinDeps, "listKeys" | "servedElsewhere" | "recover">;
@@ -129,8 +136,27 @@ export class AcceptorMembership {
   #ticking = false;
   #stopped = false;
   #recoveryFailures = 0;
+  /** When a registry read last confirmed the registration (performance.now, sent at). */
+  #confirmedAt = -Infinity;
+  #leaseLapsed = false;
 
   constructor(private readonly deps: MembershipDeps) {}
+
+  /**
+   * Whether the acceptor may answer now: it votes, and a registry read sent less than the
+   * lease ago found its registration. Monotonic clock: a paused process (SIGSTOP, a VM
+   * freeze) wakes with a lapsed lease, whatever the wall clock did.
+   */
+  leaseHolds(): boolean {
+    const holds = this.#voting && performance.now() - this.#confirmedAt < this.deps.leaseMs;
+    if (this.#voting && !holds && !this.#leaseLapsed) {
+      this.deps.log.warn({ code: ErrorCode.UNAVAILABLE, leaseMs: this.deps.leaseMs },
+        `acceptor ${this.id} has not confirmed its registration within its lease: it answers ` +
+        "nothing until it does (the registry is unreachable, or this process was paused)");
+    }
+    this.#leaseLapsed = this.#voting && !holds;
+    return holds;
+  }
 
   get voting(): boolean {
     return this.#voting;
@@ -249,6 +275,7 @@ export class AcceptorMembership {
     const incarnation = this.#incarnation;
     if (incarnation === null) return;
     const writes = await this.deps.store.writeCount();
+    const asked = performance.now();
     const registered = await this.deps.registry.get(this.id);
     if (registered === null) {
       // The registry lost the entry (JetStream lost its data): register what this store is,
@@ -259,12 +286,14 @@ export class AcceptorMembership {
       }
       if (await this.deps.registry.register(this.id, incarnation, writes)) {
         this.#mark = writes;
+        this.#confirmedAt = asked;
         this.deps.log.warn({ incarnation, code: ErrorCode.UNAVAILABLE }, `acceptor ${this.id} ` +
           "was not registered (JetStream lost the registry?): registered its store again");
       }
       return;
     }
     if (registered.incarnation !== incarnation) return this.#onRegistration(registered);
+    this.#confirmedAt = asked;
     const mark = Math.max(registered.mark, this.#mark);
     if (writes < mark) return this.#rolledBack(incarnation, writes, mark);
     this.#mark = mark;
@@ -282,7 +311,9 @@ export class AcceptorMembership {
   }
 
   async #claim(): Promise<void> {
+    const asked = performance.now();
     const claim = await claimAcceptor(this.deps.store, this.deps.registry);
+    if (claim.kind === "voting" && claim.incarnation === this.#incarnation) this.#confirmedAt = asked;
     const changed = JSON.stringify(claim) !== JSON.stringify(this.#claimed);
     this.#claimed = claim;
     if (claim.kind === "voting") {
@@ -293,6 +324,7 @@ export class AcceptorMembership {
           "carries a marker, so it registered it again");
       }
       this.#incarnation = claim.incarnation;
+      this.#confirmedAt = asked;
       this.#mark = 0;
       this.deps.store.serveAs(claim.incarnation);
       this.deps.role.start();
@@ -330,6 +362,10 @@ export class AcceptorMembership {
           `registered with ${claim.registered}: another Redis holds its votes. It does not ` +
           `vote; check PAXOSKV_REDIS_URL and PAXOSKV_NODE_ID, or run \`paxoskv acceptor rejoin ` +
           `${this.id}\` if that other Redis is gone for good.`;
+      case "rejoin-unfinished":
+        return `a rejoin of acceptor ${this.id} holds its registration (placeholder ` +
+          `${claim.registered}): it votes again when the rejoin ends; if none is running (it ` +
+          `failed), run \`paxoskv acceptor rejoin ${this.id}\` again.`;
       case "rolled-back":
         return `acceptor ${this.id}'s Redis is older than the state it voted with ` +
           `(${claim.retired.slice(RETIRED_PREFIX.length)}): it was restored from a backup or ` +
@@ -379,7 +415,7 @@ export class AcceptorMembership {
     const run = rejoin({
       ...ports, store: this.deps.store, acceptors: this.deps.acceptors,
       registry: this.deps.registry, notBefore: this.#outSince + 2 * this.deps.phaseTimeoutMs,
-      log: this.deps.log,
+      leaseMs: this.deps.leaseMs, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
     }, this.id);
     this.#rejoining = run;
     try {

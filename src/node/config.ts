@@ -77,6 +77,7 @@ const EnvSchema = z.object({
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
   PAXOSKV_REBUILD_ON_START: bool.default(false),
   PAXOSKV_REBUILD_INTERVAL_S: int(0, 86_400).default(900),
+  PAXOSKV_ACCEPTOR_LEASE_MS: int(1000, 600_000).default(10_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
 });
@@ -112,6 +113,13 @@ export interface NodeConfig {
    * what the stream lost or never carried.
    */
   readonly rebuildIntervalMs: number;
+  /**
+   * An acceptor answers Paxos messages only while it confirmed its registration within this
+   * long (its own monotonic clock); a rejoin moves the registration, then waits this plus a
+   * phase timeout, so a paused old process cannot vote after the rejoin lists the others.
+   * The same on every node.
+   */
+  readonly acceptorLeaseMs: number;
   readonly logLevel: string;
 }
 
@@ -157,6 +165,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
     rebuildIntervalMs: e.PAXOSKV_REBUILD_INTERVAL_S * 1000,
+    acceptorLeaseMs: e.PAXOSKV_ACCEPTOR_LEASE_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -109,10 +109,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     const opened = await deps.openStore(config, acceptorLog);
     store = opened;
     const role = new AcceptorRole(nc, config.prefix, opened, acceptorLog, metrics,
-      (err) => membership?.fenced(err));
+      (err) => membership?.fenced(err), () => membership?.leaseHolds() ?? false);
     membership = new AcceptorMembership({
       nc, prefix: config.prefix, store: opened, registry, role, acceptors: config.acceptors,
-      log: acceptorLog, phaseTimeoutMs: config.phaseTimeoutMs,
+      log: acceptorLog, phaseTimeoutMs: config.phaseTimeoutMs, leaseMs: config.acceptorLeaseMs,
     });
     await membership.start();
     const running = membership;

@@ -66,6 +66,14 @@ export class AcceptorRegistry {
       revision));
   }
 
+  /** Removes the registration read at `revision` (a new store's failed recovery undone). */
+  async unregister(acceptorId: string, revision: number): Promise<boolean> {
+    return this.#casWrite(async () => {
+      await this.kv.delete(acceptorId, { previousSeq: revision });
+      return 0;
+    });
+  }
+
   /** Calls `onChange` with each new registration of the ID; returns a function that stops. */
   async watch(acceptorId: string, onChange: (r: Registration | null) => void):
     Promise<() => void> {
