@@ -14,8 +14,10 @@ export interface WatchedStream {
   readonly stream: string;
   /** What is lost with it and what the node does about it, for the log. */
   readonly consequence: string;
-  /** Makes the stream again (the same call as at start) and resumes what used it. */
+  /** Makes the stream again (the same call as at start). */
   readonly recreate: () => Promise<void>;
+  /** Resumes what used the stream, now a new one (made here or by another node). */
+  readonly resume: () => Promise<void>;
 }
 
 /** How often a node checks that its streams exist. */
@@ -30,6 +32,8 @@ export const JETSTREAM_CHECK_MS = 2000;
  */
 export class JetStreamWatch {
   readonly missing = new Set<string>();
+  /** Each stream's creation time as first seen: another one means it was made again. */
+  readonly #created = new Map<string, string>();
   #timer: NodeJS.Timeout | null = null;
   #checking = false;
   #jsm: JetStreamManager | null = null;
@@ -68,30 +72,58 @@ export class JetStreamWatch {
 
   async #checkOne(jsm: JetStreamManager, watched: WatchedStream): Promise<void> {
     if (!this.missing.has(watched.name)) {
+      let created: string;
       try {
-        await jsm.streams.info(watched.stream);
-        return;
+        created = (await jsm.streams.info(watched.stream)).created;
       } catch (err) {
         if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
           return; // unreachable or electing: not a loss
         }
+        this.#lost(watched, "is gone");
+        return this.#recreate(watched);
       }
-      this.missing.add(watched.name);
-      this.metrics.jetstreamLost.inc({ stream: watched.name });
-      this.metrics.jetstreamMissing.set({ stream: watched.name }, 1);
-      this.log.error({ code: ErrorCode.UNAVAILABLE, stream: watched.stream },
-        `JetStream stream ${watched.stream} (the ${watched.name}) is gone: JetStream lost its ` +
-        `data (storage removed or not synced before a crash). ${watched.consequence} Check the ` +
-        "NATS servers' JetStream storage (volumes, `-sd` dirs) and their sync settings.");
+      const seen = this.#created.get(watched.name);
+      this.#created.set(watched.name, created);
+      if (seen === undefined || seen === created) return;
+      // Another node found it gone and made it first: this node's users of it resume too.
+      this.#lost(watched, "was lost and made again by another node");
+      return this.#resume(watched);
     }
+    return this.#recreate(watched);
+  }
+
+  #lost(watched: WatchedStream, what: string): void {
+    this.missing.add(watched.name);
+    this.metrics.jetstreamLost.inc({ stream: watched.name });
+    this.metrics.jetstreamMissing.set({ stream: watched.name }, 1);
+    this.log.error({ code: ErrorCode.UNAVAILABLE, stream: watched.stream },
+      `JetStream stream ${watched.stream} (the ${watched.name}) ${what}: JetStream lost its ` +
+      `data (storage removed or not synced before a crash). ${watched.consequence} Check the ` +
+      "NATS servers' JetStream storage (volumes, `-sd` dirs) and their sync settings.");
+  }
+
+  async #recreate(watched: WatchedStream): Promise<void> {
     try {
       await watched.recreate();
-      this.missing.delete(watched.name);
-      this.metrics.jetstreamMissing.set({ stream: watched.name }, 0);
+      this.#created.delete(watched.name);
       this.log.warn({ stream: watched.stream }, `JetStream stream ${watched.stream} made again`);
     } catch (err) {
       this.log.warn({ err, code: ErrorCode.UNAVAILABLE, stream: watched.stream },
         `could not make JetStream stream ${watched.stream} again yet; retrying`);
+      return;
+    }
+    await this.#resume(watched);
+  }
+
+  async #resume(watched: WatchedStream): Promise<void> {
+    try {
+      await watched.resume();
+      this.missing.delete(watched.name);
+      this.metrics.jetstreamMissing.set({ stream: watched.name }, 0);
+    } catch (err) {
+      // Still missing: the next check makes it (a no-op if it exists) and resumes again.
+      this.log.warn({ err, code: ErrorCode.UNAVAILABLE, stream: watched.stream },
+        `could not resume the users of JetStream stream ${watched.stream} yet; retrying`);
     }
   }
 }

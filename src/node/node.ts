@@ -143,6 +143,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
       "announces every chosen value again.",
     recreate: async () => {
       await ChosenLog.open(nc, config.prefix, config.streamReplicas);
+    },
+    resume: async () => {
       // What this replica holds is chosen: the new stream gets it back (one message per key,
       // so learners announcing the same keys add nothing twice); the rebuild adds the rest.
       for (const chosen of learner?.replica.entries() ?? []) {
@@ -159,8 +161,9 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         "again and registers its own store; an empty store recovers from the other acceptors " +
         "before it votes. Until every acceptor is registered again, a rolled-back store is " +
         "not detected.",
-      recreate: async () => {
-        await registry.recreate();
+      recreate: () => registry.recreate(),
+      resume: async () => {
+        await registry.recreate(); // binds this node's handle to the new bucket
         await membership?.registryRecreated();
         await clientSide.directReads?.refollow();
       },

@@ -65,18 +65,18 @@ export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> 
 
 /**
  * The union of the keys that `asked` hold (acceptors of the set `all`), listed at once; fails
- * with UNAVAILABLE unless at least a majority of `all` answered.
+ * with UNAVAILABLE unless at least `needed` (default a majority of `all`) answered.
  */
 export async function listMajorityKeys(
   all: readonly string[], asked: readonly string[],
   listKeys: (acceptorId: string) => Promise<readonly string[]>, what: string,
+  needed = quorumSize(all.length),
 ): Promise<{ listed: string[]; keys: Set<string> }> {
   const listings = await Promise.allSettled(asked.map((id) => listKeys(id)));
   const listed = asked.filter((_id, i) => listings[i]?.status === "fulfilled");
-  if (listed.length < quorumSize(all.length)) {
+  if (listed.length < needed) {
     throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of ${asked.length} ` +
-      `acceptors listed their keys; ${what} needs ${quorumSize(all.length)} of the ` +
-      `${all.length}`);
+      `acceptors listed their keys; ${what} needs ${needed} of the ${all.length}`);
   }
   const keys = new Set<string>();
   for (const listing of listings) {

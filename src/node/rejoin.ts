@@ -4,6 +4,7 @@ import type { AcceptorStore, RestoredKey } from "../adapters/ports.js";
 import type { ProposalOutcome } from "../core/proposer.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { Logger } from "./logger.js";
+import { quorumSize } from "../core/quorum.js";
 import { listMajorityKeys } from "./rebuild.js";
 
 export interface RejoinReport {
@@ -60,9 +61,10 @@ const RECOVERY_ATTEMPTS = 5;
  *    by then every phase that counted one of the old store's answers has ended, and the
  *    partner promises it counted are in the other acceptors' stores. (An ID with no
  *    registration, a new store, has no lease to wait out.)
- * 2. List the keys of a majority of the acceptors (all but this one, when there are three).
- *    A key the lost state mattered for is among them: a lost accept needed a majority's
- *    promises first, and a lost promise only matters with a majority of promises.
+ * 2. List the keys of n - quorum + 1 of the others (with three acceptors: both others). A key
+ *    the lost state mattered for is among them: a lost accept needed a majority's promises
+ *    first, a lost promise only matters with a majority of promises, and such a majority
+ *    holds at least quorum - 1 of the others, which the listing meets.
  * 3. For each key, a recovery proposal at a new ballot, sent while this acceptor is out: a
  *    majority of the others promises it (no older ballot can be accepted there after), and
  *    a value any of them accepted is chosen again at it. Installing that outcome here is what
@@ -112,8 +114,12 @@ async function recoverAndRegister(
   }
 
   const others = deps.acceptors.filter((id) => id !== self);
+  // Every majority that promised or accepted with this acceptor holds quorum - 1 others: a
+  // listing of n - quorum + 1 others meets each of them (with three acceptors: both others;
+  // with two: the other one, so a new two-acceptor cluster can start).
+  const n = deps.acceptors.length;
   const { listed, keys } = await listMajorityKeys(deps.acceptors, others, deps.listKeys,
-    "a rejoin");
+    "a rejoin", n - quorumSize(n) + 1);
 
   await deps.store.clear();
   const restored: RestoredKey[] = [];

@@ -107,7 +107,7 @@ it("a paused old process wakes during the rejoin of its acceptor and answers not
   await workload2.stop();
   recorder.phase = "final";
   const acked = recorder.ops.filter((op) => op.kind === "create" && isOk(op));
-  expect(acked.length).toBeGreaterThan(50);
+  expect(acked.length).toBeGreaterThan(20);
   for (const op of acked) {
     let read = await recorder.read(client, "final", op.key, false);
     for (let i = 0; !isOk(read) && i < 5; i++) read = await recorder.read(client, "final", op.key, false);
