@@ -91,8 +91,8 @@ const CLAIM_ATTEMPTS = 20;
 /** How often a voting acceptor records its store's write counter in the registry. */
 export const MARK_INTERVAL_MS = 1000;
 
-/** A recovering acceptor logs its first failed attempt, then one in this many. */
-const RECOVERY_LOG_EVERY = 30;
+/** A recovering acceptor logs its first failed attempt, then at most one in this long. */
+const RECOVERY_LOG_MS = 30_000;
 
 export interface MembershipDeps {
   readonly nc: NatsConnection;
@@ -135,7 +135,8 @@ export class AcceptorMembership {
   #timer: NodeJS.Timeout | null = null;
   #ticking = false;
   #stopped = false;
-  #recoveryFailures = 0;
+  /** When a new store's failed recovery was last logged (Date.now; 0: not since it voted). */
+  #recoveryLoggedAt = 0;
   /** When a registry read last confirmed the registration (performance.now, sent at). */
   #confirmedAt = -Infinity;
   #leaseLapsed = false;
@@ -259,7 +260,10 @@ export class AcceptorMembership {
     this.#ticking = true;
     try {
       if (this.#voting) await this.#recordMark();
-      else if (this.#rejoining === null) await this.#claim();
+      else if (this.#rejoining === null) {
+        await this.#claim();
+        if (this.#claimed?.kind === "new-store") void this.#recoverNew();
+      }
     } catch (err) {
       this.deps.log.debug({ err }, `acceptor ${this.id}: registry check failed`);
     } finally {
@@ -329,7 +333,7 @@ export class AcceptorMembership {
       this.deps.store.serveAs(claim.incarnation);
       this.deps.role.start();
       this.#voting = true;
-      this.#recoveryFailures = 0;
+      this.#recoveryLoggedAt = 0;
       this.deps.log.info({ incarnation: claim.incarnation }, `acceptor ${this.id} votes`);
       return;
     }
@@ -337,8 +341,8 @@ export class AcceptorMembership {
     const why = this.#why(claim);
     this.#refusal = `${claim.kind}: ${why}`;
     if (claim.kind === "new-store") {
+      // Recovered by serveRejoin's first attempt, then one attempt per tick.
       if (changed) this.deps.log.warn({ reason: claim.kind }, why);
-      if (this.#rejoinPorts !== null) void this.#recoverNew();
       return;
     }
     if (changed) this.deps.log.error({ code: ErrorCode.UNAVAILABLE, reason: claim.kind }, why);
@@ -427,7 +431,9 @@ export class AcceptorMembership {
     } catch (err) {
       const code = err instanceof PaxosKvError ? err.code : ErrorCode.INTERNAL;
       const message = err instanceof Error ? err.message : String(err);
-      if (!automatic || this.#recoveryFailures++ % RECOVERY_LOG_EVERY === 0) {
+      const quiet = automatic && Date.now() - this.#recoveryLoggedAt < RECOVERY_LOG_MS;
+      if (automatic && !quiet) this.#recoveryLoggedAt = Date.now();
+      if (!quiet) {
         this.deps.log.warn({ err, code }, automatic ? `acceptor ${this.id} could not recover ` +
           "yet (it needs a majority of the other acceptors); it retries" : "rejoin failed");
       }
