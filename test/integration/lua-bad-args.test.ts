@@ -61,7 +61,9 @@ const cases: [string, string, (string | number)[]][] = [
     [5, "h:k", "h:new", "z:u", "c:w", "m:inc", "11", "A", "v", "k", "11", "", "w", "new", "I"]],
   ["accept: another incarnation (a replaced store)", ACCEPT_LUA,
     [4, "h:new", "z:u", "c:w", "m:inc", "12", "A", "v", "new", "J"]],
-  ["read: another incarnation", READ_LUA, [2, "h:k", "m:inc", "J"]],
+  ["read: another incarnation", READ_LUA, [3, "h:k", "c:w", "m:inc", "0", "J"]],
+  ["read: a mark that is not a number", READ_LUA, [3, "h:k", "c:w", "m:inc", "x", "I"]],
+  ["read: the old arity (no counter, no mark)", READ_LUA, [2, "h:k", "m:inc", "I"]],
 ];
 
 it.each(cases)("lua scripts refuse before any write - %s", async (_name, script, args) => {
@@ -75,7 +77,7 @@ it("lua scripts - the same calls with good arguments do write (the cases above a
   async () => {
     await redis.eval(PREPARE_LUA, 4, "h:k", "h:new", "c:w", "m:inc", "11", "A", "12", "A", "I");
     await redis.eval(ACCEPT_LUA, 4, "h:new", "z:u", "c:w", "m:inc", "12", "A", "v", "new", "I");
-    expect(await redis.eval(READ_LUA, 2, "h:new", "m:inc", "I")).toContain("v");
+    expect(await redis.eval(READ_LUA, 3, "h:new", "c:w", "m:inc", "0", "I")).toContain("v");
     const state = await dump();
     expect(state["h:k"]).toMatchObject({ promised_round: "11" });
     expect(state["h:new"]).toMatchObject({ accepted_value: "v" });
@@ -83,4 +85,9 @@ it("lua scripts - the same calls with good arguments do write (the cases above a
     expect(state["c:w"]).toEqual({ value: "2" });
     await redis.eval(PREPARE_LUA, 3, "h:k", "c:w", "m:inc", "5", "A", "I"); // a nack
     expect((await dump())["c:w"]).toEqual({ value: "2" });
+    // A read with the mark the registry holds: at or below the counter it answers; above it
+    // (the store was rolled back below what its node recorded) it is refused.
+    expect(await redis.eval(READ_LUA, 3, "h:new", "c:w", "m:inc", "2", "I")).toContain("v");
+    await expect(redis.eval(READ_LUA, 3, "h:new", "c:w", "m:inc", "3", "I"))
+      .rejects.toThrow(/^PAXOSKV_FENCED .*rolled back/);
   });

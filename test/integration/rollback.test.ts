@@ -10,9 +10,12 @@ import { join } from "node:path";
 import { Kvm } from "@nats-io/kv";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { AcceptorRegistry } from "../../src/adapters/jetstream/acceptor-registry.js";
 import { checkHistory } from "../../src/check/index.js";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
+import { AcceptorRedisReads } from "../../src/node/direct-reads.js";
+import { createLogger } from "../../src/node/logger.js";
 import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import { Recorder, isOk } from "../chaos/recorder.js";
 import { AcceptorRedis, poll } from "./support/cluster-tools.js";
@@ -104,16 +107,35 @@ it("a restored backup of an acceptor's Redis refuses to vote; rejoin brings it b
     await node("A").start();
     await cluster.waitAcceptorsVoting();
 
-    // More accepts A takes part in; the clean stop records A's last writes.
+    // More accepts A takes part in, with C's node down (so only A and B hold these keys);
+    // the clean stop records A's last writes.
+    await node("C").stop();
     await createAll("after", 40);
+    await node("C").start();
+    await cluster.waitAcceptorsVoting();
     await node("A").stop();
 
-    // The backup is restored and A started: it must not vote with the older state.
+    // The backup is restored.
     await redisOf("A").stop();
     rmSync(join(redisOf("A").dir, "appendonlydir"), { recursive: true, force: true });
     cpSync(backup, join(redisOf("A").dir, "appendonlydir"), { recursive: true });
     rmSync(backup, { recursive: true, force: true });
     await redisOf("A").restart();
+    // Before A's node even starts, a direct quorum read (a node reading each acceptor's Redis)
+    // must not count the restored store: A's old state would say "nothing accepted" for keys
+    // only A and B hold, and with C that is a majority saying a chosen key is absent.
+    const direct = await AcceptorRedisReads.open({
+      urls: new Map([["A", redisOf("A").url]]), registry: await AcceptorRegistry.open(nc,
+        cluster.prefix), prefix: cluster.prefix, commandTimeoutMs: 2000,
+      log: createLogger("T", "silent"),
+    });
+    for (let i = 0; i < 5; i++) {
+      await expect(direct.read("A", `after.${i}`), `after.${i}`)
+        .rejects.toThrow(/PAXOSKV_FENCED .*rolled back/);
+    }
+    await direct.close();
+
+    // A starts: it must not vote with the older state.
     const since = log("A").length;
     await node("A").start();
     const ready = await poll("A refusing", async () => {

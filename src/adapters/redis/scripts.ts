@@ -149,9 +149,20 @@ if wrote then redis.call("INCR", KEYS[n + 2]) end
 return replies
 `;
 
-/** Reads one key's hash (KEYS[1]) without changing it: fenced like the transitions. */
+/**
+ * Reads one key's hash (KEYS[1]) without changing it: fenced like the transitions, and also
+ * by the write mark registered for the acceptor (ARGV[1]): a store whose counter (KEYS[2]) is
+ * below it was rolled back, and a direct quorum read must not count it even before its own
+ * node has started and retired it. KEYS[3] is the marker, ARGV[2] the incarnation.
+ */
 export const READ_LUA = `${SHARED_LUA}
-if #KEYS ~= 2 or #ARGV ~= 1 then return redis.error_reply("ERR paxoskv read: wrong arity") end
+if #KEYS ~= 3 or #ARGV ~= 2 or not string.match(ARGV[1], "^%d+$") then
+  return redis.error_reply("ERR paxoskv read: wrong arity")
+end
+if tonumber(redis.call("GET", KEYS[2]) or "0") < tonumber(ARGV[1]) then
+  return redis.error_reply("${FENCED_ERROR} this Redis is older than the writes recorded for " ..
+    "its acceptor (it was rolled back)")
+end
 return redis.call("HMGET", KEYS[1], ${HASH_FIELDS.map((f) => `"${f}"`).join(", ")})
 `;
 

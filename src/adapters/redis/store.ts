@@ -54,7 +54,7 @@ type ScriptedRedis = Redis & {
   paxoskvAccept(...args: (string | number)[]): Promise<ScriptReply[]>;
   /** 1, marker, expected incarnation, replacement. */
   paxoskvRetire(...args: (string | number)[]): Promise<number>;
-  /** 2, hash key, marker, incarnation. */
+  /** 3, hash key, write counter, marker, mark, incarnation. */
   paxoskvRead(...args: (string | number)[]): Promise<(string | null)[]>;
 };
 
@@ -121,9 +121,10 @@ export class RedisAcceptorReader {
    * The state of one key if the store's marker is `incarnation` (the one registered for the
    * acceptor); AcceptorFencedError otherwise, RedisStoreError when Redis fails.
    */
-  async readFenced(key: string, incarnation: string): Promise<AcceptorState> {
+  async readFenced(key: string, incarnation: string, mark = 0): Promise<AcceptorState> {
     const [pRound, pNode, aRound, aNode, value] = await this.call("read", key,
-      () => this.redis.paxoskvRead(2, this.hashKey(key), this.markerKey, incarnation));
+      () => this.redis.paxoskvRead(3, this.hashKey(key), this.writesKey, this.markerKey,
+        String(mark), incarnation));
     const promised = pRound == null ? null : decodeBallot(pRound, pNode);
     const accepted = aRound == null ? null : decodeAccepted(aRound, aNode, value);
     assert(accepted === null || compareBallots(accepted.ballot, promised) <= 0,
