@@ -32,6 +32,17 @@ export interface AcceptorStore {
   /** Writes `candidate` as the marker unless one exists; returns the marker held now. */
   adoptIncarnation(candidate: string): Promise<string>;
   /**
+   * How many transitions changed the store: a counter the scripts bump with each write (0 for
+   * a store written before the counter existed). It never goes down, except when the store is
+   * rolled back (a backup restored, a replica promoted) or cleared by a rejoin.
+   */
+  writeCount(): Promise<number>;
+  /**
+   * Replaces the marker `incarnation` by `replacement` (never registered), if it still holds:
+   * the store is then refused by every script. False when the marker was something else.
+   */
+  retireIncarnation(incarnation: string, replacement: string): Promise<boolean>;
+  /**
    * From now on every transition and read requires the marker to equal `incarnation` (null:
    * refuse all) and fails with AcceptorFencedError otherwise, so a store wiped under a running
    * node stops voting at its next message.

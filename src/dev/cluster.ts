@@ -1,4 +1,8 @@
 import { fileURLToPath } from "node:url";
+import { connectNats } from "../adapters/nats/connection.js";
+import { loadNatsTls } from "../node/config.js";
+import { paxosListSubject } from "../protocol/subjects.js";
+import { WIRE_VERSION } from "../protocol/wire.js";
 import { ManagedChild } from "./child.js";
 import {
   startNats, startNatsCluster, startRedis, track, type Destroyable, type ServerHandle,
@@ -64,8 +68,17 @@ export interface LocalCluster {
   readonly prefix: string;
   /** Environment for a node `id` with `roles` (its Redis when it is an acceptor). */
   nodeEnv(id: string, roles?: string, env?: Record<string, string>): Record<string, string>;
-  /** Starts `paxoskv node` as a child process and waits until it serves. */
+  /**
+   * Starts `paxoskv node` as a child process and waits until it serves. The spawn that
+   * completes the set of acceptors the first time also waits until every acceptor votes: a new
+   * cluster's empty acceptors recover from each other before they vote, which needs them all.
+   */
   spawnNode(id: string, roles?: string, env?: Record<string, string>): Promise<NodeProcess>;
+  /**
+   * Waits until every acceptor answers as a voting acceptor (its key listing), asking over the
+   * NATS (URL, user, TLS) that node `as` uses (default: the first acceptor's).
+   */
+  waitAcceptorsVoting(timeoutMs?: number, as?: Record<string, string>): Promise<void>;
   /** Stops every node process started here (the servers belong to `cleanup()`). */
   stopNodes(): Promise<void>;
 }
@@ -106,14 +119,44 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     ...env,
   });
 
+  const natsUrl = natsServers.map((s) => s.url).join(",");
+  const spawnedAcceptors = new Set<string>();
+  let bootstrapped = false;
+  const waitAcceptorsVoting = async (timeoutMs = 30_000,
+    as: Record<string, string> = nodeEnv(acceptors[0] ?? "A")): Promise<void> => {
+    const nc = await connectNats({
+      servers: (as.PAXOSKV_NATS_URL ?? natsUrl).split(","), user: as.PAXOSKV_NATS_USER,
+      password: as.PAXOSKV_NATS_PASSWORD, tls: loadNatsTls(as), name: "paxoskv-dev-wait",
+    });
+    const deadline = Date.now() + timeoutMs;
+    try {
+      for (const id of acceptors) {
+        for (;;) {
+          const answered = await nc.request(paxosListSubject(prefix, id),
+            JSON.stringify({ v: WIRE_VERSION, cursor: "0", count: 1 }), { timeout: 1000 })
+            .then(() => true, () => false);
+          if (answered) break;
+          if (Date.now() > deadline) throw new Error(`acceptor ${id} does not vote after ${timeoutMs} ms`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      }
+    } finally {
+      await nc.close();
+    }
+  };
+
   return {
-    nats, natsServers, natsUrl: natsServers.map((s) => s.url).join(","),
-    redis, acceptors, prefix, nodeEnv,
+    nats, natsServers, natsUrl, redis, acceptors, prefix, nodeEnv, waitAcceptorsVoting,
     async spawnNode(id, roles, env) {
       const node = new ChildNode(id, nodeEnv(id, roles, env), execArgv, options.echo);
       nodes.push(node);
       track(node);
       await node.start();
+      if ((roles ?? "acceptor").includes("acceptor")) spawnedAcceptors.add(id);
+      if (!bootstrapped && acceptors.every((a) => spawnedAcceptors.has(a))) {
+        await waitAcceptorsVoting(30_000, node.env);
+        bootstrapped = true;
+      }
       return node;
     },
     async stopNodes() {

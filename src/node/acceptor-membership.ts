@@ -4,41 +4,82 @@ import type { AcceptorRegistry, Registration } from "../adapters/jetstream/accep
 import type { AcceptorFencedError, AcceptorStore } from "../adapters/ports.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
-import { acceptorQueue, paxosRejoinSubject } from "../protocol/subjects.js";
+import {
+  acceptorQueue, paxosFreshSubject, paxosRejoinSubject,
+} from "../protocol/subjects.js";
+import { WIRE_VERSION, type FreshReply } from "../protocol/wire.js";
 import type { AcceptorRole } from "./acceptor-role.js";
 import type { Logger } from "./logger.js";
-import { rejoin, type RejoinDeps, type RejoinReport } from "./rejoin.js";
+import { rejoin, REJOINING_PREFIX, type RejoinDeps, type RejoinReport } from "./rejoin.js";
+
+/** The marker prefix of an incarnation retired because its store was found rolled back. */
+export const RETIRED_PREFIX = "retired:";
 
 /** Whether this node may vote as its acceptor ID with the store it has. */
 export type Claim =
-  | { readonly kind: "voting"; readonly incarnation: string }
+  | {
+    readonly kind: "voting"; readonly incarnation: string;
+    /** The registry had no entry for the ID and this store's marker was registered again. */
+    readonly reregistered: boolean;
+  }
+  /**
+   * The store is empty, has no marker, and the ID is not registered: a new acceptor, or one
+   * whose Redis and registry were both lost. It recovers from the others before it votes.
+   */
+  | { readonly kind: "new-store" }
   /** The store holds nothing and no marker, yet the ID is registered: its state was lost. */
   | { readonly kind: "lost-state"; readonly registered: string }
   /** The store carries another incarnation: the ID belongs to another Redis. */
-  | { readonly kind: "other-store"; readonly own: string; readonly registered: string };
+  | { readonly kind: "other-store"; readonly own: string; readonly registered: string }
+  /** The store is older than its registered mark (a backup restored, a replica promoted). */
+  | { readonly kind: "rolled-back"; readonly retired: string }
+  /** A rejoin moved the registration to its placeholder and did not finish. */
+  | { readonly kind: "rejoin-unfinished"; readonly registered: string };
+
+/** The marker a rolled-back store gets: never registered, so every script refuses it. */
+export function retiredMarker(incarnation: string, writes: number, mark: number): string {
+  return `${RETIRED_PREFIX}${incarnation}:writes=${writes}<mark=${mark}`;
+}
 
 /**
- * Matches the store's incarnation marker against the registry. A store with state but no marker
- * (made before markers existed) gets one; a new store registers a new incarnation, unless the ID
- * already has one: then this store is not the one that holds the ID's votes.
+ * Matches the store's incarnation marker and write counter against the registry. A store with
+ * state but no marker (made before markers existed) gets one. A store with a marker whose ID
+ * has no registration (the registry was lost) registers it again: the marker proves the store
+ * is the one that voted. An empty store never registers here: it must first recover from the
+ * other acceptors (`new-store`), and the registration is the last step of that recovery. A
+ * store below its registered mark is retired in the store itself.
  */
 export async function claimAcceptor(
-  store: Pick<AcceptorStore, "acceptorId" | "incarnation" | "adoptIncarnation" | "holdsState">,
+  store: Pick<AcceptorStore, "acceptorId" | "incarnation" | "adoptIncarnation" | "holdsState" |
+    "writeCount" | "retireIncarnation">,
   registry: Pick<AcceptorRegistry, "get" | "register">,
   newIncarnation: () => string = randomUUID,
 ): Promise<Claim> {
   let own = await store.incarnation();
   if (own === null && await store.holdsState()) own = await store.adoptIncarnation(newIncarnation());
+  if (own?.startsWith(RETIRED_PREFIX) === true) return { kind: "rolled-back", retired: own };
   for (let attempt = 1; ; attempt++) {
     const registered = await registry.get(store.acceptorId);
     if (registered === null) {
-      own ??= await store.adoptIncarnation(newIncarnation());
-      if (await registry.register(store.acceptorId, own)) return { kind: "voting", incarnation: own };
+      if (own === null) return { kind: "new-store" };
+      if (await registry.register(store.acceptorId, own, await store.writeCount())) {
+        return { kind: "voting", incarnation: own, reregistered: true };
+      }
       // Another process registered first: compare with what it wrote.
       if (attempt < 5) continue;
       throw new Error(`the registration of acceptor ${store.acceptorId} keeps changing`);
     }
-    if (registered.incarnation === own) return { kind: "voting", incarnation: own };
+    if (registered.incarnation.startsWith(REJOINING_PREFIX)) {
+      return { kind: "rejoin-unfinished", registered: registered.incarnation };
+    }
+    if (registered.incarnation === own) {
+      const writes = await store.writeCount();
+      if (writes >= registered.mark) return { kind: "voting", incarnation: own, reregistered: false };
+      const retired = retiredMarker(own, writes, registered.mark);
+      if (await store.retireIncarnation(own, retired)) return { kind: "rolled-back", retired };
+      throw new Error(`the marker of acceptor ${store.acceptorId}'s store changed while it ` +
+        "was checked");
+    }
     return own === null ? { kind: "lost-state", registered: registered.incarnation }
       : { kind: "other-store", own, registered: registered.incarnation };
   }
@@ -46,6 +87,12 @@ export async function claimAcceptor(
 
 /** Tries at start to read the registry (about 30 s in all) before the node gives up. */
 const CLAIM_ATTEMPTS = 20;
+
+/** How often a voting acceptor records its store's write counter in the registry. */
+export const MARK_INTERVAL_MS = 1000;
+
+/** A recovering acceptor logs its first failed attempt, then at most one in this long. */
+const RECOVERY_LOG_MS = 30_000;
 
 export interface MembershipDeps {
   readonly nc: NatsConnection;
@@ -57,38 +104,75 @@ export interface MembershipDeps {
   readonly log: Logger;
   /** Twice this after the acceptor stopped voting, a rejoin may read the others' keys. */
   readonly phaseTimeoutMs: number;
+  /** Default MARK_INTERVAL_MS; also how often a refused acceptor looks at its claim again. */
+  readonly markIntervalMs?: number;
+  /** It answers only within this long of its registration's last confirmation. */
+  readonly leaseMs: number;
 }
+
+type RejoinPorts = Pick<RejoinDeps, "listKeys" | "servedElsewhere" | "recover">;
 
 /**
  * Runs the acceptor role only while the store is the registered one: at start, when a script
- * finds the store wiped under a running node, and when the registration moves to another
- * store. Otherwise the acceptor stays out (`voting` false, an error log saying why) and waits
- * for `paxoskv acceptor rejoin <id>`.
+ * finds the store wiped under a running node, when the registration moves to another store,
+ * and while its write counter stays at or above the mark recorded in the registry. A new
+ * store recovers from the others on its own, then registers; any other refusal keeps the
+ * acceptor out (`voting` false, an error log saying why) until `paxoskv acceptor rejoin <id>`.
  */
 export class AcceptorMembership {
   #voting = false;
-  /** Why the acceptor does not vote (for status and its voting beat); null while it votes. */
-  #outReason: string | null = "starting";
   #incarnation: string | null = null;
+  /** The highest write count known to be recorded in the registry for #incarnation. */
+  #mark = 0;
+  #claimed: Claim | null = null;
+  #refusal: string | null = "starting";
   /** When the acceptor last stopped voting (or the process started). */
   #outSince = Date.now();
   #stopWatch: (() => void) | null = null;
-  #rejoinSub: Subscription | null = null;
+  #subscriptions: Subscription[] = [];
   #rejoining: Promise<unknown> | null = null;
+  #rejoinPorts: RejoinPorts | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #ticking = false;
+  #stopped = false;
+  /** When a new store's failed recovery was last logged (Date.now; 0: not since it voted). */
+  #recoveryLoggedAt = 0;
+  /** When a registry read last confirmed the registration (performance.now, sent at). */
+  #confirmedAt = -Infinity;
+  #leaseLapsed = false;
 
   constructor(private readonly deps: MembershipDeps) {}
+
+  /**
+   * Whether the acceptor may answer now: it votes, and a registry read sent less than the
+   * lease ago found its registration. Monotonic clock: a paused process (SIGSTOP, a VM
+   * freeze) wakes with a lapsed lease, whatever the wall clock did.
+   */
+  leaseHolds(): boolean {
+    const holds = this.#voting && performance.now() - this.#confirmedAt < this.deps.leaseMs;
+    if (this.#voting && !holds && !this.#leaseLapsed) {
+      this.deps.log.warn({ code: ErrorCode.UNAVAILABLE, leaseMs: this.deps.leaseMs },
+        `acceptor ${this.id} has not confirmed its registration within its lease: it answers ` +
+        "nothing until it does (the registry is unreachable, or this process was paused)");
+    }
+    this.#leaseLapsed = this.#voting && !holds;
+    return holds;
+  }
 
   get voting(): boolean {
     return this.#voting;
   }
 
-  /** Why it does not vote, or null while it votes. */
-  get outReason(): string | null {
-    return this.#voting ? null : this.#outReason;
-  }
-
   get id(): string {
     return this.deps.store.acceptorId;
+  }
+
+  /**
+   * Why the acceptor does not vote, `kind: reason` (null while it votes): for /votingz,
+   * `paxoskv status` and its voting beat.
+   */
+  get refusal(): string | null {
+    return this.#voting ? null : this.#refusal;
   }
 
   async start(): Promise<void> {
@@ -103,19 +187,22 @@ export class AcceptorMembership {
         await new Promise((resolve) => setTimeout(resolve, 250 * Math.min(attempt, 8)));
       }
     }
-    this.#stopWatch = await this.deps.registry.watch(this.id,
-      (r) => void this.#onRegistration(r).catch((err: unknown) => this.#claimFailed(err)));
+    await this.#watch();
+    this.#serveFresh();
+    this.#timer = setInterval(() => void this.#tick(), this.deps.markIntervalMs ?? MARK_INTERVAL_MS);
   }
 
   /** Serves rejoin requests; needs the node's proposer for the recovery proposals. */
-  serveRejoin(deps: Pick<RejoinDeps, "listKeys" | "servedElsewhere" | "recover">): void {
+  serveRejoin(ports: RejoinPorts): void {
+    this.#rejoinPorts = ports;
     const subject = paxosRejoinSubject(this.deps.prefix, this.id);
-    this.#rejoinSub = this.deps.nc.subscribe(subject, {
+    this.#subscriptions.push(this.deps.nc.subscribe(subject, {
       queue: acceptorQueue(this.id),
-      callback: (_err, msg) => void this.#rejoin(deps).then((body) => {
+      callback: (_err, msg) => void this.#rejoin(ports, false).then((body) => {
         if (msg.reply !== undefined) msg.respond(JSON.stringify(body));
       }),
-    });
+    }));
+    if (this.#claimed?.kind === "new-store") void this.#recoverNew();
   }
 
   /** A store call was refused: the Redis no longer holds the registered state. */
@@ -125,42 +212,178 @@ export class AcceptorMembership {
       .catch((err: unknown) => this.#claimFailed(err));
   }
 
-  async stop(): Promise<void> {
+  /** JetStream lost the registry and it was made again: watch it anew and claim again. */
+  async registryRecreated(): Promise<void> {
     this.#stopWatch?.();
-    this.#rejoinSub?.unsubscribe();
+    this.#stopWatch = null;
+    await this.#watch();
+    if (this.#voting) await this.#recordMark();
+    else if (this.#rejoining === null) await this.#claim();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#stopWatch?.();
+    for (const sub of this.#subscriptions) sub.unsubscribe();
     await this.#rejoining?.catch(() => undefined);
     await this.deps.role.stop();
+    // A clean stop records the last writes: a backup taken before them is then found behind.
+    if (this.#voting) {
+      await this.#recordMark().catch((err: unknown) => this.deps.log.warn({ err },
+        `acceptor ${this.id} could not record its write mark at stop`));
+    }
+  }
+
+  async #watch(): Promise<void> {
+    this.#stopWatch = await this.deps.registry.watch(this.id,
+      (r) => void this.#onRegistration(r).catch((err: unknown) => this.#claimFailed(err)));
+  }
+
+  /** Tells a recovering acceptor whether this one is a new store that never voted. */
+  #serveFresh(): void {
+    const subject = paxosFreshSubject(this.deps.prefix, this.id);
+    this.#subscriptions.push(this.deps.nc.subscribe(subject, {
+      queue: acceptorQueue(this.id),
+      callback: (_err, msg) => void this.#isFresh().then((fresh) => {
+        const reply: FreshReply = { v: WIRE_VERSION, from: this.id, fresh };
+        if (msg.reply !== undefined) msg.respond(JSON.stringify(reply));
+      }, () => undefined),
+    }));
+  }
+
+  /** Only a store claimed as new, still empty and unmarked, has nothing a recovery needs. */
+  async #isFresh(): Promise<boolean> {
+    if (this.#voting || this.#claimed?.kind !== "new-store") return false;
+    return await this.deps.store.incarnation() === null && !await this.deps.store.holdsState();
+  }
+
+  async #tick(): Promise<void> {
+    if (this.#ticking || this.#stopped) return;
+    this.#ticking = true;
+    try {
+      if (this.#voting) await this.#recordMark();
+      else if (this.#rejoining === null) {
+        await this.#claim();
+        if (this.#claimed?.kind === "new-store") void this.#recoverNew();
+      }
+    } catch (err) {
+      this.deps.log.debug({ err }, `acceptor ${this.id}: registry check failed`);
+    } finally {
+      this.#ticking = false;
+    }
+  }
+
+  /**
+   * Records the store's write counter in the registry when it grew, and fences the store when
+   * it went below the recorded mark (rolled back under the running node).
+   */
+  async #recordMark(): Promise<void> {
+    const incarnation = this.#incarnation;
+    if (incarnation === null) return;
+    const writes = await this.deps.store.writeCount();
+    const asked = performance.now();
+    const registered = await this.deps.registry.get(this.id);
+    if (registered === null) {
+      // The registry lost the entry (JetStream lost its data): register what this store is,
+      // if it still is (a store wiped meanwhile must recover first, not be registered).
+      if (await this.deps.store.incarnation() !== incarnation) {
+        await this.#stopVoting("its Redis no longer carries its marker");
+        return this.#claim();
+      }
+      if (await this.deps.registry.register(this.id, incarnation, writes)) {
+        this.#mark = writes;
+        this.#confirmedAt = asked;
+        this.deps.log.warn({ incarnation, code: ErrorCode.UNAVAILABLE }, `acceptor ${this.id} ` +
+          "was not registered (JetStream lost the registry?): registered its store again");
+      }
+      return;
+    }
+    if (registered.incarnation !== incarnation) return this.#onRegistration(registered);
+    this.#confirmedAt = asked;
+    const mark = Math.max(registered.mark, this.#mark);
+    if (writes < mark) return this.#rolledBack(incarnation, writes, mark);
+    this.#mark = mark;
+    if (writes > registered.mark &&
+      await this.deps.registry.replace(this.id, incarnation, registered.revision, writes)) {
+      this.#mark = writes;
+    }
+  }
+
+  async #rolledBack(incarnation: string, writes: number, mark: number): Promise<void> {
+    await this.#stopVoting(`its Redis has ${writes} writes, below the ${mark} recorded: it was ` +
+      "rolled back");
+    await this.deps.store.retireIncarnation(incarnation, retiredMarker(incarnation, writes, mark));
+    await this.#claim();
   }
 
   async #claim(): Promise<void> {
+    const asked = performance.now();
     const claim = await claimAcceptor(this.deps.store, this.deps.registry);
+    if (claim.kind === "voting" && claim.incarnation === this.#incarnation) this.#confirmedAt = asked;
+    const changed = JSON.stringify(claim) !== JSON.stringify(this.#claimed);
+    this.#claimed = claim;
     if (claim.kind === "voting") {
+      if (this.#voting) return;
+      if (claim.reregistered) {
+        this.deps.log.warn({ incarnation: claim.incarnation, code: ErrorCode.UNAVAILABLE },
+          `acceptor ${this.id} was not registered (JetStream lost the registry?): its store ` +
+          "carries a marker, so it registered it again");
+      }
       this.#incarnation = claim.incarnation;
+      this.#confirmedAt = asked;
+      this.#mark = 0;
       this.deps.store.serveAs(claim.incarnation);
       this.deps.role.start();
       this.#voting = true;
-      this.#outReason = null;
+      this.#recoveryLoggedAt = 0;
       this.deps.log.info({ incarnation: claim.incarnation }, `acceptor ${this.id} votes`);
       return;
     }
     this.#incarnation = null;
-    const why = claim.kind === "lost-state"
-      ? `its Redis holds no state, yet acceptor ${this.id} is registered (incarnation ` +
-        `${claim.registered}): its data was lost (or another process with another Redis is ` +
-        `acceptor ${this.id}). An acceptor that forgot its promises could let a second value ` +
-        `be chosen, so it does not vote. Restore its AOF, or run \`paxoskv acceptor rejoin ` +
-        `${this.id}\` to recover its state from the other acceptors.`
-      : `its Redis carries incarnation ${claim.own}, but acceptor ${this.id} is registered ` +
-        `with ${claim.registered}: another Redis holds its votes. It does not vote; check ` +
-        `PAXOSKV_REDIS_URL and PAXOSKV_NODE_ID, or run \`paxoskv acceptor rejoin ${this.id}\` ` +
-        "if that other Redis is gone for good.";
-    this.#outReason = `${claim.kind}: ${why}`;
-    this.deps.log.error({ code: ErrorCode.UNAVAILABLE, reason: claim.kind }, why);
+    const why = this.#why(claim);
+    this.#refusal = `${claim.kind}: ${why}`;
+    if (claim.kind === "new-store") {
+      // Recovered by serveRejoin's first attempt, then one attempt per tick.
+      if (changed) this.deps.log.warn({ reason: claim.kind }, why);
+      return;
+    }
+    if (changed) this.deps.log.error({ code: ErrorCode.UNAVAILABLE, reason: claim.kind }, why);
+  }
+
+  #why(claim: Exclude<Claim, { kind: "voting" }>): string {
+    const rejoinHint = `run \`paxoskv acceptor rejoin ${this.id}\` to recover its state from ` +
+      "the other acceptors (never restore an acceptor's Redis from a backup or fail it over to " +
+      "a replica: wipe it and rejoin)";
+    switch (claim.kind) {
+      case "new-store":
+        return `acceptor ${this.id}'s Redis is empty and the ID is not registered: it recovers ` +
+          "from a majority of the other acceptors before it votes (instant in a new cluster)";
+      case "lost-state":
+        return `its Redis holds no state, yet acceptor ${this.id} is registered (incarnation ` +
+          `${claim.registered}): its data was lost (or another process with another Redis is ` +
+          `acceptor ${this.id}). An acceptor that forgot its promises could let a second value ` +
+          `be chosen, so it does not vote; ${rejoinHint}.`;
+      case "other-store":
+        return `its Redis carries incarnation ${claim.own}, but acceptor ${this.id} is ` +
+          `registered with ${claim.registered}: another Redis holds its votes. It does not ` +
+          `vote; check PAXOSKV_REDIS_URL and PAXOSKV_NODE_ID, or run \`paxoskv acceptor rejoin ` +
+          `${this.id}\` if that other Redis is gone for good.`;
+      case "rejoin-unfinished":
+        return `a rejoin of acceptor ${this.id} holds its registration (placeholder ` +
+          `${claim.registered}): it votes again when the rejoin ends; if none is running (it ` +
+          `failed), run \`paxoskv acceptor rejoin ${this.id}\` again.`;
+      case "rolled-back":
+        return `acceptor ${this.id}'s Redis is older than the state it voted with ` +
+          `(${claim.retired.slice(RETIRED_PREFIX.length)}): it was restored from a backup or ` +
+          "a replica took its place, and may have forgotten promises, so it does not vote; " +
+          `${rejoinHint}.`;
+    }
   }
 
   /** The acceptor stays out; the next registration change or rejoin claims again. */
   #claimFailed(err: unknown): void {
-    this.#outReason = `registration unknown: ${err instanceof Error ? err.message : String(err)}`;
+    this.#refusal = `registration unknown: ${err instanceof Error ? err.message : String(err)}`;
     this.deps.log.warn({ err, code: ErrorCode.UNAVAILABLE },
       `acceptor ${this.id} could not check its registration; it does not vote`);
   }
@@ -168,7 +391,7 @@ export class AcceptorMembership {
   async #stopVoting(why: string): Promise<void> {
     if (!this.#voting) return;
     this.#voting = false;
-    this.#outReason = why;
+    this.#refusal = why;
     this.#outSince = Date.now();
     this.deps.store.serveAs(null);
     this.deps.log.error({ code: ErrorCode.UNAVAILABLE }, `acceptor ${this.id} stops voting: ${why}`);
@@ -176,14 +399,21 @@ export class AcceptorMembership {
   }
 
   async #onRegistration(registration: Registration | null): Promise<void> {
+    if (registration === null && this.#voting) return; // the registry lost it: #recordMark
     if (registration?.incarnation === this.#incarnation) return;
     await this.#stopVoting(`its registration changed to ${registration?.incarnation ?? "none"}`);
     // Processes sharing one Redis: the one that rejoined wrote the new marker for all.
     if (this.#rejoining === null) await this.#claim();
   }
 
-  async #rejoin(deps: Pick<RejoinDeps, "listKeys" | "servedElsewhere" | "recover">):
-    Promise<unknown> {
+  /** A new store's recovery: a rejoin that runs on its own, retried each tick until it ends. */
+  async #recoverNew(): Promise<void> {
+    const ports = this.#rejoinPorts;
+    if (ports === null || this.#voting || this.#rejoining !== null || this.#stopped) return;
+    await this.#rejoin(ports, true);
+  }
+
+  async #rejoin(ports: RejoinPorts, automatic: boolean): Promise<unknown> {
     if (this.#voting) {
       return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is voting: nothing to rejoin`);
     }
@@ -191,23 +421,32 @@ export class AcceptorMembership {
       return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
     }
     const run = rejoin({
-      ...deps, store: this.deps.store, acceptors: this.deps.acceptors,
+      ...ports, store: this.deps.store, acceptors: this.deps.acceptors,
       registry: this.deps.registry, notBefore: this.#outSince + 2 * this.deps.phaseTimeoutMs,
-      log: this.deps.log,
+      leaseMs: this.deps.leaseMs, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
     }, this.id);
     this.#rejoining = run;
     try {
       const report: RejoinReport = await run;
-      this.deps.log.info({ ...report }, `acceptor ${this.id} rejoined`);
+      this.deps.log.info({ ...report }, automatic ? `acceptor ${this.id} recovered as a new ` +
+        "store" : `acceptor ${this.id} rejoined`);
       await this.#claim();
       return { ok: true, ...report };
     } catch (err) {
       const code = err instanceof PaxosKvError ? err.code : ErrorCode.INTERNAL;
       const message = err instanceof Error ? err.message : String(err);
-      this.deps.log.warn({ err, code }, "rejoin failed");
+      const quiet = automatic && Date.now() - this.#recoveryLoggedAt < RECOVERY_LOG_MS;
+      if (automatic && !quiet) this.#recoveryLoggedAt = Date.now();
+      if (!quiet) {
+        this.deps.log.warn({ err, code }, automatic ? `acceptor ${this.id} could not recover ` +
+          "yet (it needs a majority of the other acceptors); it retries" : "rejoin failed");
+      }
       return errorReply(code, message);
     } finally {
       this.#rejoining = null;
+      // A registration that landed though its acknowledgement was lost: the store's marker is
+      // registered now, so the claim finds it voting instead of waiting for another rejoin.
+      if (!this.#voting && !this.#stopped) await this.#claim().catch((e: unknown) => this.#claimFailed(e));
     }
   }
 }

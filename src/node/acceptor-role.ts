@@ -36,6 +36,12 @@ export class AcceptorRole {
     private readonly metrics?: Metrics,
     /** Told when the store refused a message (its state is not the registered one). */
     private readonly onFenced: (error: AcceptorFencedError) => void = () => undefined,
+    /**
+     * Whether the acceptor may answer now (its registration lease holds). Asked before the
+     * store is touched and again just before a reply leaves: a process paused in between
+     * (SIGSTOP, a long GC) wakes with an expired lease and sends nothing.
+     */
+    private readonly mayAnswer: () => boolean = () => true,
   ) {}
 
   get started(): boolean {
@@ -95,7 +101,9 @@ export class AcceptorRole {
           this.#refuse(msg, "list", parsed.error.issues[0]);
           return;
         }
+        if (!this.mayAnswer()) return;
         const work = this.store.scanKeys(parsed.data.cursor, parsed.data.count).then((page) => {
+          if (!this.mayAnswer()) return;
           const reply: ListReply = {
             v: WIRE_VERSION, from: this.store.acceptorId, cursor: page.cursor, keys: [...page.keys],
           };
@@ -112,6 +120,7 @@ export class AcceptorRole {
   }
 
   async #answer(msg: Msg, handle: () => Promise<readonly AcceptorReply[]>): Promise<void> {
+    if (!this.mayAnswer()) return;
     let replies: readonly AcceptorReply[];
     try {
       replies = await handle();
@@ -137,6 +146,7 @@ export class AcceptorRole {
       }
     }
     if (msg.reply === undefined || replies.length === 0 || this.nc.isClosed()) return;
+    if (!this.mayAnswer()) return;
     // Promises and reads carry accepted values: a batch's replies may need several messages.
     for (const body of encodeBatches(replies, wireBytesMax(this.nc.info?.max_payload))) {
       try {

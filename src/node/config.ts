@@ -79,6 +79,7 @@ const EnvSchema = z.object({
   PAXOSKV_REBUILD_ON_START: bool.default(false),
   PAXOSKV_REBUILD_INTERVAL_S: int(0, 86_400).default(900),
   PAXOSKV_PAGE_RACE: bool.default(false),
+  PAXOSKV_ACCEPTOR_LEASE_MS: int(1000, 600_000).default(10_000),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
 });
@@ -116,6 +117,13 @@ export interface NodeConfig {
   readonly rebuildIntervalMs: number;
   /** The web page's Race button may create keys (POST /api/race): a demo, off unless asked. */
   readonly pageRace: boolean;
+  /**
+   * An acceptor answers Paxos messages only while it confirmed its registration within this
+   * long (its own monotonic clock); a rejoin moves the registration, then waits this plus a
+   * phase timeout, so a paused old process cannot vote after the rejoin lists the others.
+   * The same on every node.
+   */
+  readonly acceptorLeaseMs: number;
   readonly logLevel: string;
 }
 
@@ -162,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
     rebuildIntervalMs: e.PAXOSKV_REBUILD_INTERVAL_S * 1000,
     pageRace: e.PAXOSKV_PAGE_RACE,
+    acceptorLeaseMs: e.PAXOSKV_ACCEPTOR_LEASE_MS,
     logLevel: e.LOG_LEVEL,
   };
 }

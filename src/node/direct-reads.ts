@@ -1,4 +1,4 @@
-import type { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
+import type { AcceptorRegistry, Registration } from "../adapters/jetstream/acceptor-registry.js";
 import { AcceptorFencedError } from "../adapters/ports.js";
 import { RedisAcceptorReader } from "../adapters/redis/index.js";
 import { AssertionFailure } from "../core/assert.js";
@@ -28,7 +28,8 @@ const WATCH_ATTEMPTS = 20;
  */
 export class AcceptorRedisReads {
   readonly #readers = new Map<string, RedisAcceptorReader>();
-  readonly #incarnations = new Map<string, string>();
+  /** Each acceptor's registration: the incarnation and write mark its store must show. */
+  readonly #incarnations = new Map<string, { incarnation: string; mark: number }>();
   readonly #stopWatches: (() => void)[] = [];
   /** Per acceptor: its Redis failing, logged every few seconds while it lasts. */
   readonly #down = new Map<string, Ongoing>();
@@ -67,13 +68,13 @@ export class AcceptorRedisReads {
   /** The acceptor's accepted proposal for `key`; rejects when it cannot answer. */
   async read(acceptorId: string, key: string): Promise<AcceptedProposal | null> {
     const reader = this.#readers.get(acceptorId);
-    const incarnation = this.#incarnations.get(acceptorId);
-    if (reader === undefined || incarnation === undefined) {
+    const registered = this.#incarnations.get(acceptorId);
+    if (reader === undefined || registered === undefined) {
       throw new AcceptorFencedError(`acceptor ${acceptorId} has no registration`);
     }
     let accepted: AcceptedProposal | null;
     try {
-      accepted = (await reader.readFenced(key, incarnation)).accepted;
+      accepted = (await reader.readFenced(key, registered.incarnation, registered.mark)).accepted;
     } catch (err) {
       this.#failed(acceptorId, err);
       throw err;
@@ -88,6 +89,12 @@ export class AcceptorRedisReads {
       [id, reader.ready && this.#incarnations.has(id)]));
   }
 
+  /** The registry was lost and made anew: read and watch every registration again. */
+  async refollow(): Promise<void> {
+    for (const stop of this.#stopWatches.splice(0)) stop();
+    await Promise.all([...this.#readers.keys()].map((id) => this.#follow(id)));
+  }
+
   async close(): Promise<void> {
     for (const stop of this.#stopWatches) stop();
     await Promise.all([...this.#readers.values()].map((r) => r.close()));
@@ -95,15 +102,14 @@ export class AcceptorRedisReads {
 
   /** The registration now, then every change (JetStream may still be starting: retried). */
   async #follow(id: string): Promise<void> {
-    const apply = (incarnation: string | undefined) => {
-      if (incarnation === undefined) this.#incarnations.delete(id);
-      else this.#incarnations.set(id, incarnation);
+    const apply = (r: Registration | null) => {
+      if (r === null) this.#incarnations.delete(id);
+      else this.#incarnations.set(id, { incarnation: r.incarnation, mark: r.mark });
     };
     for (let attempt = 1; ; attempt++) {
       try {
-        apply((await this.options.registry.get(id))?.incarnation);
-        this.#stopWatches.push(await this.options.registry.watch(id,
-          (r) => apply(r?.incarnation)));
+        apply(await this.options.registry.get(id));
+        this.#stopWatches.push(await this.options.registry.watch(id, apply));
         return;
       } catch (err) {
         if (attempt >= WATCH_ATTEMPTS) throw err;

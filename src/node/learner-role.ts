@@ -67,6 +67,8 @@ export class LearnerRole {
   /** True once the stream consumer is attached and has caught up at least once. */
   attached = false;
   readonly #stop = new AbortController();
+  /** Ends the current follow only (`refollow`). */
+  #current: AbortController | null = null;
   /** The most messages behind since the replica last caught up. */
   #behindMax = 0;
   /** Set after a follow's first catch-up: from then on only a long way back is worth a log. */
@@ -90,6 +92,9 @@ export class LearnerRole {
 
   /** Follows the stream in the background; resolves once it is attached. */
   start(): void {
+    const current = new AbortController();
+    this.#current = current;
+    const signal = AbortSignal.any([this.#stop.signal, current.signal]);
     const following = this.chosenLog.follow((record) => {
       this.learn(record.event.key, record.event.value, record.event.ballot);
       this.onStreamed(record.event.key);
@@ -107,7 +112,7 @@ export class LearnerRole {
         this.#followingLive = true;
         this.#behindMax = 0;
       }
-    }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), this.#stop.signal,
+    }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), signal,
     (pending) => {
       this.#followingLive = false;
       this.#behindMax = pending;
@@ -123,12 +128,12 @@ export class LearnerRole {
     this.#notFollowing ??= new Ongoing(this.log, REPEAT_LOG_INTERVAL_MS);
     const notFollowing = this.#notFollowing;
     following.then(() => {
-      if (this.#stop.signal.aborted) return;
+      if (signal.aborted) return;
       notFollowing.failed({ code: ErrorCode.UNAVAILABLE },
         "chosen stream consumer stalled or ended; following it again every 1 s");
       this.#followAgain();
     }, (err: unknown) => {
-      if (this.#stop.signal.aborted) return;
+      if (signal.aborted) return;
       notFollowing.failed({ err, code: ErrorCode.UNAVAILABLE },
         "chosen stream consumer stopped; following it again every 1 s");
       this.#followAgain();
@@ -146,6 +151,14 @@ export class LearnerRole {
 
   stop(): void {
     this.#stop.abort();
+  }
+
+  /** Follows the stream again from its start: it was lost and made anew. */
+  refollow(): void {
+    if (this.#stop.signal.aborted) return;
+    this.#current?.abort();
+    this.attached = false;
+    this.start();
   }
 
   /** Records a chosen value; a second, different value for a key is logged, never stored. */

@@ -82,6 +82,17 @@ export class Metrics implements ProposerObserver {
     name: "paxoskv_redis_up", help: "1 while this acceptor's Redis answers",
     registers: [this.registry],
   });
+  readonly jetstreamMissing = new Gauge({
+    name: "paxoskv_jetstream_missing",
+    help: "1 while a JetStream stream this node uses is gone (chosen-stream, acceptor-registry): " +
+      "JetStream lost its data; the node recreates it",
+    labelNames: ["stream"] as const, registers: [this.registry],
+  });
+  readonly jetstreamLost = new Counter({
+    name: "paxoskv_jetstream_lost_total",
+    help: "Times this node found a JetStream stream it uses gone, by stream",
+    labelNames: ["stream"] as const, registers: [this.registry],
+  });
   readonly quorumReadRedisUp = new Gauge({
     name: "paxoskv_quorum_read_redis_up",
     help: "1 while this node's direct quorum reads reach the acceptor's Redis " +

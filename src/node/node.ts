@@ -1,6 +1,6 @@
 import { Svcm, type Service } from "@nats-io/services";
 import { AuthorizationError, nuid } from "@nats-io/transport-node";
-import { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
+import { AcceptorRegistry, registryBucket } from "../adapters/jetstream/acceptor-registry.js";
 import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import { isTransientJetStreamError } from "../adapters/jetstream/transient.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
@@ -10,7 +10,7 @@ import type { ProposerConfig } from "../core/proposer.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
 import {
-  paxosListSubject, paxosRebuildSubject, publicWildcard,
+  CHOSEN_STREAM, paxosListSubject, paxosRebuildSubject, publicWildcard,
 } from "../protocol/subjects.js";
 import type { Readiness } from "../protocol/readiness.js";
 import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
@@ -22,6 +22,7 @@ import { AcceptorRedisReads } from "./direct-reads.js";
 import { startHttp, type MountPage, type Voting } from "./http.js";
 import { ConfigError, type NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
+import { JetStreamWatch, type WatchedStream } from "./jetstream-watch.js";
 import { serve } from "./endpoint.js";
 import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
 import { formatDuration, type Logger } from "./logger.js";
@@ -29,7 +30,9 @@ import { Metrics, type ReadResult } from "./metrics.js";
 import { Tracer } from "./trace.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
-import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
+import {
+  listAcceptorKeys, listKeysForRecovery, rebuildReplica, type RebuildReport,
+} from "./rebuild.js";
 import { retryWhileStarting } from "./start-retry.js";
 import { AcceptorVotingView, serveStatus, startVotingBeat } from "./status.js";
 import { STATUS_VERSION } from "../protocol/status.js";
@@ -120,10 +123,10 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     const opened = await deps.openStore(config, acceptorLog);
     store = opened;
     const role = new AcceptorRole(nc, config.prefix, opened, acceptorLog, metrics,
-      (err) => membership?.fenced(err));
+      (err) => membership?.fenced(err), () => membership?.leaseHolds() ?? false);
     membership = new AcceptorMembership({
       nc, prefix: config.prefix, store: opened, registry, role, acceptors: config.acceptors,
-      log: acceptorLog, phaseTimeoutMs: config.phaseTimeoutMs,
+      log: acceptorLog, phaseTimeoutMs: config.phaseTimeoutMs, leaseMs: config.acceptorLeaseMs,
     });
     await membership.start();
     const running = membership;
@@ -138,7 +141,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   if (membership !== null) {
     const own = membership;
     const stopBeat = startVotingBeat(nc, config.prefix, own.id,
-      () => ({ voting: own.voting, ...(own.outReason === null ? {} : { reason: own.outReason }) }));
+      () => ({ voting: own.voting, ...(own.refusal === null ? {} : { reason: own.refusal }) }));
     stops.unshift(async () => stopBeat());
   }
   const acceptorVoting = store === null || membership === null ? null
@@ -146,7 +149,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 
   const clientSide = await startClientSide(nc, config, log, chosenLog, store, registry, metrics);
   membership?.serveRejoin({
-    listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
+    listKeys: (id) => listKeysForRecovery(nc, config.prefix, id, config.requestTimeoutMs),
     // This node's own acceptor role is stopped, so any answer comes from another process.
     servedElsewhere: () => nc.request(paxosListSubject(config.prefix, config.nodeId),
       JSON.stringify({ v: WIRE_VERSION, cursor: "0", count: 1 }),
@@ -155,7 +158,44 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   });
   stops.unshift(clientSide.stop);
   const learner = clientSide.learner;
-  const serving = () => readiness(nc, natsState.connected, learner);
+
+  const watched: WatchedStream[] = [{
+    name: "chosen-stream", stream: CHOSEN_STREAM,
+    consequence: "Chosen values are safe in the acceptors: the node makes the stream again, " +
+      "its learner follows it anew and rebuilds its replica from the acceptors, which " +
+      "announces every chosen value again.",
+    recreate: async () => {
+      await ChosenLog.open(nc, config.prefix, config.streamReplicas);
+    },
+    resume: async () => {
+      // What this replica holds is chosen: the new stream gets it back (one message per key,
+      // so learners announcing the same keys add nothing twice); the rebuild adds the rest.
+      for (const chosen of learner?.replica.entries() ?? []) {
+        chosenLog.announceQuietly(chosenEventOf(chosen));
+      }
+      learner?.refollow();
+      void clientSide.rebuild?.();
+    },
+  }];
+  if (registry !== null) {
+    watched.push({
+      name: "acceptor-registry", stream: `KV_${registryBucket(config.prefix)}`,
+      consequence: "The acceptors' registrations went with it: the node makes the bucket " +
+        "again and registers its own store; an empty store recovers from the other acceptors " +
+        "before it votes. Until every acceptor is registered again, a rolled-back store is " +
+        "not detected.",
+      recreate: () => registry.recreate(),
+      resume: async () => {
+        await registry.recreate(); // binds this node's handle to the new bucket
+        await membership?.registryRecreated();
+        await clientSide.directReads?.refollow();
+      },
+    });
+  }
+  const jetstreamWatch = new JetStreamWatch(nc, watched, log, metrics);
+  jetstreamWatch.start();
+  stops.unshift(() => Promise.resolve(jetstreamWatch.stop()));
+  const serving = () => readiness(nc, natsState.connected, learner, jetstreamWatch);
   const startedAt = performance.now();
   const stopStatus = serveStatus(nc, config.prefix, async () => {
     const [ready, own] = await Promise.all([serving(), acceptorVoting?.() ?? null]);
@@ -235,6 +275,8 @@ async function startClientSide(
 ): Promise<{
   learner: LearnerRole | null; driver: ProposerDriver; directReads: AcceptorRedisReads | null;
   admission: FairAdmission | null; readAdmission: FairAdmission | null;
+  /** Rebuilds the learner's replica from the acceptors (null without the learner role). */
+  rebuild: (() => Promise<unknown>) | null;
   stop: () => Promise<void>;
 }> {
   const proposerLog = log.child({ role: "proposer" });
@@ -309,7 +351,7 @@ async function startClientSide(
     });
   }
 
-  let stopRebuilds: (() => void) | null = null;
+  let rebuilds: { run: () => Promise<unknown>; stop: () => void } | null = null;
   if (config.roles.includes("learner")) {
     const learnerLog = log.child({ role: "learner" });
     const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
@@ -321,7 +363,7 @@ async function startClientSide(
     }, learnerLog, countRead, (source) => reads.enter(source));
     learner = role;
     role.start();
-    stopRebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
+    rebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
       acceptors: config.acceptors,
       listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
       has: (key) => role.replica.get(key) !== undefined,
@@ -346,12 +388,13 @@ async function startClientSide(
 
   return {
     learner, driver, directReads: direct, admission, readAdmission,
+    rebuild: rebuilds === null ? null : rebuilds.run,
     async stop() {
       await service.stop();
       admission?.close();
       readAdmission?.close();
       await repair?.stop();
-      stopRebuilds?.();
+      rebuilds?.stop();
       await driver.settled();
       tracer.stop();
       learner?.stop();
@@ -362,14 +405,18 @@ async function startClientSide(
 }
 
 /**
- * Serving readiness: NATS connected; the learner attached and caught up. The acceptor's state
- * is apart (`votingOf`): a fenced acceptor does not stop its node from serving clients.
+ * Serving readiness: NATS connected; the streams it uses present in JetStream; the learner
+ * attached and caught up. The acceptor's state is apart (`votingOf`): a fenced acceptor does
+ * not stop its node from serving clients.
  */
 async function readiness(
   nc: NatsConnection, natsConnected: boolean, learner: LearnerRole | null,
+  jetstream: JetStreamWatch,
 ): Promise<Readiness> {
   const checks: Record<string, boolean | number | string> = {
     nats: natsConnected && !nc.isClosed(),
+    // False while a stream this node uses is gone from JetStream (it is being made again).
+    jetstream: jetstream.missing.size === 0,
   };
   if (learner !== null) {
     checks.stream = learner.attached;
@@ -386,10 +433,11 @@ async function votingOf(store: AcceptorStore, membership: AcceptorMembership): P
   const checks = {
     redis: durability !== null,
     redisDurable: durability?.durable ?? false,
-    // False while the store is not the registered one (lost state, another Redis, rejoining).
+    // False while the store is not the registered one (lost state, another Redis, rolled
+    // back, a new store recovering, rejoining); then the reason says why.
     acceptorVoting: membership.voting,
   };
-  const reason = membership.outReason ?? (durability === null ? "its Redis does not answer"
+  const reason = membership.refusal ?? (durability === null ? "its Redis does not answer"
     : durability.durable ? undefined : "its Redis is not durable");
   return {
     voting: Object.values(checks).every((ok) => ok),
@@ -401,11 +449,11 @@ async function votingOf(store: AcceptorStore, membership: AcceptorMembership): P
 /**
  * Rebuilds on request (`paxoskv replica rebuild`: every learner answers with its report), at
  * start when configured, and every PAXOSKV_REBUILD_INTERVAL_S. One rebuild at a time: a
- * request during one gets its report. Returns a function that stops them.
+ * request during one gets its report. Returns a function that runs one, and one that stops.
  */
 function serveRebuild(
   nc: NatsConnection, config: NodeConfig, log: Logger, rebuild: () => Promise<RebuildReport>,
-): () => void {
+): { run: () => Promise<unknown>; stop: () => void } {
   const attempt = async (): Promise<unknown> => {
     log.info("rebuilding the replica from the acceptors");
     try {
@@ -430,9 +478,12 @@ function serveRebuild(
       if (msg.reply !== undefined) msg.respond(JSON.stringify(body));
     }),
   });
-  return () => {
-    if (periodic !== null) clearInterval(periodic);
-    sub.unsubscribe();
+  return {
+    run,
+    stop: () => {
+      if (periodic !== null) clearInterval(periodic);
+      sub.unsubscribe();
+    },
   };
 }
 

@@ -2,8 +2,10 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeJson } from "../adapters/nats/connection.js";
 import { quorumSize } from "../core/quorum.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import { paxosListSubject } from "../protocol/subjects.js";
-import { ListReplySchema, LIST_PAGE_MAX, WIRE_VERSION } from "../protocol/wire.js";
+import { paxosFreshSubject, paxosListSubject } from "../protocol/subjects.js";
+import {
+  FreshReplySchema, ListReplySchema, LIST_PAGE_MAX, WIRE_VERSION,
+} from "../protocol/wire.js";
 import type { Learned } from "./learner-role.js";
 
 export interface RebuildReport {
@@ -63,18 +65,18 @@ export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> 
 
 /**
  * The union of the keys that `asked` hold (acceptors of the set `all`), listed at once; fails
- * with UNAVAILABLE unless at least a majority of `all` answered.
+ * with UNAVAILABLE unless at least `needed` (default a majority of `all`) answered.
  */
 export async function listMajorityKeys(
   all: readonly string[], asked: readonly string[],
   listKeys: (acceptorId: string) => Promise<readonly string[]>, what: string,
+  needed = quorumSize(all.length),
 ): Promise<{ listed: string[]; keys: Set<string> }> {
   const listings = await Promise.allSettled(asked.map((id) => listKeys(id)));
   const listed = asked.filter((_id, i) => listings[i]?.status === "fulfilled");
-  if (listed.length < quorumSize(all.length)) {
+  if (listed.length < needed) {
     throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of ${asked.length} ` +
-      `acceptors listed their keys; ${what} needs ${quorumSize(all.length)} of the ` +
-      `${all.length}`);
+      `acceptors listed their keys; ${what} needs ${needed} of the ${all.length}`);
   }
   const keys = new Set<string>();
   for (const listing of listings) {
@@ -97,4 +99,22 @@ export async function listAcceptorKeys(
     cursor = page.cursor;
   } while (cursor !== "0");
   return keys;
+}
+
+/**
+ * One other acceptor's keys for a recovery (a rejoin, a new store's first claim): its listing
+ * while it votes, or nothing when it answers that it is a new store itself (empty, unmarked,
+ * unregistered: it never voted, so it holds nothing a recovery needs). This is how a new
+ * cluster's empty acceptors recover from each other at once.
+ */
+export async function listKeysForRecovery(
+  nc: NatsConnection, prefix: string, acceptorId: string, timeoutMs: number,
+): Promise<string[]> {
+  const fresh = async (): Promise<string[]> => {
+    const msg = await nc.request(paxosFreshSubject(prefix, acceptorId), "", { timeout: timeoutMs });
+    const reply = FreshReplySchema.parse(decodeJson(msg.data));
+    if (!reply.fresh) throw new Error(`acceptor ${acceptorId} is not a new store`);
+    return [];
+  };
+  return Promise.any([listAcceptorKeys(nc, prefix, acceptorId, timeoutMs), fresh()]);
 }

@@ -4,6 +4,7 @@ import type { AcceptorStore, RestoredKey } from "../adapters/ports.js";
 import type { ProposalOutcome } from "../core/proposer.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { Logger } from "./logger.js";
+import { quorumSize } from "../core/quorum.js";
 import { listMajorityKeys } from "./rebuild.js";
 
 export interface RejoinReport {
@@ -32,9 +33,13 @@ export interface RejoinDeps {
     get(acceptorId: string): Promise<Registration | null>;
     register(acceptorId: string, incarnation: string): Promise<boolean>;
     replace(acceptorId: string, incarnation: string, revision: number): Promise<boolean>;
+    unregister(acceptorId: string, revision: number): Promise<boolean>;
   };
   /** Not before this time (ms, `now`'s clock): see the wait in `rejoin`. */
   readonly notBefore: number;
+  /** The acceptors' registration lease and the phase timeout: see the wait in `rejoin`. */
+  readonly leaseMs: number;
+  readonly phaseTimeoutMs: number;
   readonly now?: () => number;
   readonly log: Logger;
   readonly concurrency?: number;
@@ -47,20 +52,26 @@ const RECOVERY_ATTEMPTS = 5;
  * Brings back an acceptor whose store lost its state, without letting it vote with amnesia.
  * While it runs the acceptor takes no Paxos messages; the other acceptors carry on.
  *
- * 1. Wait until `notBefore`: the moment the acceptor stopped voting plus twice the phase
- *    timeout. A proposer counts no reply after its phase timed out, so by then every phase 1
- *    that counted one of the lost promises has ended, and the partner promises it counted
- *    are in the other acceptors' stores.
- * 2. List the keys of a majority of the acceptors (all but this one, when there are three).
- *    A key the lost state mattered for is among them: a lost accept needed a majority's
- *    promises first, and a lost promise only matters with a majority of promises.
+ * 1. Move the registration to a placeholder (compare-and-set), so no process of the old store
+ *    can confirm its lease any more; then wait until `notBefore` (the moment the acceptor
+ *    stopped voting plus twice the phase timeout) and until the lease plus a phase timeout
+ *    have passed since the move. An acceptor answers only within its lease of its last
+ *    confirmed registration, checked just before each reply leaves, so a paused old process
+ *    sends nothing after the lease; a proposer counts no reply after its phase timed out, so
+ *    by then every phase that counted one of the old store's answers has ended, and the
+ *    partner promises it counted are in the other acceptors' stores. (An ID with no
+ *    registration, a new store, has no lease to wait out.)
+ * 2. List the keys of n - quorum + 1 of the others (with three acceptors: both others). A key
+ *    the lost state mattered for is among them: a lost accept needed a majority's promises
+ *    first, a lost promise only matters with a majority of promises, and such a majority
+ *    holds at least quorum - 1 of the others, which the listing meets.
  * 3. For each key, a recovery proposal at a new ballot, sent while this acceptor is out: a
  *    majority of the others promises it (no older ballot can be accepted there after), and
  *    a value any of them accepted is chosen again at it. Installing that outcome here is what
  *    a healthy acceptor could hold: an accept of a chosen value, or a promise with nothing
  *    accepted where a majority accepted nothing below it.
- * 4. Install the states, then a new incarnation marker, then register it (compare-and-set):
- *    from then on this store is the acceptor's, and the old one is refused.
+ * 4. Install the states, then a new incarnation marker, then register it in place of the
+ *    placeholder (compare-and-set): from then on this store is the acceptor's.
  */
 export async function rejoin(deps: RejoinDeps, self: string): Promise<RejoinReport> {
   const now = deps.now ?? Date.now;
@@ -70,15 +81,45 @@ export async function rejoin(deps: RejoinDeps, self: string): Promise<RejoinRepo
       "stop it (or fix its PAXOSKV_NODE_ID / PAXOSKV_REDIS_URL) before rejoining");
   }
   const registered = await deps.registry.get(self);
-  const wait = deps.notBefore - now();
+  const placeholder = `${REJOINING_PREFIX}${randomUUID()}`;
+  const moved = registered === null ? await deps.registry.register(self, placeholder)
+    : await deps.registry.replace(self, placeholder, registered.revision);
+  const movedAt = now();
+  const holding = moved ? await deps.registry.get(self) : null;
+  if (holding?.incarnation !== placeholder) throw changedWhileRejoining(self);
+  const leaseOver = registered === null ? 0 : movedAt + deps.leaseMs + deps.phaseTimeoutMs;
+  try {
+    return await recoverAndRegister(deps, self, holding, Math.max(deps.notBefore, leaseOver),
+      started);
+  } catch (err) {
+    // A new store's recovery that failed (others not up yet) gives the ID back unregistered,
+    // so it stays a new store and tries again; a moved registration stays moved (the old
+    // store's lease may still run), and the next rejoin waits it out again.
+    if (registered === null) {
+      await deps.registry.unregister(self, holding.revision).catch(() => false);
+    }
+    throw err;
+  }
+}
+
+async function recoverAndRegister(
+  deps: RejoinDeps, self: string, holding: Registration, notBefore: number, started: number,
+): Promise<RejoinReport> {
+  const now = deps.now ?? Date.now;
+  const wait = notBefore - now();
   if (wait > 0) {
-    deps.log.info({ waitMs: wait }, "rejoin waits for phases that may have used the lost state");
+    deps.log.info({ waitMs: wait }, "rejoin waits for phases that may have used the old " +
+      "state, and for the old store's lease to run out");
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
 
   const others = deps.acceptors.filter((id) => id !== self);
+  // Every majority that promised or accepted with this acceptor holds quorum - 1 others: a
+  // listing of n - quorum + 1 others meets each of them (with three acceptors: both others;
+  // with two: the other one, so a new two-acceptor cluster can start).
+  const n = deps.acceptors.length;
   const { listed, keys } = await listMajorityKeys(deps.acceptors, others, deps.listKeys,
-    "a rejoin");
+    "a rejoin", n - quorumSize(n) + 1);
 
   await deps.store.clear();
   const restored: RestoredKey[] = [];
@@ -92,17 +133,22 @@ export async function rejoin(deps: RejoinDeps, self: string): Promise<RejoinRepo
 
   const incarnation = randomUUID();
   await deps.store.restore(restored, incarnation);
-  const claimed = registered === null ? await deps.registry.register(self, incarnation)
-    : await deps.registry.replace(self, incarnation, registered.revision);
-  if (!claimed) {
-    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `the registration of acceptor ${self} ` +
-      "changed while it rejoined (another process claimed it): this store stays refused");
+  if (!await deps.registry.replace(self, incarnation, holding.revision)) {
+    throw changedWhileRejoining(self);
   }
   const chosen = restored.filter((r) => r.state.accepted !== null).length;
   return {
     acceptor: self, acceptorsListed: listed, keys: keys.size, chosen,
     empty: restored.length - chosen, incarnation, ms: now() - started,
   };
+}
+
+/** The registration a rejoin holds while it runs: never a store's marker. */
+export const REJOINING_PREFIX = "rejoining:";
+
+function changedWhileRejoining(self: string): PaxosKvError {
+  return new PaxosKvError(ErrorCode.UNAVAILABLE, `the registration of acceptor ${self} ` +
+    "changed while it rejoined (another process claimed it): this store stays refused");
 }
 
 async function recoverKey(deps: RejoinDeps, key: string): Promise<RestoredKey["state"]> {

@@ -69,6 +69,14 @@ export function paxosListSubject(prefix: string, acceptorId: string): string {
   return `${prefix}.paxos.list.${acceptorId}`;
 }
 
+/**
+ * Asks whether acceptor `acceptorId` is a new store (empty, unregistered, never voted): a
+ * recovering acceptor counts that answer as an empty key list (a new cluster's bootstrap).
+ */
+export function paxosFreshSubject(prefix: string, acceptorId: string): string {
+  return `${prefix}.paxos.fresh.${acceptorId}`;
+}
+
 /** Asks every learner to rebuild its replica from the acceptors. */
 export function paxosRebuildSubject(prefix: string): string {
   return `${prefix}.paxos.rebuild`;

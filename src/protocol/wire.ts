@@ -303,3 +303,10 @@ export const ListReplySchema = z.object({
 }).strict();
 
 export type ListReply = z.infer<typeof ListReplySchema>;
+
+/** The answer on `paxos.fresh.<id>`: true only from a new store that has never voted. */
+export const FreshReplySchema = z.object({
+  v: z.literal(WIRE_VERSION), from: NodeIdSchema, fresh: z.boolean(),
+}).strict();
+
+export type FreshReply = z.infer<typeof FreshReplySchema>;

@@ -28,7 +28,7 @@ const connections: NatsConnection[] = [];
 
 beforeAll(async () => {
   cluster = await startLocalCluster({ logLevel: "warn",
-    env: { PAXOSKV_REQUEST_TIMEOUT_MS: "2000" } });
+    env: { PAXOSKV_REQUEST_TIMEOUT_MS: "2000", PAXOSKV_ACCEPTOR_LEASE_MS: "2000" } });
   for (const id of ["A", "B", "C"]) nodes.set(id, await cluster.spawnNode(id));
   client = new PaxosKvClient(await connect({ servers: cluster.natsUrl }), { timeoutMs: 5000 });
   connections.push(client.nc);

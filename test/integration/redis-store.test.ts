@@ -193,9 +193,9 @@ describe("redis store - acceptor rules", () => {
       .rejects.toThrow(AssertionFailure);
     const raw = rawClient(redis);
     const marker = "paxoskv:acc:A:~incarnation";
-    await expect(raw.eval(PREPARE_LUA, 2, "x", marker, "1.5", "A", "test-incarnation"))
+    await expect(raw.eval(PREPARE_LUA, 3, "x", "w", marker, "1.5", "A", "test-incarnation"))
       .rejects.toThrow(/invalid ballot/);
-    await expect(raw.eval(PREPARE_LUA, 2, "x", marker, "1", "a:b", "test-incarnation"))
+    await expect(raw.eval(PREPARE_LUA, 3, "x", "w", marker, "1", "a:b", "test-incarnation"))
       .rejects.toThrow(/invalid ballot/);
   });
 });

@@ -8,9 +8,23 @@ import { decodeJson } from "../nats/connection.js";
 export interface Registration {
   readonly incarnation: string;
   readonly revision: number;
+  /**
+   * The store's write counter as its node last recorded it (0 when never recorded, or written
+   * by a version from before marks): a store of this incarnation below it was rolled back.
+   */
+  readonly mark: number;
 }
 
-const RegistrationSchema = z.object({ incarnation: z.string().min(1) });
+// Unknown fields are ignored, so a registration with `mark` reads fine in older versions.
+const RegistrationSchema = z.object({
+  incarnation: z.string().min(1),
+  mark: z.number().int().nonnegative().optional(),
+});
+
+/** The bucket name of the registry for a subject prefix. */
+export function registryBucket(prefix: string): string {
+  return `${prefix.replace(/[^A-Za-z0-9_-]/g, "_")}_acceptors`;
+}
 
 /**
  * Which store holds each acceptor's votes: acceptor ID → incarnation (the random marker its
@@ -19,14 +33,19 @@ const RegistrationSchema = z.object({ incarnation: z.string().min(1) });
  * with another Redis is refused instead of voting with state it does not have.
  */
 export class AcceptorRegistry {
-  private constructor(private readonly kv: KV) {}
+  private constructor(private kv: KV, private readonly reopen: () => Promise<KV>) {}
 
   static async open(nc: NatsConnection, prefix: string, replicas = 1): Promise<AcceptorRegistry> {
-    const bucket = `${prefix.replace(/[^A-Za-z0-9_-]/g, "_")}_acceptors`;
     // No direct gets: a replica may answer those while behind (a stale registration) or, just
     // after the bucket was made, not at all; a get through the stream's leader does neither.
-    return new AcceptorRegistry(await new Kvm(nc).create(bucket,
-      { replicas, history: 5, allow_direct: false }));
+    const open = () => new Kvm(nc).create(registryBucket(prefix),
+      { replicas, history: 5, allow_direct: false });
+    return new AcceptorRegistry(await open(), open);
+  }
+
+  /** Creates the bucket again (after JetStream lost it): the same call as at start. */
+  async recreate(): Promise<void> {
+    this.kv = await this.reopen();
   }
 
   async get(acceptorId: string): Promise<Registration | null> {
@@ -34,14 +53,26 @@ export class AcceptorRegistry {
   }
 
   /** Registers `incarnation` if the ID has none; false when another registration exists. */
-  async register(acceptorId: string, incarnation: string): Promise<boolean> {
-    return this.#casWrite(() => this.kv.create(acceptorId, JSON.stringify({ incarnation })));
+  async register(acceptorId: string, incarnation: string, mark = 0): Promise<boolean> {
+    return this.#casWrite(() => this.kv.create(acceptorId, JSON.stringify({ incarnation, mark })));
   }
 
-  /** Replaces the registration read at `revision`; false when it changed since. */
-  async replace(acceptorId: string, incarnation: string, revision: number): Promise<boolean> {
-    return this.#casWrite(() => this.kv.update(acceptorId, JSON.stringify({ incarnation }),
+  /**
+   * Replaces the registration read at `revision` (a new incarnation, or the same one with a
+   * higher mark); false when it changed since.
+   */
+  async replace(acceptorId: string, incarnation: string, revision: number, mark = 0):
+    Promise<boolean> {
+    return this.#casWrite(() => this.kv.update(acceptorId, JSON.stringify({ incarnation, mark }),
       revision));
+  }
+
+  /** Removes the registration read at `revision` (a new store's failed recovery undone). */
+  async unregister(acceptorId: string, revision: number): Promise<boolean> {
+    return this.#casWrite(async () => {
+      await this.kv.delete(acceptorId, { previousSeq: revision });
+      return 0;
+    });
   }
 
   /** Calls `onChange` with each new registration of the ID; returns a function that stops. */
@@ -73,5 +104,5 @@ function registrationOf(entry: KvEntry | null): Registration | null {
   const parsed = RegistrationSchema.safeParse(decodeJson(entry.value));
   // A value this version cannot read is someone else's: never treat it as free.
   const incarnation = parsed.success ? parsed.data.incarnation : `unreadable:${entry.revision}`;
-  return { incarnation, revision: entry.revision };
+  return { incarnation, revision: entry.revision, mark: parsed.data?.mark ?? 0 };
 }

@@ -16,6 +16,12 @@
  * ARGV the incarnation the node serves as (the one registered for its acceptor ID). A script
  * that finds another one, or none (the Redis lost its data and came back empty), changes
  * nothing and fails with FENCED_ERROR: an acceptor that forgot its promises must not vote.
+ *
+ * Write counter: the KEYS entry before the marker in Prepare and Accept is the store's write
+ * counter, INCRed once by every call that changed a hash, in the same script (so durable with
+ * the write). The node records its high-water mark in the registry; a store found below it was
+ * rolled back (a restored backup, a promoted replica) and is fenced. Stores written by scripts
+ * from before the counter simply have none (0).
  * Replies are arrays of strings so no number passes through Lua's doubles on the way back:
  *   prepare: {"promise", round, nodeId}                  nothing accepted
  *            {"promise", round, nodeId, aRound, aNodeId, value}
@@ -35,7 +41,7 @@ export const FENCED_ERROR = "PAXOSKV_FENCED";
 const SHARED_LUA = `
 if redis.call("GET", KEYS[#KEYS]) ~= ARGV[#ARGV] then
   return redis.error_reply("${FENCED_ERROR} this Redis does not hold the registered state " ..
-    "of its acceptor (it was wiped or replaced)")
+    "of its acceptor (it was wiped, replaced or rolled back)")
 end
 
 -- Rounds are decimal integers below 2^53 so tonumber() is exact. Node IDs compare byte-wise:
@@ -67,12 +73,14 @@ end
 /**
  * Prepare(n) succeeds only if n > promised (and n is not the fast ballot); it records n and
  * answers with the accepted.
- * One call handles a batch: item i is KEYS[i] with ballot ARGV[2i-1], ARGV[2i]. Every ballot is
- * checked before the first write, since Redis cannot roll a script back.
+ * One call handles a batch: item i is KEYS[i] with ballot ARGV[2i-1], ARGV[2i]; then the write
+ * counter and the marker. Every ballot is checked before the first write, since Redis cannot
+ * roll a script back.
  */
 export const PREPARE_LUA = `${SHARED_LUA}
-local n = #KEYS - 1
-if #ARGV ~= 2 * n + 1 then return redis.error_reply("ERR paxoskv prepare: wrong arity") end
+local n = #KEYS - 2
+local wrote = false
+if n < 1 or #ARGV ~= 2 * n + 1 then return redis.error_reply("ERR paxoskv prepare: wrong arity") end
 for i = 1, n do
   if not valid_ballot(ARGV[2 * i - 1], ARGV[2 * i]) then
     return redis.error_reply("ERR paxoskv prepare: invalid ballot")
@@ -89,6 +97,7 @@ for i = 1, n do
     replies[i] = {"nack", s[1], s[2]}
   else
     redis.call("HSET", KEYS[i], "promised_round", round, "promised_node", node)
+    wrote = true
     if s[3] then
       replies[i] = {"promise", round, node, s[3], s[4], s[5]}
     else
@@ -96,6 +105,7 @@ for i = 1, n do
     end
   end
 end
+if wrote then redis.call("INCR", KEYS[n + 1]) end
 return replies
 `;
 
@@ -103,11 +113,12 @@ return replies
  * Accept(n, v) succeeds only if n >= promised; accepting also promises n. At the fast ballot
  * only while nothing is promised, or again for the same fast value (answered, not rewritten).
  * A batch: item i is
- * KEYS[i] with ARGV[4i-3..4i] = round, nodeId, value, Paxos key; after the hashes comes the
- * sorted set of keys accepted but not yet seen announced.
+ * KEYS[i] with ARGV[4i-3..4i] = round, nodeId, value, Paxos key; after the hashes come the
+ * sorted set of keys accepted but not yet seen announced, the write counter and the marker.
  */
 export const ACCEPT_LUA = `${SHARED_LUA}
-local n = #KEYS - 2
+local n = #KEYS - 3
+local wrote = false
 if n < 1 or #ARGV ~= 4 * n + 1 then return redis.error_reply("ERR paxoskv accept: wrong arity") end
 for i = 1, n do
   if not valid_ballot(ARGV[4 * i - 3], ARGV[4 * i - 2]) then
@@ -132,14 +143,38 @@ for i = 1, n do
     -- Remember the key, and when, until the node has seen it announced (the repair of lost
     -- announcements skips keys accepted moments ago: their proposer is still at work).
     redis.call("ZADD", KEYS[n + 1], now, ARGV[4 * i])
+    wrote = true
     replies[i] = {"accepted", round, node}
   end
 end
+if wrote then redis.call("INCR", KEYS[n + 2]) end
 return replies
 `;
 
-/** Reads one key's hash (KEYS[1]) without changing it: fenced like the transitions. */
+/**
+ * Reads one key's hash (KEYS[1]) without changing it: fenced like the transitions, and also
+ * by the write mark registered for the acceptor (ARGV[1]): a store whose counter (KEYS[2]) is
+ * below it was rolled back, and a direct quorum read must not count it even before its own
+ * node has started and retired it. KEYS[3] is the marker, ARGV[2] the incarnation.
+ */
 export const READ_LUA = `${SHARED_LUA}
-if #KEYS ~= 2 or #ARGV ~= 1 then return redis.error_reply("ERR paxoskv read: wrong arity") end
+if #KEYS ~= 3 or #ARGV ~= 2 or not string.match(ARGV[1], "^%d+$") then
+  return redis.error_reply("ERR paxoskv read: wrong arity")
+end
+if tonumber(redis.call("GET", KEYS[2]) or "0") < tonumber(ARGV[1]) then
+  return redis.error_reply("${FENCED_ERROR} this Redis is older than the writes recorded for " ..
+    "its acceptor (it was rolled back)")
+end
 return redis.call("HMGET", KEYS[1], ${HASH_FIELDS.map((f) => `"${f}"`).join(", ")})
+`;
+
+/**
+ * Replaces the marker KEYS[1] by ARGV[2] only while it is ARGV[1]: a node that found its store
+ * rolled back retires the incarnation in the store itself, so every script (its own, another
+ * process's, a direct reader's) refuses it from then on. Answers 1 if it replaced it.
+ */
+export const RETIRE_LUA = `
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("SET", KEYS[1], ARGV[2])
+return 1
 `;

@@ -10,7 +10,7 @@ import type {
 import {
   AcceptorFencedError, type AcceptorStore, type Durability, type KeyPage, type RestoredKey,
 } from "../ports.js";
-import { ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA } from "./scripts.js";
+import { ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA, RETIRE_LUA } from "./scripts.js";
 import { ErrorCode } from "../../protocol/codes.js";
 
 export interface RedisAcceptorStoreOptions {
@@ -50,12 +50,14 @@ type ScriptReply = readonly (string | null)[];
 
 /** The client with the two scripts registered by `defineCommand` (called by EVALSHA). */
 type ScriptedRedis = Redis & {
-  /** numkeys, hash keys..., marker, then round, nodeId per key, incarnation. */
+  /** numkeys, hash keys..., write counter, marker, then round, nodeId per key, incarnation. */
   paxoskvPrepare(...args: (string | number)[]): Promise<ScriptReply[]>;
-  /** numkeys, hash keys..., unannounced set, marker, then round, nodeId, value, key per key,
-   * incarnation. */
+  /** numkeys, hash keys..., unannounced set, write counter, marker, then round, nodeId, value,
+   * key per key, incarnation. */
   paxoskvAccept(...args: (string | number)[]): Promise<ScriptReply[]>;
-  /** 2, hash key, marker, incarnation. */
+  /** 1, marker, expected incarnation, replacement. */
+  paxoskvRetire(...args: (string | number)[]): Promise<number>;
+  /** 3, hash key, write counter, marker, mark, incarnation. */
   paxoskvRead(...args: (string | number)[]): Promise<(string | null)[]>;
 };
 
@@ -92,6 +94,7 @@ export class RedisAcceptorReader {
     redis.defineCommand("paxoskvPrepare", { lua: PREPARE_LUA });
     redis.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
     redis.defineCommand("paxoskvRead", { lua: READ_LUA });
+    redis.defineCommand("paxoskvRetire", { lua: RETIRE_LUA });
     this.redis = redis as ScriptedRedis;
   }
 
@@ -110,12 +113,22 @@ export class RedisAcceptorReader {
   }
 
   /**
+   * The write counter the scripts bump. One per acceptor store; a Redis Cluster move would put
+   * the acceptor ID in a hash tag (`{A}`) so the counter, the marker and the hashes share a
+   * slot, or keep one counter per slot and sum them.
+   */
+  protected get writesKey(): string {
+    return `${this.keyPrefix}~writes`;
+  }
+
+  /**
    * The state of one key if the store's marker is `incarnation` (the one registered for the
    * acceptor); AcceptorFencedError otherwise, RedisStoreError when Redis fails.
    */
-  async readFenced(key: string, incarnation: string): Promise<AcceptorState> {
+  async readFenced(key: string, incarnation: string, mark = 0): Promise<AcceptorState> {
     const [pRound, pNode, aRound, aNode, value] = await this.call("read", key,
-      () => this.redis.paxoskvRead(2, this.hashKey(key), this.markerKey, incarnation));
+      () => this.redis.paxoskvRead(3, this.hashKey(key), this.writesKey, this.markerKey,
+        String(mark), incarnation));
     const promised = pRound == null ? null : decodeBallot(pRound, pNode);
     const accepted = aRound == null ? null : decodeAccepted(aRound, aNode, value);
     assert(accepted === null || compareBallots(accepted.ballot, promised) <= 0,
@@ -205,6 +218,16 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
     });
   }
 
+  async writeCount(): Promise<number> {
+    const text = await this.call("GET", null, () => this.redis.get(this.writesKey));
+    return text === null ? 0 : Number(text);
+  }
+
+  async retireIncarnation(incarnation: string, replacement: string): Promise<boolean> {
+    return (await this.call("retire", null,
+      () => this.redis.paxoskvRetire(1, this.markerKey, incarnation, replacement))) === 1;
+  }
+
   serveAs(incarnation: string | null): void {
     this.#servingAs = incarnation ?? "";
   }
@@ -278,7 +301,7 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
 
   /** Prepares a batch in one script call: one round trip and one fsync for all of it. */
   async prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack)[]> {
-    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.markerKey];
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.writesKey, this.markerKey];
     const args = [...msgs.flatMap((m) => ballotArgs(m.ballot)), this.#servingAs];
     const replies = await this.call("prepare", batchName(msgs),
       () => this.redis.paxoskvPrepare(keys.length, ...keys, ...args));
@@ -288,7 +311,8 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
 
   /** Accepts a batch in one script call: one round trip and one fsync for all of it. */
   async acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack)[]> {
-    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey, this.markerKey];
+    const keys = [...msgs.map((m) => this.hashKey(m.key)), this.#unannouncedKey, this.writesKey,
+      this.markerKey];
     const args = [...msgs.flatMap((m) => [...ballotArgs(m.ballot), m.value, m.key]),
       this.#servingAs];
     const replies = await this.call("accept", batchName(msgs),
