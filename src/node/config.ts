@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { z } from "zod";
 import type { NatsTlsFiles } from "../adapters/nats/connection.js";
 import { isValidNodeId } from "../core/ballot.js";
-import { DEFAULT_PREFIX } from "../protocol/subjects.js";
+import { ALL_KEYS, DEFAULT_PREFIX, validateKeyFilter } from "../protocol/subjects.js";
 
 export const ROLES = ["proposer", "acceptor", "learner"] as const;
 export type Role = (typeof ROLES)[number];
@@ -77,6 +78,14 @@ const EnvSchema = z.object({
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
   PAXOSKV_REBUILD_ON_START: bool.default(false),
   PAXOSKV_REBUILD_INTERVAL_S: int(0, 86_400).default(900),
+  PAXOSKV_DATA_DIR: z.string().min(1, "must name a directory")
+    .refine((p) => !p.includes("\0"), "must not contain a NUL byte").optional(),
+  PAXOSKV_REPLICA_KEYS: z.string().default(ALL_KEYS).superRefine((filter, ctx) => {
+    const why = validateKeyFilter(filter);
+    if (why !== null) {
+      ctx.addIssue({ code: "custom", message: `not a subject filter over keys: ${why}` });
+    }
+  }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
 });
@@ -112,6 +121,10 @@ export interface NodeConfig {
    * what the stream lost or never carried.
    */
   readonly rebuildIntervalMs: number;
+  /** Where a learner keeps its replica (absolute): PAXOSKV_DATA_DIR, default ./data/<node-id>. */
+  readonly dataDir: string;
+  /** The keys a learner follows, stores and serves: a subject filter (`orders.>`; `>` all). */
+  readonly replicaKeys: string;
   readonly logLevel: string;
 }
 
@@ -157,6 +170,8 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
     rebuildIntervalMs: e.PAXOSKV_REBUILD_INTERVAL_S * 1000,
+    dataDir: resolve(e.PAXOSKV_DATA_DIR ?? `data/${e.PAXOSKV_NODE_ID}`),
+    replicaKeys: e.PAXOSKV_REPLICA_KEYS,
     logLevel: e.LOG_LEVEL,
   };
 }

@@ -5,12 +5,13 @@ import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import { isTransientJetStreamError } from "../adapters/jetstream/transient.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
 import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
-import type { AcceptorStore } from "../adapters/ports.js";
+import type { AcceptorStore, ReplicaStore } from "../adapters/ports.js";
+import { ReplicaStoreError, SqliteReplicaStore } from "../adapters/sqlite/replica-store.js";
 import type { ProposerConfig } from "../core/proposer.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
 import {
-  paxosListSubject, paxosRebuildSubject, publicWildcard,
+  keyMatchesFilter, paxosListSubject, paxosRebuildSubject, publicSubject, publicWildcard,
 } from "../protocol/subjects.js";
 import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
 import { AcceptorRole } from "./acceptor-role.js";
@@ -19,7 +20,7 @@ import { AnnouncedBatcher, AnnouncementRepair, DEFAULT_REPAIR } from "./announce
 import { FairAdmission, type AdmittedOperation } from "./admission.js";
 import { AcceptorRedisReads } from "./direct-reads.js";
 import { startHttp, type Readiness } from "./http.js";
-import type { NodeConfig } from "./config.js";
+import { ConfigError, type NodeConfig } from "./config.js";
 import { handleCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
 import { chosenEventOf, LearnerRole, resolveChosen, type Learned } from "./learner-role.js";
@@ -29,7 +30,9 @@ import { Tracer } from "./trace.js";
 import { createUi } from "../ui/routes.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
-import { listAcceptorKeys, rebuildReplica, type RebuildReport } from "./rebuild.js";
+import {
+  listAcceptorKeys, listAcceptorPage, rebuildReplica, type RebuildPosition, type RebuildReport,
+} from "./rebuild.js";
 import { retryWhileStarting } from "./start-retry.js";
 
 export const SERVICE_NAME = "paxoskv";
@@ -155,6 +158,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         }
         if (learner !== null) {
           metrics.learnerLag.set(learner.lag);
+          metrics.learnerSequence.set(learner.replica.sequence);
           metrics.replicaKeys.set(learner.replica.size);
         }
         return metrics.text();
@@ -264,30 +268,45 @@ async function startClientSide(
   }
 
   let stopRebuilds: (() => void) | null = null;
+  let replica: ReplicaStore | null = null;
   if (config.roles.includes("learner")) {
     const learnerLog = log.child({ role: "learner" });
     const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
     const reads = admissionOf("get");
     readAdmission = reads;
-    const role = new LearnerRole(config.prefix, chosenLog, resolve, announce, (key) => {
-      seen?.add(key);
-      metrics.streamed(key);
-    }, learnerLog, countRead, (source) => reads.enter(source));
+    const opened = openReplica(config.dataDir);
+    replica = opened;
+    learnerLog.info({ dataDir: config.dataDir, sequence: opened.sequence, size: opened.size },
+      "replica opened");
+    const role = new LearnerRole(config.prefix, chosenLog, opened, config.replicaKeys, resolve,
+      announce, (key) => {
+        seen?.add(key);
+        metrics.streamed(key);
+      }, learnerLog, countRead, (source) => reads.enter(source));
     learner = role;
     role.start();
     stopRebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
       acceptors: config.acceptors,
-      listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
-      has: (key) => role.replica.get(key) !== undefined,
+      listPage: (id, cursor) =>
+        listAcceptorPage(nc, config.prefix, id, cursor, config.requestTimeoutMs),
+      wanted: (key) => keyMatchesFilter(config.replicaKeys, key),
+      has: (key) => opened.get(key) !== undefined,
       resolve, learn: announce,
+      position: {
+        load: () => JSON.parse(opened.note(REBUILD_NOTE) ?? "null") as RebuildPosition | null,
+        save: (position) =>
+          opened.setNote(REBUILD_NOTE, position === null ? null : JSON.stringify(position)),
+      },
     }));
+    // Only this replica's keys reach it: a get outside them goes to a learner that holds them
+    // (one queue group, merged over subjects by NATS), or finds no responder, never found:false.
     service.addEndpoint("get", {
-      subject: publicWildcard(config.prefix, "get"),
+      subject: publicSubject(config.prefix, "get", config.replicaKeys),
       metadata: { description: "linearizable read" },
       handler: (_err, msg) => void serve(msg, learnerLog, () => role.get(msg)),
     });
     service.addEndpoint("replica-get", {
-      subject: publicWildcard(config.prefix, "replica-get"),
+      subject: publicSubject(config.prefix, "replica-get", config.replicaKeys),
       metadata: { description: "read from the replica alone (may be stale on a miss)" },
       handler: (_err, msg) => void serve(msg, learnerLog, () => role.replicaGet(msg)),
     });
@@ -309,6 +328,7 @@ async function startClientSide(
       await driver.settled();
       tracer.stop();
       learner?.stop();
+      replica?.close();
       transport.close();
       await direct?.close();
     },
@@ -332,11 +352,27 @@ async function readiness(
   }
   if (learner !== null) {
     checks.stream = learner.attached;
+    // Messages still to apply: after a restart, how far behind the resumed replica is.
     checks.lag = learner.lag;
+    checks.sequence = learner.replica.sequence;
   }
   const ready = Object.entries(checks).every(([name, ok]) =>
-    name === "lag" ? ok === 0 : ok === true);
+    name === "lag" ? ok === 0 : name === "sequence" || ok === true);
   return { ready, checks };
+}
+
+/** The replica's note of where an unfinished rebuild stopped. */
+const REBUILD_NOTE = "rebuild";
+
+/** The learner's replica in PAXOSKV_DATA_DIR; a directory that cannot hold it is a config error. */
+function openReplica(dataDir: string): ReplicaStore {
+  try {
+    return SqliteReplicaStore.open(dataDir);
+  } catch (err) {
+    if (!(err instanceof ReplicaStoreError)) throw err;
+    throw new ConfigError(`invalid configuration:\n  PAXOSKV_DATA_DIR: ${err.message}`,
+      { cause: err });
+  }
 }
 
 /**

@@ -4,10 +4,14 @@
  * out during a NATS partition) logged "chosen stream consumer stopped" and never followed the
  * stream again, so its replica stayed frozen for the life of the process.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect, it } from "vitest";
 import {
   StallDetector, type ChosenLog, type ChosenRecord,
 } from "../../src/adapters/jetstream/chosen-log.js";
+import { SqliteReplicaStore } from "../../src/adapters/sqlite/replica-store.js";
 import { createLogger } from "../../src/node/logger.js";
 import { FOLLOW_RETRY_MS, LearnerRole } from "../../src/node/learner-role.js";
 
@@ -21,13 +25,21 @@ it("learner: follows the chosen stream again after its consumer failed to attach
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     },
   } as unknown as ChosenLog;
-  const learner = new LearnerRole("paxoskv", fake, async () => null, () => undefined,
-    () => undefined, createLogger("T", "silent"));
-  learner.start();
-  await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS + 300));
-  learner.stop();
-  expect(calls).toBe(2);
-  expect(learner.replica.get("k")?.value).toBe("v");
+  const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
+  const replica = SqliteReplicaStore.open(dir);
+  try {
+    const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
+      () => undefined, () => undefined, createLogger("T", "silent"));
+    learner.start();
+    await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS + 300));
+    learner.stop();
+    expect(calls).toBe(2);
+    expect(learner.replica.get("k")?.value).toBe("v");
+    expect(replica.sequence).toBe(1);
+  } finally {
+    replica.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /**
