@@ -95,6 +95,11 @@ export interface ReplicaStore {
   apply(values: readonly Chosen[], sequence: number | null): LearnResult[];
   /** The last stream sequence applied (0: none yet). */
   readonly sequence: number;
+  /**
+   * Says which stream the sequence counts in (its identity); a stream other than the one
+   * recorded (created anew) sets the sequence back to 0, in the same transaction.
+   */
+  follows(stream: string): void;
   /** How many keys it holds. */
   readonly size: number;
   /** A small named note kept with the replica (a rebuild's position), or null. */

@@ -110,7 +110,6 @@ export class LearnerRole {
   /** Follows the stream in the background, after the last sequence the replica applied. */
   start(): void {
     this.#flush();
-    const from = this.replica.sequence + 1;
     this.#following = new AbortController();
     const following = this.chosenLog.follow((record) => this.#onRecord(record),
       (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason),
@@ -122,7 +121,16 @@ export class LearnerRole {
         if (attached.pending === 0) this.attached = true;
         this.log.info({ from: attached.from, pending: attached.pending, size: this.replica.size,
           keys: this.replicaKeys }, "following the chosen stream");
-      }, { from, keys: this.replicaKeys });
+      }, (stream) => {
+        const held = this.replica.sequence;
+        this.replica.follows(stream);
+        if (held > 0 && this.replica.sequence === 0) {
+          this.log.warn({ code: ErrorCode.UNAVAILABLE, held, stream },
+            "the chosen stream was created anew since this replica applied it: reading it " +
+            "from the start (the replica keeps its values)");
+        }
+        return { from: this.replica.sequence + 1, keys: this.replicaKeys };
+      });
     following.then(() => {
       if (this.#stop.signal.aborted) return;
       this.log.warn({ code: ErrorCode.UNAVAILABLE },

@@ -58,3 +58,38 @@ it("chosen log: the stall detector fires only when behind and still for the give
   const caughtUp = new StallDetector(2);
   for (let i = 0; i < 5; i++) expect(caughtUp.check(7, 7)).toBe(false); // nothing to read
 });
+
+it("learner: resumes after its recorded sequence, and from the start of a stream created anew",
+  async () => {
+    const starts: number[] = [];
+    const streams = ["s1", "s1", "s2"];
+    const fake = {
+      async follow(onRecord: (r: ChosenRecord) => void, _bad: unknown, _signal: AbortSignal,
+        _attached: unknown, startOf: (stream: string) => { from: number }): Promise<void> {
+        const { from } = startOf(streams[starts.length] ?? "s2");
+        starts.push(from);
+        if (starts.length === 1) {
+          for (const sequence of [1, 2, 3]) {
+            onRecord({ event: { key: `k${sequence}`, value: "v", ballot: "1.A" }, sequence,
+              pending: 3 - sequence });
+          }
+        }
+        await new Promise((resolve) => setImmediate(resolve)); // the batch is written
+      },
+    } as unknown as ChosenLog;
+    const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
+    const replica = SqliteReplicaStore.open(dir);
+    try {
+      const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
+        () => undefined, () => undefined, createLogger("T", "silent"));
+      learner.start(); // s1 from 1: applies 1-3, then the consumer ends
+      await new Promise((resolve) => setTimeout(resolve, 2 * FOLLOW_RETRY_MS + 500));
+      learner.stop();
+      // s1 again: after 3, not from 1; then s2 (created anew): from 1, keeping the values.
+      expect(starts).toEqual([1, 4, 1]);
+      expect(replica.get("k3")?.value).toBe("v");
+    } finally {
+      replica.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });

@@ -20,6 +20,12 @@ export interface FollowFrom {
   readonly keys: string;
 }
 
+/**
+ * Where to start, given the stream's identity (its creation time): a sequence counts in one
+ * stream only, and a stream created anew (its store lost) starts again at 1.
+ */
+export type StartOf = (stream: string) => FollowFrom;
+
 /** A follower attached: where it started and how many of its messages were waiting. */
 export interface Attached {
   readonly from: number;
@@ -110,17 +116,20 @@ export class ChosenLog {
   }
 
   /**
-   * Reads the stream from `start.from` (the first message when that is past the stream's end:
-   * a stream created anew) and then follows it live, until `signal` aborts; only the chosen
-   * events of keys matching `start.keys`. `onAttached` hears where it started and how many
-   * messages were waiting. Malformed messages are reported to `onMalformed` and skipped.
+   * Reads the stream from where `startOf` says for this stream (the first message when that is
+   * past the stream's end, which only a stream created anew can be) and then follows it live,
+   * until `signal` aborts; only the chosen events of keys matching the start's filter.
+   * `onAttached` hears where it started and how many messages were waiting. Malformed messages
+   * are reported to `onMalformed` and skipped.
    */
   async follow(
     onRecord: (record: ChosenRecord) => void, onMalformed: (reason: string) => void,
     signal: AbortSignal, onAttached: (attached: Attached) => void = () => undefined,
-    start: FollowFrom = { from: 1, keys: ">" },
+    startOf: StartOf = () => ({ from: 1, keys: ">" }),
   ): Promise<void> {
-    const last = (await this.jsm.streams.info(CHOSEN_STREAM)).state.last_seq;
+    const info = await this.jsm.streams.info(CHOSEN_STREAM);
+    const start = startOf(info.created);
+    const last = info.state.last_seq;
     const from = start.from > last + 1 ? 1 : start.from;
     if (from !== start.from) {
       onMalformed(`the replica has applied up to sequence ${start.from - 1} but the chosen ` +

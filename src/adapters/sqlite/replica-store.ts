@@ -125,6 +125,20 @@ export class SqliteReplicaStore implements ReplicaStore {
     return results;
   }
 
+  follows(stream: string): void {
+    if (this.note("stream") === stream) return;
+    this.db.exec("BEGIN");
+    try {
+      this.#writeMeta.run("stream", stream);
+      this.#writeMeta.run("sequence", "0");
+      this.db.exec("COMMIT");
+    } catch (err) {
+      this.db.exec("ROLLBACK");
+      throw err;
+    }
+    this.#sequence = 0;
+  }
+
   note(name: string): string | null {
     return (this.#readMeta.get(name) as { value: string } | undefined)?.value ?? null;
   }
