@@ -85,6 +85,19 @@ export function proposerConfigOf(config: NodeConfig): ProposerConfig {
 }
 
 export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<RunningNode> {
+  // First: a data directory that cannot hold the replica is a configuration error, said now.
+  const replica = config.roles.includes("learner") ? openReplica(config.dataDir) : null;
+  try {
+    return await startWith(config, deps, replica);
+  } catch (err) {
+    replica?.close();
+    throw err;
+  }
+}
+
+async function startWith(
+  config: NodeConfig, deps: NodeDeps, replica: ReplicaStore | null,
+): Promise<RunningNode> {
   const { log } = deps;
   const nc = await connectNats({
     servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
@@ -123,7 +136,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   }
   const voting = () => membership?.voting ?? true;
 
-  const clientSide = await startClientSide(nc, config, log, chosenLog, store, registry, metrics);
+  const clientSide = await startClientSide(nc, config, log, chosenLog, store, registry, metrics,
+    replica);
   membership?.serveRejoin({
     listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
     // This node's own acceptor role is stopped, so any answer comes from another process.
@@ -190,6 +204,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 async function startClientSide(
   nc: NatsConnection, config: NodeConfig, log: Logger, chosenLog: ChosenLog,
   store: AcceptorStore | null, registry: AcceptorRegistry | null, metrics: Metrics,
+  /** The learner's replica, opened by startNode when this node is a learner. */
+  replica: ReplicaStore | null,
 ): Promise<{
   learner: LearnerRole | null; driver: ProposerDriver; directReads: AcceptorRedisReads | null;
   admission: FairAdmission | null; readAdmission: FairAdmission | null;
@@ -268,14 +284,12 @@ async function startClientSide(
   }
 
   let stopRebuilds: (() => void) | null = null;
-  let replica: ReplicaStore | null = null;
-  if (config.roles.includes("learner")) {
+  if (replica !== null) {
     const learnerLog = log.child({ role: "learner" });
     const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
     const reads = admissionOf("get");
     readAdmission = reads;
-    const opened = openReplica(config.dataDir);
-    replica = opened;
+    const opened = replica;
     learnerLog.info({ dataDir: config.dataDir, sequence: opened.sequence, size: opened.size },
       "replica opened");
     const role = new LearnerRole(config.prefix, chosenLog, opened, config.replicaKeys, resolve,
