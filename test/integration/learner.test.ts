@@ -5,6 +5,7 @@
  * PAXOSKV_ACCEPTOR_REDIS; direct-read.test.ts reads the acceptors' Redis directly), and repairs
  * what a crashed proposer left behind.
  */
+import { rmSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ChosenLog } from "../../src/adapters/jetstream/chosen-log.js";
@@ -155,9 +156,10 @@ describe("learner - get is linearizable", () => {
     });
   });
 
-  it("learner - with its replica empty (just restarted), get finds every chosen key",
-    async () => {
+  it("learner - with its replica empty (restarted on an empty data dir), get finds every " +
+    "chosen key", async () => {
       await learner.kill("SIGKILL");
+      rmSync(learner.env.PAXOSKV_DATA_DIR ?? "", { recursive: true, force: true });
       const fresh = entriesOf("restart-get", 100);
       await createAll(fresh);
       await learner.start();
