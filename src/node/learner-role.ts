@@ -59,6 +59,8 @@ export const FOLLOW_RETRY_MS = 1000;
 
 /** Stream messages applied in one transaction at most (more wait for the next one). */
 export const APPLY_BATCH_MAX = 1024;
+/** While catching up, how long a partial batch waits for more messages before it is written. */
+export const CATCH_UP_FLUSH_MS = 50;
 
 /**
  * A read replica: the key → value store built from the chosen stream (from where it left off,
@@ -79,6 +81,7 @@ export class LearnerRole {
   #batch: Chosen[] = [];
   #batchSequence: number | null = null;
   #flushQueued = false;
+  #flushTimer: NodeJS.Timeout | null = null;
   /** Stream messages applied since this process started (a resume reads only the new ones). */
   #streamed = 0;
   /** Ends the current consumer; null after a failed write, until the learner follows again. */
@@ -147,7 +150,7 @@ export class LearnerRole {
   #onRecord(record: ChosenRecord): void {
     const { key, value, ballot } = record.event;
     this.#streamed++;
-    this.#stage(key, value, ballot, record.sequence);
+    this.#stage(key, value, ballot, record.sequence, record.pending > 0);
     this.onStreamed(key);
     const wasBehind = this.lag > 0;
     this.lag = record.pending;
@@ -182,7 +185,7 @@ export class LearnerRole {
 
   /** Records a chosen value; a second, different value for a key is logged, never stored. */
   learn(key: string, value: string, ballot: string | Chosen["ballot"]): void {
-    this.#stage(key, value, ballot, null);
+    this.#stage(key, value, ballot, null, false);
     this.#flush();
   }
 
@@ -191,7 +194,7 @@ export class LearnerRole {
    * per burst, not per message), flushed once the current burst has been read.
    */
   #stage(key: string, value: string, ballot: string | Chosen["ballot"],
-    sequence: number | null): void {
+    sequence: number | null, behind: boolean): void {
     if (this.#stop.signal.aborted) return;
     if (sequence !== null) {
       // A write failed: what this consumer reads now is read again by the next one.
@@ -206,14 +209,20 @@ export class LearnerRole {
       this.#batch.push({ key, value, ballot: b });
     }
     if (this.#batch.length >= APPLY_BATCH_MAX) this.#flush();
-    else if (!this.#flushQueued) {
+    else if (!behind && !this.#flushQueued) {
       this.#flushQueued = true;
       setImmediate(() => this.#flush());
+    } else if (behind && this.#flushTimer === null) {
+      // Catching up: more messages are on their way, so wait for a full batch (one commit per
+      // 1024 keys, not per pull of 100), but not for long if they stop coming.
+      this.#flushTimer = setTimeout(() => this.#flush(), CATCH_UP_FLUSH_MS);
     }
   }
 
   #flush(): void {
     this.#flushQueued = false;
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
     const batch = this.#batch;
     const sequence = this.#batchSequence;
     if (batch.length === 0 && sequence === null) return;

@@ -13,7 +13,9 @@ import {
 } from "../../src/adapters/jetstream/chosen-log.js";
 import { SqliteReplicaStore } from "../../src/adapters/sqlite/replica-store.js";
 import { createLogger } from "../../src/node/logger.js";
-import { FOLLOW_RETRY_MS, LearnerRole } from "../../src/node/learner-role.js";
+import {
+  CATCH_UP_FLUSH_MS, FOLLOW_RETRY_MS, LearnerRole,
+} from "../../src/node/learner-role.js";
 
 it("learner: follows the chosen stream again after its consumer failed to attach", async () => {
   let calls = 0;
@@ -93,3 +95,33 @@ it("learner: resumes after its recorded sequence, and from the start of a stream
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+it("learner: behind the stream, it writes in large batches, and a partial one within " +
+  "CATCH_UP_FLUSH_MS when messages stop coming", async () => {
+  const fake = {
+    async follow(onRecord: (r: ChosenRecord) => void, _bad: unknown, signal: AbortSignal)
+      : Promise<void> {
+      // Three messages read while 100 more wait: then nothing (a stalled consumer).
+      for (const sequence of [1, 2, 3]) {
+        onRecord({ event: { key: `k${sequence}`, value: "v", ballot: "1.A" }, sequence,
+          pending: 100 });
+      }
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    },
+  } as unknown as ChosenLog;
+  const dir = mkdtempSync(join(tmpdir(), "paxoskv-catch-up-"));
+  const replica = SqliteReplicaStore.open(dir);
+  try {
+    const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
+      () => undefined, () => undefined, createLogger("T", "silent"));
+    learner.start();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(replica.size).toBe(0); // waiting for more, not one commit per message
+    await new Promise((resolve) => setTimeout(resolve, CATCH_UP_FLUSH_MS + 100));
+    expect([replica.size, replica.sequence]).toEqual([3, 3]);
+    learner.stop();
+  } finally {
+    replica.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
