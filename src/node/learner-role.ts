@@ -105,11 +105,6 @@ export class LearnerRole {
       () => Promise.resolve(() => undefined),
   ) {}
 
-  /** Stream messages applied since this process started. */
-  get streamed(): number {
-    return this.#streamed;
-  }
-
   /** Follows the stream in the background, after the last sequence the replica applied. */
   start(): void {
     this.#flush();
