@@ -1,4 +1,5 @@
 import type { AcceptorState } from "../core/acceptor.js";
+import type { Chosen, LearnResult } from "../core/learner.js";
 import type {
   MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
 } from "../core/messages.js";
@@ -87,4 +88,36 @@ export interface RestoredKey {
 export interface KeyPage {
   readonly cursor: string;
   readonly keys: readonly string[];
+}
+
+/**
+ * A learner's replica in its own store (on disk: the V8 heap holds none of it). Every
+ * `apply` is one transaction, so the values and the stream sequence they came from are
+ * recorded together: a restarted learner resumes after `sequence` and has lost nothing before.
+ */
+export interface ReplicaStore {
+  /** The chosen value held for `key`, if any. */
+  get(key: string): Chosen | undefined;
+  /** Up to `limit` values in key order after `after` (null: from the first): a page. */
+  page(after: string | null, limit: number): Chosen[];
+  /**
+   * Applies `values` under the learner's rule (`decideLearn`: a second, different value for a
+   * key is returned as a conflict and never stored) and, when given, records `sequence` as the
+   * last stream message applied (it follows the stream: it may go back when the stream was
+   * created anew), in one transaction. One result per value, in order.
+   */
+  apply(values: readonly Chosen[], sequence: number | null): LearnResult[];
+  /** The last stream sequence applied (0: none yet). */
+  readonly sequence: number;
+  /**
+   * Says which stream the sequence counts in (its identity); a stream other than the one
+   * recorded (created anew) sets the sequence back to 0, in the same transaction.
+   */
+  follows(stream: string): void;
+  /** How many keys it holds. */
+  readonly size: number;
+  /** A small named note kept with the replica (a rebuild's position), or null. */
+  note(name: string): string | null;
+  setNote(name: string, value: string | null): void;
+  close(): void;
 }

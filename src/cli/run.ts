@@ -25,7 +25,8 @@ import {
 
 const USAGE = `usage:
   paxoskv node   [--node-id A] [--roles proposer,acceptor,learner] [--acceptors A,B,C]
-                 [--nats URL] [--redis URL] [--rebuild true] run one node (env: PAXOSKV_*)
+                 [--nats URL] [--redis URL] [--rebuild true] [--data-dir ./data/A]
+                 [--replica-keys 'orders.>']                run one node (env: PAXOSKV_*)
   paxoskv create <key> <value> [--nats URL] [--timeout MS] [--retries N]
   paxoskv create <key> -  |  --file PATH   the value from stdin (-) or a file (--file - is
                  stdin too), byte for byte: a trailing newline is kept (echo v | ... stores
@@ -63,6 +64,7 @@ const NODE_FLAGS = {
   "node-id": "PAXOSKV_NODE_ID", roles: "PAXOSKV_ROLES", acceptors: "PAXOSKV_ACCEPTORS",
   nats: "PAXOSKV_NATS_URL", redis: "PAXOSKV_REDIS_URL", prefix: "PAXOSKV_PREFIX",
   "http-port": "PAXOSKV_HTTP_PORT", "log-level": "LOG_LEVEL", rebuild: "PAXOSKV_REBUILD_ON_START",
+  "data-dir": "PAXOSKV_DATA_DIR", "replica-keys": "PAXOSKV_REPLICA_KEYS",
 } as const;
 
 const CLIENT_OPTIONS = {

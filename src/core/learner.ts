@@ -16,19 +16,23 @@ export type LearnResult =
   | { readonly kind: "conflict"; readonly held: Chosen };
 
 /**
- * The learner's replica: key → chosen value. A chosen value never changes, so the first one
- * learned is kept and a different one is reported, never stored.
+ * The learner's one rule: a chosen value never changes, so the first one learned for a key is
+ * kept, the same one again is known, and a different one is reported, never stored. `held` is
+ * what the replica holds for the key (its store is the node's: on disk, behind a port).
  */
+export function decideLearn(held: Chosen | undefined, incoming: Chosen): LearnResult {
+  if (held === undefined) return { kind: "learned" };
+  return held.value === incoming.value ? { kind: "known" } : { kind: "conflict", held };
+}
+
+/** An in-memory replica under the same rule: the simulator's learners (a node's is on disk). */
 export class LearnerReplica {
   readonly #chosen = new Map<string, Chosen>();
 
   learn(chosen: Chosen): LearnResult {
-    const held = this.#chosen.get(chosen.key);
-    if (held === undefined) {
-      this.#chosen.set(chosen.key, chosen);
-      return { kind: "learned" };
-    }
-    return held.value === chosen.value ? { kind: "known" } : { kind: "conflict", held };
+    const result = decideLearn(this.#chosen.get(chosen.key), chosen);
+    if (result.kind === "learned") this.#chosen.set(chosen.key, chosen);
+    return result;
   }
 
   get(key: string): Chosen | undefined {

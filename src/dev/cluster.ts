@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connectNats } from "../adapters/nats/connection.js";
 import { loadNatsTls } from "../node/config.js";
@@ -66,7 +69,10 @@ export interface LocalCluster {
   readonly redis: ReadonlyMap<string, ServerHandle>;
   readonly acceptors: readonly string[];
   readonly prefix: string;
-  /** Environment for a node `id` with `roles` (its Redis when it is an acceptor). */
+  /**
+   * Environment for a node `id` with `roles` (its Redis when it is an acceptor, and a data
+   * directory of its own under this cluster's temporary one).
+   */
   nodeEnv(id: string, roles?: string, env?: Record<string, string>): Record<string, string>;
   /**
    * Starts `paxoskv node` as a child process and waits until it serves. The spawn that
@@ -98,6 +104,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const nodes: NodeProcess[] = [];
   const execArgv = options.nodeExecArgv ??
     (process.env.PAXOSKV_NODE_EXEC_ARGV ?? "").split(" ").filter((a) => a !== "");
+  // Replicas live here, removed with the servers: nothing is left in the working directory.
+  const dataRoot = mkdtempSync(join(tmpdir(), "paxoskv-data-"));
+  track({
+    destroy: async () => rmSync(dataRoot, { recursive: true, force: true }),
+    destroySync: () => rmSync(dataRoot, { recursive: true, force: true }),
+  });
+  let spawned = 0;
 
   const nodeEnv = (id: string, roles = "proposer,acceptor,learner",
     env: Record<string, string> = {}): Record<string, string> => ({
@@ -114,6 +127,9 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     PAXOSKV_REQUIRE_DURABLE: "true",
     // A local cluster is a demo: the page's Race button may create keys.
     PAXOSKV_PAGE_RACE: "true",
+    // One per environment made: a second process of the same ID (a test of a duplicate
+    // acceptor) must not find the first one's replica locked; a restart keeps its own.
+    PAXOSKV_DATA_DIR: join(dataRoot, `${id}-${++spawned}`),
     LOG_LEVEL: options.logLevel ?? "info",
     ...options.env,
     ...env,

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { z } from "zod";
 import type { NatsTlsFiles } from "../adapters/nats/connection.js";
 import { isValidNodeId } from "../core/ballot.js";
-import { DEFAULT_PREFIX } from "../protocol/subjects.js";
+import { ALL_KEYS, DEFAULT_PREFIX, validateKeyFilter } from "../protocol/subjects.js";
 import { OperatorCode } from "../protocol/codes.js";
 
 export const ROLES = ["proposer", "acceptor", "learner"] as const;
@@ -80,6 +81,14 @@ const EnvSchema = z.object({
   PAXOSKV_REBUILD_INTERVAL_S: int(0, 86_400).default(900),
   PAXOSKV_PAGE_RACE: bool.default(false),
   PAXOSKV_ACCEPTOR_LEASE_MS: int(1000, 600_000).default(10_000),
+  PAXOSKV_DATA_DIR: z.string().min(1, "must name a directory")
+    .refine((p) => !p.includes("\0"), "must not contain a NUL byte").optional(),
+  PAXOSKV_REPLICA_KEYS: z.string().default(ALL_KEYS).superRefine((filter, ctx) => {
+    const why = validateKeyFilter(filter);
+    if (why !== null) {
+      ctx.addIssue({ code: "custom", message: `not a subject filter over keys: ${why}` });
+    }
+  }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"])
     .default("info"),
 });
@@ -124,6 +133,10 @@ export interface NodeConfig {
    * The same on every node.
    */
   readonly acceptorLeaseMs: number;
+  /** Where a learner keeps its replica (absolute): PAXOSKV_DATA_DIR, default ./data/<node-id>. */
+  readonly dataDir: string;
+  /** The keys a learner follows, stores and serves: a subject filter (`orders.>`; `>` all). */
+  readonly replicaKeys: string;
   readonly logLevel: string;
 }
 
@@ -171,6 +184,8 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     rebuildIntervalMs: e.PAXOSKV_REBUILD_INTERVAL_S * 1000,
     pageRace: e.PAXOSKV_PAGE_RACE,
     acceptorLeaseMs: e.PAXOSKV_ACCEPTOR_LEASE_MS,
+    dataDir: resolve(e.PAXOSKV_DATA_DIR ?? `data/${e.PAXOSKV_NODE_ID}`),
+    replicaKeys: e.PAXOSKV_REPLICA_KEYS,
     logLevel: e.LOG_LEVEL,
   };
 }

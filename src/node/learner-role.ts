@@ -1,10 +1,11 @@
 import type { ServiceMsg } from "@nats-io/services";
-import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
+import type { ChosenLog, ChosenRecord } from "../adapters/jetstream/chosen-log.js";
+import type { ReplicaStore } from "../adapters/ports.js";
 import { formatBallot } from "../core/ballot.js";
-import { LearnerReplica, type Chosen } from "../core/learner.js";
+import type { Chosen } from "../core/learner.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { ChosenEvent, GetReply } from "../protocol/replies.js";
-import type { Operation } from "../protocol/subjects.js";
+import { keyMatchesFilter, type Operation } from "../protocol/subjects.js";
 import { sourceOf } from "./admission.js";
 import { keyOf } from "./endpoint.js";
 import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
@@ -56,29 +57,45 @@ export const CAUGHT_UP_LOG_BEHIND_MIN = 1000;
 /** How long a learner waits before following the chosen stream again after its consumer failed. */
 export const FOLLOW_RETRY_MS = 1000;
 
+/** Stream messages applied in one transaction at most (more wait for the next one). */
+export const APPLY_BATCH_MAX = 1024;
+/** While catching up, how long a partial batch waits for more messages before it is written. */
+export const CATCH_UP_FLUSH_MS = 50;
+
 /**
- * A read replica: the key → value map built from the chosen stream (from its start, then live),
- * serving `replica-get` from the map alone and `get` linearizably.
+ * A read replica: the key → value store built from the chosen stream (from where it left off,
+ * then live), serving `replica-get` from the store alone and `get` linearizably. With a key
+ * filter (PAXOSKV_REPLICA_KEYS) it follows, stores and serves only the keys that match.
  */
 export class LearnerRole {
-  readonly replica = new LearnerReplica();
   /** Stream messages not yet applied (as JetStream reported with the last one). */
   lag = 0;
   /** True once the stream consumer is attached and has caught up at least once. */
   attached = false;
   readonly #stop = new AbortController();
-  /** Ends the current follow only (`refollow`). */
-  #current: AbortController | null = null;
   /** The most messages behind since the replica last caught up. */
   #behindMax = 0;
   /** Set after a follow's first catch-up: from then on only a long way back is worth a log. */
   #followingLive = false;
+  /** Values read or learned but not yet in the store, and the last stream sequence among them. */
+  #batch: Chosen[] = [];
+  #batchSequence: number | null = null;
+  #flushQueued = false;
+  #flushTimer: NodeJS.Timeout | null = null;
+  /** Stream messages applied since this process started (a resume reads only the new ones). */
+  #streamed = 0;
+  /** Ends the current consumer; null after a failed write, until the learner follows again. */
+  #following: AbortController | null = null;
   /** Following failing again and again (JetStream down): logged while it lasts. */
   #notFollowing: Ongoing | null = null;
 
   constructor(
     private readonly prefix: string,
     private readonly chosenLog: ChosenLog,
+    /** The replica on disk; the node opens and closes it. */
+    readonly replica: ReplicaStore,
+    /** The keys this learner follows, stores and serves (a subject filter; `>` all). */
+    private readonly replicaKeys: string,
     private readonly resolve: (key: string) => Promise<Learned | null>,
     private readonly announce: (learned: Learned) => void,
     /** Told each key read from the stream (an acceptor on this node stops tracking it). */
@@ -90,43 +107,35 @@ export class LearnerRole {
       () => Promise.resolve(() => undefined),
   ) {}
 
-  /** Follows the stream in the background; resolves once it is attached. */
+  /** Follows the stream in the background, after the last sequence the replica applied. */
   start(): void {
-    const current = new AbortController();
-    this.#current = current;
-    const signal = AbortSignal.any([this.#stop.signal, current.signal]);
-    const following = this.chosenLog.follow((record) => {
-      this.learn(record.event.key, record.event.value, record.event.ballot);
-      this.onStreamed(record.event.key);
-      const wasBehind = this.lag > 0;
-      this.lag = record.pending;
-      this.#behindMax = Math.max(this.#behindMax, this.lag);
-      if (this.lag === 0) this.attached = true;
-      if (wasBehind && this.lag === 0) {
-        // Under load a live learner is a few messages behind and back many times a second:
-        // logging each one (info, the default level) put a write on the hot path.
-        if (!this.#followingLive || this.#behindMax >= CAUGHT_UP_LOG_BEHIND_MIN) {
-          this.log.info({ size: this.replica.size, sequence: record.sequence,
-            behind: this.#behindMax }, "replica caught up");
-        }
-        this.#followingLive = true;
-        this.#behindMax = 0;
-      }
-    }, (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), signal,
-    (pending) => {
-      this.#followingLive = false;
-      this.#behindMax = pending;
-      this.lag = Math.max(this.lag, pending);
-      if (pending === 0) this.attached = true;
-      if (this.#notFollowing?.active === true) {
-        this.#notFollowing.ended({ pending }, "following the chosen stream again");
-      } else {
-        this.log.info({ pending }, "following the chosen stream");
-      }
-    });
+    this.#flush();
+    this.#following = new AbortController();
+    const signal = AbortSignal.any([this.#stop.signal, this.#following.signal]);
     // Retried every second while JetStream is down: one line per 30 s, not one per second.
     this.#notFollowing ??= new Ongoing(this.log, REPEAT_LOG_INTERVAL_MS);
     const notFollowing = this.#notFollowing;
+    const following = this.chosenLog.follow((record) => this.#onRecord(record),
+      (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), signal,
+      (attached) => {
+        this.#followingLive = false;
+        this.#behindMax = attached.pending;
+        this.lag = Math.max(this.lag, attached.pending);
+        if (attached.pending === 0) this.attached = true;
+        const fields = { from: attached.from, pending: attached.pending,
+          size: this.replica.size, keys: this.replicaKeys };
+        if (notFollowing.active) notFollowing.ended(fields, "following the chosen stream again");
+        else this.log.info(fields, "following the chosen stream");
+      }, (stream) => {
+        const held = this.replica.sequence;
+        this.replica.follows(stream);
+        if (held > 0 && this.replica.sequence === 0) {
+          this.log.warn({ code: ErrorCode.UNAVAILABLE, held, stream },
+            "the chosen stream was created anew since this replica applied it: reading it " +
+            "from the start (the replica keeps its values)");
+        }
+        return { from: this.replica.sequence + 1, keys: this.replicaKeys };
+      });
     following.then(() => {
       if (signal.aborted) return;
       notFollowing.failed({ code: ErrorCode.UNAVAILABLE },
@@ -141,38 +150,117 @@ export class LearnerRole {
   }
 
   /**
+   * Follows the stream again: it was lost and made anew. The replica sees the new stream's
+   * identity and reads it from its start (keeping every value it holds).
+   */
+  refollow(): void {
+    if (this.#stop.signal.aborted) return;
+    this.#following?.abort();
+    this.attached = false;
+    this.start();
+  }
+
+  #onRecord(record: ChosenRecord): void {
+    const { key, value, ballot } = record.event;
+    this.#streamed++;
+    this.#stage(key, value, ballot, record.sequence, record.pending > 0);
+    this.onStreamed(key);
+    const wasBehind = this.lag > 0;
+    this.lag = record.pending;
+    this.#behindMax = Math.max(this.#behindMax, this.lag);
+    if (this.lag === 0) this.attached = true;
+    if (wasBehind && this.lag === 0) {
+      // Under load a live learner is a few messages behind and back many times a second:
+      // logging each one (info, the default level) put a write on the hot path.
+      if (!this.#followingLive || this.#behindMax >= CAUGHT_UP_LOG_BEHIND_MIN) {
+        this.log.info({ size: this.replica.size + this.#batch.length, sequence: record.sequence,
+          behind: this.#behindMax, streamed: this.#streamed }, "replica caught up");
+      }
+      this.#followingLive = true;
+      this.#behindMax = 0;
+    }
+  }
+
+  /**
    * A consumer that could not attach (JetStream unavailable for a moment) or stopped would
-   * leave the replica frozen for the life of the process: follow again from the stream's
-   * start (learning is idempotent), unless the learner is stopping.
+   * leave the replica frozen for the life of the process: follow again from the last sequence
+   * applied (learning is idempotent), unless the learner is stopping.
    */
   #followAgain(): void {
     if (!this.#stop.signal.aborted) setTimeout(() => this.start(), FOLLOW_RETRY_MS).unref();
   }
 
+  /** Stops following and writes what it has read; the node closes the store after this. */
   stop(): void {
+    this.#flush();
     this.#stop.abort();
-  }
-
-  /** Follows the stream again from its start: it was lost and made anew. */
-  refollow(): void {
-    if (this.#stop.signal.aborted) return;
-    this.#current?.abort();
-    this.attached = false;
-    this.start();
   }
 
   /** Records a chosen value; a second, different value for a key is logged, never stored. */
   learn(key: string, value: string, ballot: string | Chosen["ballot"]): void {
+    this.#stage(key, value, ballot, null, false);
+    this.#flush();
+  }
+
+  /**
+   * Adds a value to the next transaction (stream messages arrive in bursts: one transaction
+   * per burst, not per message), flushed once the current burst has been read.
+   */
+  #stage(key: string, value: string, ballot: string | Chosen["ballot"],
+    sequence: number | null, behind: boolean): void {
+    if (this.#stop.signal.aborted) return;
+    if (sequence !== null) {
+      // A write failed: what this consumer reads now is read again by the next one.
+      if (this.#following === null) return;
+      this.#batchSequence = sequence;
+    }
     const b = typeof ballot === "string" ? parseBallotText(ballot) : ballot;
     if (b === null) {
       this.log.warn({ key, code: ErrorCode.BAD_REQUEST }, `chosen event with bad ballot ${ballot}`);
+    } else if (keyMatchesFilter(this.replicaKeys, key)) {
+      // Outside the filter: not this replica's (a create or repair on this node may see one).
+      this.#batch.push({ key, value, ballot: b });
+    }
+    if (this.#batch.length >= APPLY_BATCH_MAX) this.#flush();
+    else if (!behind && !this.#flushQueued) {
+      this.#flushQueued = true;
+      setImmediate(() => this.#flush());
+    } else if (behind && this.#flushTimer === null) {
+      // Catching up: more messages are on their way, so wait for a full batch (one commit per
+      // 1024 keys, not per pull of 100), but not for long if they stop coming.
+      this.#flushTimer = setTimeout(() => this.#flush(), CATCH_UP_FLUSH_MS);
+    }
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#flushTimer !== null) clearTimeout(this.#flushTimer);
+    this.#flushTimer = null;
+    const batch = this.#batch;
+    const sequence = this.#batchSequence;
+    if (batch.length === 0 && sequence === null) return;
+    this.#batch = [];
+    this.#batchSequence = null;
+    let results;
+    try {
+      results = this.replica.apply(batch, sequence);
+    } catch (err) {
+      // Nothing of the batch is stored (one transaction): follow again from the sequence
+      // the store holds, so the stream delivers it again, instead of skipping it.
+      this.log.error({ err, code: ErrorCode.INTERNAL, keys: batch.length },
+        "cannot write the replica; reading the stream again from its last sequence");
+      this.attached = false;
+      this.#following?.abort();
+      this.#following = null;
       return;
     }
-    const result = this.replica.learn({ key, value, ballot: b });
-    if (result.kind === "conflict") {
-      this.log.error({ key, ballot: b, held: result.held.value, seen: value, code: ErrorCode.INTERNAL },
-        "SAFETY VIOLATION: a second value for a chosen key; keeping the first");
-    }
+    results.forEach((result, i) => {
+      if (result.kind !== "conflict") return;
+      const seen = batch[i] as Chosen;
+      this.log.error({ key: seen.key, ballot: seen.ballot, held: result.held.value,
+        seen: seen.value, code: ErrorCode.INTERNAL },
+      "SAFETY VIOLATION: a second value for a chosen key; keeping the first");
+    });
   }
 
   /** `replica-get`: the replica alone; a miss may be stale. */

@@ -70,6 +70,11 @@ export class Metrics implements ProposerObserver {
     name: "paxoskv_learner_lag", help: "Chosen-stream messages not yet applied by this learner",
     registers: [this.registry],
   });
+  readonly learnerSequence = new Gauge({
+    name: "paxoskv_learner_sequence",
+    help: "The last chosen-stream sequence this learner's replica applied (kept on disk)",
+    registers: [this.registry],
+  });
   readonly replicaKeys = new Gauge({
     name: "paxoskv_replica_keys", help: "Keys in this learner's replica",
     registers: [this.registry],

@@ -5,12 +5,14 @@ import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
 import { isTransientJetStreamError } from "../adapters/jetstream/transient.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
 import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
-import type { AcceptorStore } from "../adapters/ports.js";
+import type { AcceptorStore, ReplicaStore } from "../adapters/ports.js";
+import { ReplicaStoreError, SqliteReplicaStore } from "../adapters/sqlite/replica-store.js";
 import type { ProposerConfig } from "../core/proposer.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
 import {
-  CHOSEN_STREAM, paxosListSubject, paxosRebuildSubject, publicWildcard,
+  CHOSEN_STREAM, keyMatchesFilter, paxosListSubject, paxosRebuildSubject, publicSubject,
+  publicWildcard,
 } from "../protocol/subjects.js";
 import type { Readiness } from "../protocol/readiness.js";
 import { WIRE_VERSION, wireBytesMax } from "../protocol/wire.js";
@@ -31,7 +33,8 @@ import { Tracer } from "./trace.js";
 import { ProposerDriver } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
 import {
-  listAcceptorKeys, listKeysForRecovery, rebuildReplica, type RebuildReport,
+  listAcceptorPage, listKeysForRecovery, rebuildReplica,
+  type RebuildPosition, type RebuildReport,
 } from "./rebuild.js";
 import { retryWhileStarting } from "./start-retry.js";
 import { AcceptorVotingView, serveStatus, startVotingBeat } from "./status.js";
@@ -91,6 +94,19 @@ export function proposerConfigOf(config: NodeConfig): ProposerConfig {
 }
 
 export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<RunningNode> {
+  // First: a data directory that cannot hold the replica is a configuration error, said now.
+  const replica = config.roles.includes("learner") ? openReplica(config.dataDir) : null;
+  try {
+    return await startWith(config, deps, replica);
+  } catch (err) {
+    replica?.close();
+    throw err;
+  }
+}
+
+async function startWith(
+  config: NodeConfig, deps: NodeDeps, replica: ReplicaStore | null,
+): Promise<RunningNode> {
   const { log } = deps;
   const nc = await connectNats({
     servers: config.natsServers, user: config.natsUser, password: config.natsPassword,
@@ -147,7 +163,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   const acceptorVoting = store === null || membership === null ? null
     : () => votingOf(store, membership);
 
-  const clientSide = await startClientSide(nc, config, log, chosenLog, store, registry, metrics);
+  const clientSide = await startClientSide(nc, config, log, chosenLog, store, registry, metrics,
+    replica);
   membership?.serveRejoin({
     listKeys: (id) => listKeysForRecovery(nc, config.prefix, id, config.requestTimeoutMs),
     // This node's own acceptor role is stopped, so any answer comes from another process.
@@ -170,9 +187,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
     resume: async () => {
       // What this replica holds is chosen: the new stream gets it back (one message per key,
       // so learners announcing the same keys add nothing twice); the rebuild adds the rest.
-      for (const chosen of learner?.replica.entries() ?? []) {
-        chosenLog.announceQuietly(chosenEventOf(chosen));
-      }
+      if (learner !== null) await reannounce(learner.replica, chosenLog, nc);
       learner?.refollow();
       void clientSide.rebuild?.();
     },
@@ -241,6 +256,7 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
         }
         if (learner !== null) {
           metrics.learnerLag.set(learner.lag);
+          metrics.learnerSequence.set(learner.replica.sequence);
           metrics.replicaKeys.set(learner.replica.size);
         }
         return metrics.text();
@@ -272,6 +288,8 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 async function startClientSide(
   nc: NatsConnection, config: NodeConfig, log: Logger, chosenLog: ChosenLog,
   store: AcceptorStore | null, registry: AcceptorRegistry | null, metrics: Metrics,
+  /** The learner's replica, opened by startNode when this node is a learner. */
+  replica: ReplicaStore | null,
 ): Promise<{
   learner: LearnerRole | null; driver: ProposerDriver; directReads: AcceptorRedisReads | null;
   admission: FairAdmission | null; readAdmission: FairAdmission | null;
@@ -352,30 +370,43 @@ async function startClientSide(
   }
 
   let rebuilds: { run: () => Promise<unknown>; stop: () => void } | null = null;
-  if (config.roles.includes("learner")) {
+  if (replica !== null) {
     const learnerLog = log.child({ role: "learner" });
     const seen = store === null ? null : new AnnouncedBatcher(store, learnerLog);
     const reads = admissionOf("get");
     readAdmission = reads;
-    const role = new LearnerRole(config.prefix, chosenLog, resolve, announce, (key) => {
-      seen?.add(key);
-      metrics.streamed(key);
-    }, learnerLog, countRead, (source) => reads.enter(source));
+    const opened = replica;
+    learnerLog.info({ dataDir: config.dataDir, sequence: opened.sequence, size: opened.size },
+      "replica opened");
+    const role = new LearnerRole(config.prefix, chosenLog, opened, config.replicaKeys, resolve,
+      announce, (key) => {
+        seen?.add(key);
+        metrics.streamed(key);
+      }, learnerLog, countRead, (source) => reads.enter(source));
     learner = role;
     role.start();
     rebuilds = serveRebuild(nc, config, learnerLog, () => rebuildReplica({
       acceptors: config.acceptors,
-      listKeys: (id) => listAcceptorKeys(nc, config.prefix, id, config.requestTimeoutMs),
-      has: (key) => role.replica.get(key) !== undefined,
+      listPage: (id, cursor) =>
+        listAcceptorPage(nc, config.prefix, id, cursor, config.requestTimeoutMs),
+      wanted: (key) => keyMatchesFilter(config.replicaKeys, key),
+      has: (key) => opened.get(key) !== undefined,
       resolve, learn: announce,
+      position: {
+        load: () => JSON.parse(opened.note(REBUILD_NOTE) ?? "null") as RebuildPosition | null,
+        save: (position) =>
+          opened.setNote(REBUILD_NOTE, position === null ? null : JSON.stringify(position)),
+      },
     }));
+    // Only this replica's keys reach it: a get outside them goes to a learner that holds them
+    // (one queue group, merged over subjects by NATS), or finds no responder, never found:false.
     service.addEndpoint("get", {
-      subject: publicWildcard(config.prefix, "get"),
+      subject: publicSubject(config.prefix, "get", config.replicaKeys),
       metadata: { description: "linearizable read" },
       handler: (_err, msg) => void serve(msg, learnerLog, () => role.get(msg)),
     });
     service.addEndpoint("replica-get", {
-      subject: publicWildcard(config.prefix, "replica-get"),
+      subject: publicSubject(config.prefix, "replica-get", config.replicaKeys),
       metadata: { description: "read from the replica alone (may be stale on a miss)" },
       handler: (_err, msg) => void serve(msg, learnerLog, () => role.replicaGet(msg)),
     });
@@ -398,6 +429,7 @@ async function startClientSide(
       await driver.settled();
       tracer.stop();
       learner?.stop();
+      replica?.close();
       transport.close();
       await direct?.close();
     },
@@ -420,10 +452,12 @@ async function readiness(
   };
   if (learner !== null) {
     checks.stream = learner.attached;
+    // Messages still to apply: after a restart, how far behind the resumed replica is.
     checks.lag = learner.lag;
+    checks.sequence = learner.replica.sequence;
   }
   const ready = Object.entries(checks).every(([name, ok]) =>
-    name === "lag" ? ok === 0 : ok === true);
+    name === "lag" ? ok === 0 : name === "sequence" || ok === true);
   return { ready, checks };
 }
 
@@ -444,6 +478,35 @@ async function votingOf(store: AcceptorStore, membership: AcceptorMembership): P
     ...(reason === undefined ? {} : { reason }),
     checks,
   };
+}
+
+/** Announces every value of the replica again, a page at a time (memory stays flat). */
+async function reannounce(
+  replica: ReplicaStore, chosenLog: ChosenLog, nc: NatsConnection,
+): Promise<void> {
+  const PAGE = 1000;
+  for (let after: string | null = null; ;) {
+    const page = replica.page(after, PAGE);
+    for (const chosen of page) chosenLog.announceQuietly(chosenEventOf(chosen));
+    await nc.flush();
+    const last = page.at(-1);
+    if (page.length < PAGE || last === undefined) return;
+    after = last.key;
+  }
+}
+
+/** The replica's note of where an unfinished rebuild stopped. */
+const REBUILD_NOTE = "rebuild";
+
+/** The learner's replica in PAXOSKV_DATA_DIR; a directory that cannot hold it is a config error. */
+function openReplica(dataDir: string): ReplicaStore {
+  try {
+    return SqliteReplicaStore.open(dataDir);
+  } catch (err) {
+    if (!(err instanceof ReplicaStoreError)) throw err;
+    throw new ConfigError(`invalid configuration:\n  PAXOSKV_DATA_DIR: ${err.message}`,
+      { cause: err });
+  }
 }
 
 /**

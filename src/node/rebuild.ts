@@ -6,11 +6,13 @@ import { paxosFreshSubject, paxosListSubject } from "../protocol/subjects.js";
 import {
   FreshReplySchema, ListReplySchema, LIST_PAGE_MAX, WIRE_VERSION,
 } from "../protocol/wire.js";
+import type { KeyPage } from "../adapters/ports.js";
 import type { Learned } from "./learner-role.js";
 
 export interface RebuildReport {
   /** Acceptors whose whole key list was read (at least a majority). */
   readonly acceptorsListed: readonly string[];
+  /** Keys listed, once per acceptor that listed them (this rebuild's pages only). */
   readonly keysListed: number;
   /** Keys the replica lacked and now holds. */
   readonly learned: number;
@@ -18,15 +20,31 @@ export interface RebuildReport {
   readonly notChosen: number;
   /** Keys that could not be resolved now (no quorum answered); a later rebuild retries them. */
   readonly failed: number;
+  /** It went on from where an unfinished rebuild stopped. */
+  readonly resumed: boolean;
+}
+
+/** Where an unfinished rebuild stopped: the acceptors fully listed, and a page cursor. */
+export interface RebuildPosition {
+  readonly done: readonly string[];
+  readonly acceptor: string | null;
+  readonly cursor: string;
 }
 
 export interface RebuildDeps {
   readonly acceptors: readonly string[];
-  /** Every key one acceptor holds state for. */
-  readonly listKeys: (acceptorId: string) => Promise<readonly string[]>;
+  /** One page of the keys one acceptor holds; cursor "0" starts, a reply cursor "0" ends. */
+  readonly listPage: (acceptorId: string, cursor: string) => Promise<KeyPage>;
+  /** The keys this replica keeps (a partial replica's filter). */
+  readonly wanted: (key: string) => boolean;
   readonly has: (key: string) => boolean;
   readonly resolve: (key: string) => Promise<Learned | null>;
   readonly learn: (learned: Learned) => void;
+  /** Kept with the replica after each page, so a rebuild that stops is resumed, not redone. */
+  readonly position: {
+    load(): RebuildPosition | null;
+    save(position: RebuildPosition | null): void;
+  };
   readonly concurrency?: number;
 }
 
@@ -35,66 +53,89 @@ export interface RebuildDeps {
  * before fsync). A chosen value was accepted by a majority, and any two majorities share an
  * acceptor, so the keys listed by any majority include every chosen key; each key the replica
  * lacks is then resolved by a quorum read (and read repair when undecided).
+ *
+ * It streams: one acceptor at a time, one page of keys at a time (LIST_PAGE_MAX), so its
+ * memory is a page whatever the number of keys, and it stops once a majority was listed in
+ * full. Its position is saved after each page: a rebuild that fails (a majority did not
+ * answer) or whose process stops is resumed by the next one, from that page.
  */
 export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> {
-  const { listed, keys } = await listMajorityKeys(deps.acceptors, deps.acceptors,
-    deps.listKeys, "a rebuild");
-  const missing = [...keys].filter((key) => !deps.has(key));
+  const quorum = quorumSize(deps.acceptors.length);
+  const resumeAt = deps.position.load();
+  const done = new Set((resumeAt?.done ?? []).filter((id) => deps.acceptors.includes(id)));
+  let keysListed = 0;
   let learned = 0;
   let notChosen = 0;
   let failed = 0;
-  let next = 0;
-  const worker = async () => {
-    while (next < missing.length) {
-      const key = missing[next++] as string;
-      try {
-        const found = await deps.resolve(key);
-        if (found === null) notChosen++;
-        else {
-          deps.learn(found);
-          learned++;
+  const resolvePage = async (keys: readonly string[]): Promise<void> => {
+    const missing = keys.filter((key) => deps.wanted(key) && !deps.has(key));
+    let next = 0;
+    const worker = async () => {
+      while (next < missing.length) {
+        const key = missing[next++] as string;
+        try {
+          const found = await deps.resolve(key);
+          if (found === null) notChosen++;
+          else if (!deps.has(key)) {
+            deps.learn(found);
+            learned++;
+          }
+        } catch {
+          failed++;
         }
-      } catch {
-        failed++;
       }
-    }
+    };
+    await Promise.all(Array.from({ length: deps.concurrency ?? 32 }, worker));
   };
-  await Promise.all(Array.from({ length: deps.concurrency ?? 32 }, worker));
-  return { acceptorsListed: listed, keysListed: keys.size, learned, notChosen, failed };
+
+  const unreachable: string[] = [];
+  for (const id of deps.acceptors) {
+    if (done.size >= quorum) break;
+    if (done.has(id)) continue;
+    let cursor = resumeAt?.acceptor === id ? resumeAt.cursor : "0";
+    try {
+      do {
+        const page = await deps.listPage(id, cursor);
+        keysListed += page.keys.length;
+        await resolvePage(page.keys);
+        cursor = page.cursor;
+        deps.position.save({ done: [...done], acceptor: cursor === "0" ? null : id, cursor });
+      } while (cursor !== "0");
+      done.add(id);
+      deps.position.save({ done: [...done], acceptor: null, cursor: "0" });
+    } catch {
+      unreachable.push(id);
+    }
+  }
+  if (done.size < quorum) {
+    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${done.size} of ` +
+      `${deps.acceptors.length} acceptors listed their keys (${unreachable.join(", ")} did not ` +
+      `answer); a rebuild needs ${quorum}: the next one resumes where this one stopped`);
+  }
+  deps.position.save(null);
+  return {
+    acceptorsListed: deps.acceptors.filter((id) => done.has(id)), keysListed, learned,
+    notChosen, failed, resumed: resumeAt !== null,
+  };
 }
 
-/**
- * The union of the keys that `asked` hold (acceptors of the set `all`), listed at once; fails
- * with UNAVAILABLE unless at least `needed` (default a majority of `all`) answered.
- */
-export async function listMajorityKeys(
-  all: readonly string[], asked: readonly string[],
-  listKeys: (acceptorId: string) => Promise<readonly string[]>, what: string,
-  needed = quorumSize(all.length),
-): Promise<{ listed: string[]; keys: Set<string> }> {
-  const listings = await Promise.allSettled(asked.map((id) => listKeys(id)));
-  const listed = asked.filter((_id, i) => listings[i]?.status === "fulfilled");
-  if (listed.length < needed) {
-    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of ${asked.length} ` +
-      `acceptors listed their keys; ${what} needs ${needed} of the ${all.length}`);
-  }
-  const keys = new Set<string>();
-  for (const listing of listings) {
-    if (listing.status === "fulfilled") for (const key of listing.value) keys.add(key);
-  }
-  return { listed, keys };
+/** One page of one acceptor's keys over NATS. */
+export async function listAcceptorPage(
+  nc: NatsConnection, prefix: string, acceptorId: string, cursor: string, timeoutMs: number,
+): Promise<KeyPage> {
+  const msg = await nc.request(paxosListSubject(prefix, acceptorId),
+    JSON.stringify({ v: WIRE_VERSION, cursor, count: LIST_PAGE_MAX }), { timeout: timeoutMs });
+  return ListReplySchema.parse(decodeJson(msg.data));
 }
 
-/** Pages through one acceptor's keys over NATS. */
+/** Every key of one acceptor, page by page (a rejoin, which restores them all). */
 export async function listAcceptorKeys(
   nc: NatsConnection, prefix: string, acceptorId: string, timeoutMs: number,
 ): Promise<string[]> {
   const keys: string[] = [];
   let cursor = "0";
   do {
-    const msg = await nc.request(paxosListSubject(prefix, acceptorId),
-      JSON.stringify({ v: WIRE_VERSION, cursor, count: LIST_PAGE_MAX }), { timeout: timeoutMs });
-    const page = ListReplySchema.parse(decodeJson(msg.data));
+    const page = await listAcceptorPage(nc, prefix, acceptorId, cursor, timeoutMs);
     keys.push(...page.keys);
     cursor = page.cursor;
   } while (cursor !== "0");

@@ -2,10 +2,9 @@ import { randomUUID } from "node:crypto";
 import type { Registration } from "../adapters/jetstream/acceptor-registry.js";
 import type { AcceptorStore, RestoredKey } from "../adapters/ports.js";
 import type { ProposalOutcome } from "../core/proposer.js";
+import { quorumSize } from "../core/quorum.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { Logger } from "./logger.js";
-import { quorumSize } from "../core/quorum.js";
-import { listMajorityKeys } from "./rebuild.js";
 
 export interface RejoinReport {
   readonly acceptor: string;
@@ -163,4 +162,26 @@ async function recoverKey(deps: RejoinDeps, key: string): Promise<RestoredKey["s
         `(${outcome.kind} after ${attempt} attempts); retry the rejoin`);
     }
   }
+}
+
+/**
+ * The union of the keys that `asked` hold (acceptors of the set `all`), listed at once; fails
+ * with UNAVAILABLE unless at least `needed` (default a majority of `all`) answered.
+ */
+export async function listMajorityKeys(
+  all: readonly string[], asked: readonly string[],
+  listKeys: (acceptorId: string) => Promise<readonly string[]>, what: string,
+  needed = quorumSize(all.length),
+): Promise<{ listed: string[]; keys: Set<string> }> {
+  const listings = await Promise.allSettled(asked.map((id) => listKeys(id)));
+  const listed = asked.filter((_id, i) => listings[i]?.status === "fulfilled");
+  if (listed.length < needed) {
+    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of ${asked.length} ` +
+      `acceptors listed their keys; ${what} needs ${needed} of the ${all.length}`);
+  }
+  const keys = new Set<string>();
+  for (const listing of listings) {
+    if (listing.status === "fulfilled") for (const key of listing.value) keys.add(key);
+  }
+  return { listed, keys };
 }

@@ -101,3 +101,34 @@ export function paxosStatusSubject(prefix: string): string {
 export function paxosVotingSubject(prefix: string, acceptorId: string): string {
   return `${prefix}.paxos.voting.${acceptorId}`;
 }
+
+/** All keys: the default of PAXOSKV_REPLICA_KEYS. */
+export const ALL_KEYS = ">";
+
+/**
+ * Why `filter` is not a NATS subject filter over keys (`orders.>`, `*.eu`, `>`), or null:
+ * tokens of the key class, `*` for one token, `>` last for one or more.
+ */
+export function validateKeyFilter(filter: string): string | null {
+  const tokens = filter.split(".");
+  for (const [i, token] of tokens.entries()) {
+    if (token === "*" || (token === ">" && i === tokens.length - 1)) continue;
+    if (token === ">") return "> may only be the last token";
+    if (!KEY_TOKEN.test(token)) {
+      return `token ${JSON.stringify(token)} must be *, > or use only A-Z a-z 0-9 _ - = :`;
+    }
+  }
+  return filter.length > KEY_BYTES_MAX ? `over ${KEY_BYTES_MAX} bytes` : null;
+}
+
+/** Whether `key` matches the subject filter `filter` as NATS matches subjects. */
+export function keyMatchesFilter(filter: string, key: string): boolean {
+  if (filter === ALL_KEYS) return true;
+  const want = filter.split(".");
+  const have = key.split(".");
+  for (const [i, token] of want.entries()) {
+    if (token === ">") return have.length > i;
+    if (i >= have.length || (token !== "*" && token !== have[i])) return false;
+  }
+  return have.length === want.length;
+}

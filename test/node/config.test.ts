@@ -35,3 +35,23 @@ describe("config - PAXOSKV_ACCEPTOR_REDIS", () => {
     expect(() => loadConfig(env)).not.toThrow(/secret/);
   });
 });
+
+describe("config - the learner's replica", () => {
+  it("config - PAXOSKV_DATA_DIR defaults to ./data/<node-id>, made absolute", () => {
+    expect(loadConfig({ PAXOSKV_NODE_ID: "B" }).dataDir).toBe(`${process.cwd()}/data/B`);
+    expect(loadConfig({ PAXOSKV_DATA_DIR: "/var/lib/paxoskv" }).dataDir)
+      .toBe("/var/lib/paxoskv");
+    expect(() => loadConfig({ PAXOSKV_DATA_DIR: "" })).toThrow(/PAXOSKV_DATA_DIR: must name/);
+  });
+
+  it.each(["orders.>", ">", "*.eu", "orders.*.x", "a=b:c"])(
+    "config - PAXOSKV_REPLICA_KEYS %s is a filter", (filter) => {
+      expect(loadConfig({ PAXOSKV_REPLICA_KEYS: filter }).replicaKeys).toBe(filter);
+    });
+
+  it.each(["", "orders.>.x", "orders..x", "or ders", "a.>>"])(
+    "config - PAXOSKV_REPLICA_KEYS %j is refused with a clear error", (filter) => {
+      expect(() => loadConfig({ PAXOSKV_REPLICA_KEYS: filter }))
+        .toThrow(/PAXOSKV_REPLICA_KEYS: not a subject filter over keys/);
+    });
+});

@@ -4,12 +4,18 @@
  * out during a NATS partition) logged "chosen stream consumer stopped" and never followed the
  * stream again, so its replica stayed frozen for the life of the process.
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect, it } from "vitest";
 import {
   StallDetector, type ChosenLog, type ChosenRecord,
 } from "../../src/adapters/jetstream/chosen-log.js";
+import { SqliteReplicaStore } from "../../src/adapters/sqlite/replica-store.js";
 import { createLogger } from "../../src/node/logger.js";
-import { FOLLOW_RETRY_MS, LearnerRole } from "../../src/node/learner-role.js";
+import {
+  CATCH_UP_FLUSH_MS, FOLLOW_RETRY_MS, LearnerRole,
+} from "../../src/node/learner-role.js";
 
 it("learner: follows the chosen stream again after its consumer failed to attach", async () => {
   let calls = 0;
@@ -21,13 +27,21 @@ it("learner: follows the chosen stream again after its consumer failed to attach
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     },
   } as unknown as ChosenLog;
-  const learner = new LearnerRole("paxoskv", fake, async () => null, () => undefined,
-    () => undefined, createLogger("T", "silent"));
-  learner.start();
-  await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS + 300));
-  learner.stop();
-  expect(calls).toBe(2);
-  expect(learner.replica.get("k")?.value).toBe("v");
+  const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
+  const replica = SqliteReplicaStore.open(dir);
+  try {
+    const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
+      () => undefined, () => undefined, createLogger("T", "silent"));
+    learner.start();
+    await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS + 300));
+    learner.stop();
+    expect(calls).toBe(2);
+    expect(learner.replica.get("k")?.value).toBe("v");
+    expect(replica.sequence).toBe(1);
+  } finally {
+    replica.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 /**
@@ -45,4 +59,69 @@ it("chosen log: the stall detector fires only when behind and still for the give
   for (let i = 1; i <= 5; i++) expect(moving.check(i, 100)).toBe(false); // behind but moving
   const caughtUp = new StallDetector(2);
   for (let i = 0; i < 5; i++) expect(caughtUp.check(7, 7)).toBe(false); // nothing to read
+});
+
+it("learner: resumes after its recorded sequence, and from the start of a stream created anew",
+  async () => {
+    const starts: number[] = [];
+    const streams = ["s1", "s1", "s2"];
+    const fake = {
+      async follow(onRecord: (r: ChosenRecord) => void, _bad: unknown, _signal: AbortSignal,
+        _attached: unknown, startOf: (stream: string) => { from: number }): Promise<void> {
+        const { from } = startOf(streams[starts.length] ?? "s2");
+        starts.push(from);
+        if (starts.length === 1) {
+          for (const sequence of [1, 2, 3]) {
+            onRecord({ event: { key: `k${sequence}`, value: "v", ballot: "1.A" }, sequence,
+              pending: 3 - sequence });
+          }
+        }
+        await new Promise((resolve) => setImmediate(resolve)); // the batch is written
+      },
+    } as unknown as ChosenLog;
+    const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
+    const replica = SqliteReplicaStore.open(dir);
+    try {
+      const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
+        () => undefined, () => undefined, createLogger("T", "silent"));
+      learner.start(); // s1 from 1: applies 1-3, then the consumer ends
+      await new Promise((resolve) => setTimeout(resolve, 2 * FOLLOW_RETRY_MS + 500));
+      learner.stop();
+      // s1 again: after 3, not from 1; then s2 (created anew): from 1, keeping the values.
+      expect(starts).toEqual([1, 4, 1]);
+      expect(replica.get("k3")?.value).toBe("v");
+    } finally {
+      replica.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+it("learner: behind the stream, it writes in large batches, and a partial one within " +
+  "CATCH_UP_FLUSH_MS when messages stop coming", async () => {
+  const fake = {
+    async follow(onRecord: (r: ChosenRecord) => void, _bad: unknown, signal: AbortSignal)
+      : Promise<void> {
+      // Three messages read while 100 more wait: then nothing (a stalled consumer).
+      for (const sequence of [1, 2, 3]) {
+        onRecord({ event: { key: `k${sequence}`, value: "v", ballot: "1.A" }, sequence,
+          pending: 100 });
+      }
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+    },
+  } as unknown as ChosenLog;
+  const dir = mkdtempSync(join(tmpdir(), "paxoskv-catch-up-"));
+  const replica = SqliteReplicaStore.open(dir);
+  try {
+    const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
+      () => undefined, () => undefined, createLogger("T", "silent"));
+    learner.start();
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(replica.size).toBe(0); // waiting for more, not one commit per message
+    await new Promise((resolve) => setTimeout(resolve, CATCH_UP_FLUSH_MS + 100));
+    expect([replica.size, replica.sequence]).toEqual([3, 3]);
+    learner.stop();
+  } finally {
+    replica.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

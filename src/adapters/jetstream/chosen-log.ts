@@ -1,5 +1,5 @@
 import {
-  DiscardPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError,
+  DeliverPolicy, DiscardPolicy, jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError,
   RetentionPolicy, StorageType, type JetStreamClient, type JetStreamManager, type JsMsg,
 } from "@nats-io/jetstream";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
@@ -13,6 +13,24 @@ export const FOLLOW_PULL_EXPIRES_MS = 2000;
 
 /** What happened to an announcement: the stream holds one message per key, the first one. */
 export type AnnounceResult = "announced" | "already-announced";
+
+/** Where a follower starts: the stream sequence, and the keys it follows (a subject filter). */
+export interface FollowFrom {
+  readonly from: number;
+  readonly keys: string;
+}
+
+/**
+ * Where to start, given the stream's identity (its creation time): a sequence counts in one
+ * stream only, and a stream created anew (its store lost) starts again at 1.
+ */
+export type StartOf = (stream: string) => FollowFrom;
+
+/** A follower attached: where it started and how many of its messages were waiting. */
+export interface Attached {
+  readonly from: number;
+  readonly pending: number;
+}
 
 /** One chosen event read from the stream, and how many messages remain behind it. */
 export interface ChosenRecord {
@@ -98,22 +116,37 @@ export class ChosenLog {
   }
 
   /**
-   * Reads the stream from the start and then follows it live, until `signal` aborts.
-   * `onAttached` hears how many messages were waiting when the consumer started.
-   * Malformed messages are reported to `onMalformed` and skipped.
+   * Reads the stream from where `startOf` says for this stream (the first message when that is
+   * past the stream's end, which only a stream created anew can be) and then follows it live,
+   * until `signal` aborts; only the chosen events of keys matching the start's filter.
+   * `onAttached` hears where it started and how many messages were waiting. Malformed messages
+   * are reported to `onMalformed` and skipped.
    */
   async follow(
     onRecord: (record: ChosenRecord) => void, onMalformed: (reason: string) => void,
-    signal: AbortSignal, onAttached: (pending: number) => void = () => undefined,
+    signal: AbortSignal, onAttached: (attached: Attached) => void = () => undefined,
+    startOf: StartOf = () => ({ from: 1, keys: ">" }),
   ): Promise<void> {
-    // An ordered consumer over the whole stream (it holds only chosen events; a filter would
-    // need nats-server 2.10, and the Debian server is 2.9).
-    const consumer = await this.js.consumers.get(CHOSEN_STREAM);
+    const info = await this.jsm.streams.info(CHOSEN_STREAM);
+    const start = startOf(info.created);
+    const last = info.state.last_seq;
+    const from = start.from > last + 1 ? 1 : start.from;
+    if (from !== start.from) {
+      onMalformed(`the replica has applied up to sequence ${start.from - 1} but the chosen ` +
+        `stream ends at ${last} (created anew?): reading it from the start`);
+    }
+    // An ordered consumer with one filter subject (nats-server 2.9 takes one; a list needs
+    // 2.10): a partial replica reads only its keys' events.
+    const consumer = await this.js.consumers.get(CHOSEN_STREAM, {
+      filter_subjects: publicSubject(this.prefix, "chosen", start.keys),
+      ...(from > 1 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from } :
+        { deliver_policy: DeliverPolicy.All }),
+    });
     // Short pulls: the consumer notices a lost pull or a consumer lost with a crashed NATS
     // server after two missed heartbeats (expires / 2 each), so in seconds instead of ~30-60 s with
     // the 30 s default, during which the replica silently stopped following the stream.
     const messages = await consumer.consume({ expires: FOLLOW_PULL_EXPIRES_MS });
-    onAttached((await consumer.info(true)).num_pending);
+    onAttached({ from, pending: (await consumer.info(true)).num_pending });
     signal.addEventListener("abort", () => void messages.close(), { once: true });
     // Watchdog: after crashes of NATS servers an ordered consumer can stay silent for good
     // while the stream grows (chaos seed 7). Behind and still for a few checks: close it, so
