@@ -14,7 +14,7 @@ import { PAGE_SCRIPT } from "../../src/ui/page-bundle.generated.js";
 import { validatePattern } from "../../src/ui/trace-feed.js";
 
 describe("page - the inlined front end", () => {
-  it("page - the committed bundle is the bundle of src/ui/page/ (else: npm run build:page)", async () => {
+  it("page - the committed bundle is the bundle of src/ui/page/ (npm run build:page)", async () => {
     expect(readCommittedBundle(), "src/ui/page-bundle.generated.ts is stale: npm run build:page")
       .toBe(await bundlePage());
     expect(() => new Function(PAGE_SCRIPT)).not.toThrow();

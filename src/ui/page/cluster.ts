@@ -5,7 +5,8 @@ import { $, h } from "./dom.js";
 /** The configured acceptors, as the last answer said: the diagrams give each a lane. */
 export const cluster: { acceptors: readonly string[] } = { acceptors: ["A", "B", "C"] };
 
-function chip(good: boolean, text: string, attrs: Readonly<Record<string, string>> = {}): HTMLElement {
+function chip(good: boolean, text: string,
+  attrs: Readonly<Record<string, string>> = {}): HTMLElement {
   const node = h("span", { class: `chip ${good ? "up" : "down"}`, ...attrs });
   node.appendChild(h("span", { class: "dot" }));
   node.appendChild(document.createTextNode(text));
@@ -48,7 +49,8 @@ function renderAcceptors(st: ClusterStatus): void {
     const node = st.self.node;
     for (const [name, v] of Object.entries(st.self.readiness.checks)) {
       const good = name === "lag" ? v === 0 : v === true;
-      acc.appendChild(chip(good, `${node} /readyz ${name}${typeof v === "boolean" ? "" : ` ${v}`}`));
+      const shown = typeof v === "boolean" ? "" : ` ${v}`;
+      acc.appendChild(chip(good, `${node} /readyz ${name}${shown}`));
     }
   }
 }
@@ -90,7 +92,6 @@ function renderCluster(st: ClusterStatus): void {
 
 export function pollCluster(): void {
   if (document.hidden) return;
-  fetch("/api/cluster").then((r) => r.json() as Promise<ClusterStatus>).then(renderCluster, (err) => {
-    $("cluster-errors").textContent = `cluster view: ${err}`;
-  });
+  fetch("/api/cluster").then((r) => r.json() as Promise<ClusterStatus>)
+    .then(renderCluster, (err) => { $("cluster-errors").textContent = `cluster view: ${err}`; });
 }

@@ -49,7 +49,8 @@ function lanesOf(events: readonly TraceEvent[], acceptors: readonly string[]): L
   const list: Lane[] = [
     ...clients.map((c) => {
       const values = proposes.get(c);
-      return { id: `c:${c}`, name: c, role: values ? `client, proposes ${values.join(", ")}` : "client" };
+      const role = values ? `client, proposes ${values.join(", ")}` : "client";
+      return { id: `c:${c}`, name: c, role };
     }),
     ...proposers.map((p) => ({ id: `p:${p}`, name: p, role: "proposer" })),
     ...accs.map((a) => ({ id: `a:${a}`, name: a, role: "acceptor" })),
@@ -141,7 +142,8 @@ function drawHead(lanes: Lanes, width: number): SVGSVGElement {
     g.appendChild(s("text", { x, y: 39, "text-anchor": "middle", class: "lane-role" }, lane.role));
     head.appendChild(g);
   });
-  head.appendChild(s("line", { x1: 0, y1: HEAD_H - 0.5, x2: width, y2: HEAD_H - 0.5, stroke: "#e5e7eb" }));
+  head.appendChild(s("line", { x1: 0, y1: HEAD_H - 0.5, x2: width, y2: HEAD_H - 0.5,
+    stroke: "#e5e7eb" }));
   return head;
 }
 
@@ -163,7 +165,8 @@ function drawMark(g: SVGGElement, e: TraceEvent, ctx: RowContext, y: number, col
   const from = ctx.lanes.from(e);
   const x = from >= 0 ? laneX(from) : GUTTER + 60;
   if (e.kind !== "chosen") {
-    g.appendChild(s("circle", { cx: x, cy: y, r: 4, fill: e.kind === "retry" ? "#f59e0b" : color }));
+    const fill = e.kind === "retry" ? "#f59e0b" : color;
+    g.appendChild(s("circle", { cx: x, cy: y, r: 4, fill }));
     g.appendChild(s("text", { x: x + 10, y: y + 4, class: `lbl ${e.kind}` }, text));
     return;
   }
@@ -184,12 +187,15 @@ function drawArrows(g: SVGGElement, e: TraceEvent, ctx: RowContext, y: number, c
   const from = ctx.lanes.from(e);
   const targets = e.to.map((t) => ctx.lanes.to(e, t)).filter((i) => i >= 0);
   const x1 = from >= 0 ? laneX(from) : GUTTER;
-  const reply = e.kind === "promise" || e.kind === "accepted" || e.kind === "nack" || e.kind === "reply";
+  const reply = e.kind === "promise" || e.kind === "accepted" || e.kind === "nack" ||
+    e.kind === "reply";
   for (const ti of targets) {
     const x2 = laneX(ti);
     const dir = x2 > x1 ? 1 : -1;
-    const attrs: Record<string, string | number> = { x1: x1 + dir * 3, y1: y, x2: x2 - dir * 3, y2: y,
-      stroke: color, "stroke-width": winning ? 3 : e.kind === "request" || e.kind === "reply" ? 1.6 : 1.8 };
+    const attrs: Record<string, string | number> = {
+      x1: x1 + dir * 3, y1: y, x2: x2 - dir * 3, y2: y, stroke: color,
+      "stroke-width": winning ? 3 : e.kind === "request" || e.kind === "reply" ? 1.6 : 1.8,
+    };
     if (reply || e.kind === "fault") attrs["stroke-dasharray"] = "6 4";
     if (e.kind === "fault") {
       g.appendChild(s("line", attrs));
@@ -201,7 +207,8 @@ function drawArrows(g: SVGGElement, e: TraceEvent, ctx: RowContext, y: number, c
     }
     if (winning) {
       g.insertBefore(s("line", { x1: attrs.x1 as number, y1: y, x2: attrs.x2 as number, y2: y,
-        stroke: "#86efac", "stroke-width": 8, "stroke-linecap": "round" }), g.childNodes[2] ?? null);
+        stroke: "#86efac", "stroke-width": 8, "stroke-linecap": "round" }),
+      g.childNodes[2] ?? null);
     }
   }
   const far = targets.length ? targets.reduce((a, b) =>
@@ -283,7 +290,8 @@ export function renderDiagram(host: HTMLElement, events: readonly TraceEvent[],
   host.appendChild(body);
   // Fit the chosen pills to their text, once the browser can measure it (not while hidden).
   for (const g of rows) {
-    const pill = g.querySelector("rect.pill"), text = g.querySelector<SVGTextElement>("text.chosen");
+    const pill = g.querySelector("rect.pill");
+    const text = g.querySelector<SVGTextElement>("text.chosen");
     const w = pill && text ? text.getComputedTextLength() : 0;
     if (pill && w > 0) pill.setAttribute("width", String(w + 22));
   }

@@ -6,7 +6,7 @@
 import { formatBallotPair } from "../../core/ballot.js";
 import { replyOutcome, type TraceEvent } from "../../protocol/trace.js";
 
-/** (round, node) as the seed writes it; unless `full`, a long timestamp round keeps its last digits. */
+/** (round, node) as the seed writes it; unless `full`, a timestamp round keeps its last digits. */
 export function ballot(b: string | undefined, full = false): string {
   return b ? formatBallotPair(b, full ? Infinity : 6) : "";
 }

@@ -123,7 +123,8 @@ function raceSummary(r: RaceResult): void {
     : `  \u00b7  both requests reached node ${r.proposers.join(",")}, which runs one proposal ` +
       "per key for both";
   if (r.attempts.length > 1) {
-    note += ` (after ${r.attempts.length - 1} attempt(s) where NATS gave both requests to one node)`;
+    note += ` (after ${r.attempts.length - 1} attempt(s) where NATS gave both requests to one ` +
+      "node)";
   }
   box.appendChild(h("span", { class: "muted" }, note));
 }

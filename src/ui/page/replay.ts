@@ -7,7 +7,7 @@ import { HEAD_H, ROW_H, renderChosen, renderDiagram, renderLegend } from "./diag
 import { $, h } from "./dom.js";
 import { describe, isEvent } from "./events.js";
 
-/** A trace file's header, when it has one (`paxoskv-trace/1`); the file is the user's: unchecked. */
+/** A trace file's header, if it has one (`paxoskv-trace/1`); the file is the user's: unchecked. */
 interface TraceMeta {
   readonly source?: string;
   readonly seed?: number;
@@ -89,8 +89,8 @@ export function buildReplay(): void {
   replay.list = k ? replay.all.filter((e) => e.key === k || e.key === "") : replay.all;
   const m = replay.meta;
   const drawn = renderDiagram($("replay-diagram"), replay.list, {
-    acceptors: Array.isArray(m.acceptors) ? m.acceptors : [], unit: m.unit === "tick" ? "tick" : "ms",
-    showKey: !k, idPrefix: "r" });
+    acceptors: Array.isArray(m.acceptors) ? m.acceptors : [],
+    unit: m.unit === "tick" ? "tick" : "ms", showKey: !k, idPrefix: "r" });
   replay.rows = drawn.rows;
   replay.body = drawn.body;
   replay.shown = replay.rows.length - 1;
