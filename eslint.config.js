@@ -18,7 +18,6 @@ export default tseslint.config(
     // One decoder for bytes from NATS (decodeUtf8 / decodeJson in adapters/nats/connection.ts):
     // nats.js' msg.string() and entry.string() drop a leading BOM, a byte of the value.
     files: ["src/**/*.ts"],
-    ignores: ["src/ui/page-script.ts"],
     rules: {
       "no-restricted-syntax": ["error", {
         selector: "CallExpression[arguments.length=0][callee.property.name='string']" +
@@ -27,6 +26,16 @@ export default tseslint.config(
       }, {
         selector: "NewExpression[callee.name='TextDecoder']",
         message: "decode with decodeUtf8/decodeJson (adapters/nats/connection.ts), the one decoder",
+      }],
+    },
+  },
+  {
+    // The page runs in the browser (src/ui/page/tsconfig.json): its bundle takes no package
+    // and no Node module, only its own files and pure shared ones (src/core, src/protocol).
+    files: ["src/ui/page/**/*.ts"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [{ regex: "^[^.]", message: "the page's bundle imports no package" }],
       }],
     },
   },

@@ -19,9 +19,9 @@ import { formatStatus, gatherStatus } from "./status.js";
 import { exportChosen, importChosen } from "./export.js";
 import { paxosRebuildSubject, paxosRejoinSubject } from "../protocol/subjects.js";
 import {
-  formatTraceEvent, TRACE_RENEW_MS, TRACE_TTL_MS, traceControlSubject, traceSubject,
-  type TraceControl, type TraceEvent,
-} from "../protocol/trace.js";
+  TRACE_RENEW_MS, TRACE_TTL_MS, traceControlSubject, type TraceControl,
+} from "../protocol/trace-control.js";
+import { formatTraceEvent, traceSubject, type TraceEvent } from "../protocol/trace.js";
 
 const USAGE = `usage:
   paxoskv node   [--node-id A] [--roles proposer,acceptor,learner] [--acceptors A,B,C]

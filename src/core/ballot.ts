@@ -70,3 +70,14 @@ export function nextBallotAbove(seen: Ballot | null, nodeId: string, floorRound:
 export function formatBallot(b: Ballot | null): string {
   return b === null ? "none" : `${b.round}.${b.nodeId}`;
 }
+
+/**
+ * A ballot in `formatBallot`'s text form as the seed writes a proposal number: `(round, nodeId)`.
+ * `maxRoundChars` elides a long round (a timestamp) to its last digits, as the page draws it.
+ */
+export function formatBallotPair(text: string, maxRoundChars = Infinity): string {
+  const dot = text.indexOf(".");
+  let round = text.slice(0, dot);
+  if (round.length > maxRoundChars) round = `…${round.slice(-(maxRoundChars - 1))}`;
+  return `(${round}, ${text.slice(dot + 1)})`;
+}

@@ -4,9 +4,8 @@ import { formatBallot } from "../core/ballot.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../core/messages.js";
 import type { ProposerEvent } from "../core/proposer.js";
 import type { ProposalView, ProposerObserver } from "./proposer-driver.js";
-import {
-  keyMatches, TraceControlSchema, traceControlSubject, traceSubject, type TraceEvent,
-} from "../protocol/trace.js";
+import { TraceControlSchema, traceControlSubject } from "../protocol/trace-control.js";
+import { keyMatches, traceSubject, type TraceEvent } from "../protocol/trace.js";
 
 /**
  * Publishes trace events for proposals whose key some tracer asked for. Off by default, so

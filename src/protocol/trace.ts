@@ -1,9 +1,10 @@
 /**
- * The live trace contract: the events a proposer publishes for the creates someone traces,
- * their subjects, and the control message that asks for them. `paxoskv trace`, the web page
- * and the simulator's exports all speak it, so it lives here and not with any one of them.
+ * The live trace contract: the events a proposer publishes for the creates someone traces and
+ * their subjects (the control message that asks for them is in `trace-control.ts`).
+ * `paxoskv trace`, the web page and the simulator's exports all speak it, so it lives here
+ * and not with any one of them. The page's bundle imports this file: no zod, no Node here.
  */
-import { z } from "zod";
+import { formatBallotPair } from "../core/ballot.js";
 
 /**
  * One message of a create as the seed draws it: who sent what to whom. Published on
@@ -38,21 +39,6 @@ export function traceSubject(prefix: string, key: string): string {
   return `${prefix}.trace.${key}`;
 }
 
-/** Tracers ask every node to trace keys matching `pattern` for `ttlMs`; they renew it. */
-export function traceControlSubject(prefix: string): string {
-  return `${prefix}.trace-control`;
-}
-
-/** How long one control message switches tracing on; tracers renew it at a third of it. */
-export const TRACE_TTL_MS = 15_000;
-export const TRACE_RENEW_MS = TRACE_TTL_MS / 3;
-
-export const TraceControlSchema = z.object({
-  pattern: z.string().min(1).max(255).default(">"),
-  ttlMs: z.number().int().min(100).max(600_000).default(TRACE_TTL_MS),
-}).strict();
-export type TraceControl = z.input<typeof TraceControlSchema>;
-
 /** NATS subject matching for key patterns: `*` is one token, `>` the rest. */
 export function keyMatches(pattern: string, key: string): boolean {
   const p = pattern.split(".");
@@ -64,11 +50,9 @@ export function keyMatches(pattern: string, key: string): boolean {
   return p.length === k.length;
 }
 
-/** The ballot `round.node` as the seed writes it: `(round, node)`. */
+/** The ballot `round.node` as the seed writes it: `n=(round, node)`. */
 function n(ballot: string | undefined): string {
-  if (ballot === undefined) return "";
-  const dot = ballot.indexOf(".");
-  return `n=(${ballot.slice(0, dot)}, ${ballot.slice(dot + 1)})`;
+  return ballot === undefined ? "" : `n=${formatBallotPair(ballot)}`;
 }
 
 /** A reply's text: `X=7 created=true`, or the failure (`timeout`, `unavailable`, ...). */

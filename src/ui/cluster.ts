@@ -3,64 +3,11 @@ import { Svcm, type ServiceIdentity } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { AcceptorVotingView } from "../node/status.js";
 import type { Readiness } from "../protocol/readiness.js";
-import type { AcceptorVoting } from "../protocol/status.js";
 import { CHOSEN_STREAM } from "../protocol/subjects.js";
+import type { ClusterStatus, NodeStatus } from "./api.js";
 
 /** The micro service every node registers (`SERVICE_NAME` in src/node/node.ts). */
 export const UI_SERVICE_NAME = "paxoskv";
-
-/** One node as the `$SRV.PING/INFO/STATS` answers of its service instance describe it. */
-export interface NodeStatus {
-  /** The service instance ID (one per node process). */
-  readonly id: string;
-  readonly node: string;
-  readonly roles: readonly string[];
-  readonly version: string;
-  readonly started: string | null;
-  readonly endpoints: readonly {
-    readonly name: string;
-    readonly subject: string;
-    readonly requests: number;
-    readonly errors: number;
-    readonly averageMs: number;
-  }[];
-  /** The learner's replica size and stream lag (`$SRV.STATS` data); null without a learner. */
-  readonly replicaSize: number | null;
-  readonly lag: number | null;
-}
-
-/** What the page's cluster view shows (`GET /api/cluster`). */
-export interface ClusterStatus {
-  readonly at: string;
-  readonly prefix: string;
-  /** The node serving the page and its `/readyz`, or null for `paxoskv ui`. */
-  readonly self: {
-    readonly node: string;
-    readonly roles: readonly string[];
-    readonly readiness: Readiness | null;
-  } | null;
-  readonly nats: { readonly connected: boolean; readonly server: string };
-  readonly nodes: readonly NodeStatus[];
-  /**
-   * The configured acceptor set; up = a node with that ID and the acceptor role answers;
-   * voting = what its voting beat says (a fenced acceptor is up and does not vote).
-   */
-  readonly acceptors: readonly {
-    readonly id: string; readonly up: boolean; readonly voting: AcceptorVoting;
-  }[];
-  /** Whether the Race button may create keys here. */
-  readonly race: boolean;
-  readonly quorum: number;
-  readonly stream: {
-    readonly name: string;
-    readonly messages: number;
-    readonly firstSeq: number;
-    readonly lastSeq: number;
-    readonly lastTs: string | null;
-    readonly bytes: number;
-  } | null;
-  readonly errors: readonly string[];
-}
 
 export interface ClusterSource {
   readonly nc: NatsConnection;

@@ -1,9 +1,11 @@
-import { PAGE_SCRIPT } from "./page-script.js";
+import { PAGE_SCRIPT } from "./page-bundle.generated.js";
 import { PAGE_STYLE } from "./page-style.js";
 
 /**
  * The whole page, one HTML document with its style and script inlined: any node serves it
- * at `/` on PAXOSKV_HTTP_PORT, and `paxoskv ui` serves it standalone. No build step.
+ * at `/` on PAXOSKV_HTTP_PORT, and `paxoskv ui` serves it standalone. The script is the
+ * TypeScript of src/ui/page/, bundled into a committed string by `npm run build:page`, so
+ * neither tsx nor dist/ needs a build step at run time.
  */
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">

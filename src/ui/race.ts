@@ -3,6 +3,7 @@ import { natsTlsOption, type NatsTlsFiles } from "../adapters/nats/connection.js
 import { PaxosKvClient } from "../client/client.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { traceSubject, type TraceEvent } from "../protocol/trace.js";
+import type { RaceAttempt, RaceClientResult, RaceResult } from "./api.js";
 import { enableTracing } from "./trace-feed.js";
 
 /** How the race's clients reach NATS: each opens its own connection, as two clients would. */
@@ -11,30 +12,6 @@ export interface RaceConnect {
   readonly user?: string | undefined;
   readonly password?: string | undefined;
   readonly tls?: NatsTlsFiles | undefined;
-}
-
-export interface RaceClientResult {
-  readonly client: string;
-  readonly proposed: string;
-  /** The key's value as the reply says, and whether this client's value is it. */
-  readonly value?: string;
-  readonly created?: boolean;
-  readonly error?: { readonly code: string; readonly message: string };
-}
-
-export interface RaceAttempt {
-  readonly key: string;
-  /** The nodes whose proposers took the two requests (from the trace's request events). */
-  readonly proposers: readonly string[];
-}
-
-export interface RaceResult {
-  readonly key: string;
-  readonly results: readonly RaceClientResult[];
-  readonly proposers: readonly string[];
-  readonly attempts: readonly RaceAttempt[];
-  /** The nodes that acknowledged tracing the race keys. */
-  readonly tracedBy: readonly string[];
 }
 
 export interface RaceOptions {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Readiness } from "../protocol/readiness.js";
+import type { RaceReply } from "./api.js";
 import { ClusterView } from "./cluster.js";
 import { PAGE_HTML } from "./page.js";
 import { runRace, type RaceConnect } from "./race.js";
@@ -86,7 +87,8 @@ export function createUi(options: UiOptions): Ui {
           racing = true;
           req.resume();
           runRace({ nc: options.nc, prefix: options.prefix, connect: options.connect })
-            .then((result) => json(res, 200, { ok: true, ...result }), fail(res, "race"))
+            .then((result) => json(res, 200, { ok: true, ...result } satisfies RaceReply),
+              fail(res, "race"))
             .finally(() => { racing = false; });
         }
         return true;

@@ -2,9 +2,11 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { decodeUtf8 } from "../adapters/nats/connection.js";
 import { validateKey } from "../protocol/subjects.js";
+import { traceSubject } from "../protocol/trace.js";
+import type { TraceReady } from "./api.js";
 import {
-  TRACE_RENEW_MS, TRACE_TTL_MS, traceControlSubject, traceSubject, type TraceControl,
-} from "../protocol/trace.js";
+  TRACE_RENEW_MS, TRACE_TTL_MS, traceControlSubject, type TraceControl,
+} from "../protocol/trace-control.js";
 
 const HEARTBEAT_MS = 15_000;
 /** A page that cannot keep up loses trace events rather than growing the node's memory. */
@@ -104,7 +106,7 @@ export class TraceFeeds {
     req.on("close", close);
     res.write("retry: 2000\n\n");
     void enableTracing(this.nc, this.prefix, pattern).then((nodes) => {
-      send("ready", JSON.stringify({ pattern, nodes }));
+      send("ready", JSON.stringify({ pattern, nodes } satisfies TraceReady));
     });
   }
 

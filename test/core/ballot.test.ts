@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { AssertionFailure } from "../../src/core/assert.js";
 import {
-  ballot, ballotsEqual, FAST_BALLOT, compareBallots, formatBallot, maxBallot, nextBallotAbove, type Ballot,
+  ballot, ballotsEqual, FAST_BALLOT, compareBallots, formatBallot, formatBallotPair, maxBallot,
+  nextBallotAbove, type Ballot,
 } from "../../src/core/ballot.js";
 
 const b = (round: number, nodeId: string): Ballot => ballot(round, nodeId);
@@ -60,5 +61,14 @@ describe("ballot", () => {
   it("ballot - formats as round.nodeId", () => {
     expect(formatBallot(b(1000, "P1"))).toBe("1000.P1");
     expect(formatBallot(null)).toBe("none");
+  });
+
+  it("ballot - the seed's (round, node), as paxoskv trace and the page draw it", () => {
+    expect(formatBallotPair(formatBallot(b(1717000012345, "A")))).toBe("(1717000012345, A)");
+    expect(formatBallotPair(formatBallot(FAST_BALLOT))).toBe("(0, fast)");
+    // The page's arrows keep a timestamp round's last digits; short rounds stay whole.
+    expect(formatBallotPair("1717000012345.A", 6)).toBe("(…12345, A)");
+    expect(formatBallotPair("123456.B", 6)).toBe("(123456, B)");
+    expect(formatBallotPair("1234567.node-1", 6)).toBe("(…34567, node-1)");
   });
 });
