@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Registration } from "../adapters/jetstream/acceptor-registry.js";
 import type { AcceptorStore, RestoredKey } from "../adapters/ports.js";
 import type { ProposalOutcome } from "../core/proposer.js";
-import { quorumSize } from "../core/quorum.js";
+import { keysToRecover, listingsNeeded, recoveredState } from "../core/rejoin.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import type { Logger } from "./logger.js";
 
@@ -113,12 +113,7 @@ async function recoverAndRegister(
   }
 
   const others = deps.acceptors.filter((id) => id !== self);
-  // Every majority that promised or accepted with this acceptor holds quorum - 1 others: a
-  // listing of n - quorum + 1 others meets each of them (with three acceptors: both others;
-  // with two: the other one, so a new two-acceptor cluster can start).
-  const n = deps.acceptors.length;
-  const { listed, keys } = await listMajorityKeys(deps.acceptors, others, deps.listKeys,
-    "a rejoin", n - quorumSize(n) + 1);
+  const { listed, keys } = await listKeysToRecover(deps.acceptors, others, deps.listKeys);
 
   await deps.store.clear();
   const restored: RestoredKey[] = [];
@@ -153,10 +148,8 @@ function changedWhileRejoining(self: string): PaxosKvError {
 async function recoverKey(deps: RejoinDeps, key: string): Promise<RestoredKey["state"]> {
   for (let attempt = 1; ; attempt++) {
     const outcome = await deps.recover(key);
-    if (outcome.kind === "chosen") {
-      return { promised: outcome.ballot, accepted: { ballot: outcome.ballot, value: outcome.value } };
-    }
-    if (outcome.kind === "empty") return { promised: outcome.ballot, accepted: null };
+    const state = recoveredState(outcome);
+    if (state !== null) return state;
     if (attempt >= RECOVERY_ATTEMPTS) {
       throw new PaxosKvError(ErrorCode.UNAVAILABLE, `recovering key ${key} failed ` +
         `(${outcome.kind} after ${attempt} attempts); retry the rejoin`);
@@ -165,23 +158,21 @@ async function recoverKey(deps: RejoinDeps, key: string): Promise<RestoredKey["s
 }
 
 /**
- * The union of the keys that `asked` hold (acceptors of the set `all`), listed at once; fails
- * with UNAVAILABLE unless at least `needed` (default a majority of `all`) answered.
+ * Lists the other acceptors at once and takes the union of their keys (`keysToRecover`); fails
+ * with UNAVAILABLE unless `listingsNeeded` of them answered.
  */
-export async function listMajorityKeys(
-  all: readonly string[], asked: readonly string[],
-  listKeys: (acceptorId: string) => Promise<readonly string[]>, what: string,
-  needed = quorumSize(all.length),
+async function listKeysToRecover(
+  all: readonly string[], others: readonly string[],
+  listKeys: (acceptorId: string) => Promise<readonly string[]>,
 ): Promise<{ listed: string[]; keys: Set<string> }> {
-  const listings = await Promise.allSettled(asked.map((id) => listKeys(id)));
-  const listed = asked.filter((_id, i) => listings[i]?.status === "fulfilled");
-  if (listed.length < needed) {
-    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of ${asked.length} ` +
-      `acceptors listed their keys; ${what} needs ${needed} of the ${all.length}`);
-  }
-  const keys = new Set<string>();
-  for (const listing of listings) {
-    if (listing.status === "fulfilled") for (const key of listing.value) keys.add(key);
+  const listings = await Promise.allSettled(others.map((id) => listKeys(id)));
+  const listed = others.filter((_id, i) => listings[i]?.status === "fulfilled");
+  const keys = keysToRecover(all.length, listings.flatMap((l) =>
+    l.status === "fulfilled" ? [l.value] : []));
+  if (keys === null) {
+    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `only ${listed.length} of ${others.length} ` +
+      `acceptors listed their keys; a rejoin needs ${listingsNeeded(all.length)} of the ` +
+      `${all.length}`);
   }
   return { listed, keys };
 }

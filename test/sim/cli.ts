@@ -2,7 +2,7 @@
  * Replays simulator seeds.
  *   npm run sim -- --seed 42 --trace      one seed, with every message, fault and decision
  *   npm run sim -- --seeds 1..10000       a range, with seeds/s
- *   add --bug accept-below-promise|ignore-accepted|quorum-of-one|rejoin-without-recovery|ignore-fast-values|count-stale-replies to plant a bug
+ *   add --bug accept-below-promise|ignore-accepted|quorum-of-one|rejoin-without-recovery|ignore-fast-values|count-stale-replies|rejoin-lists-one to plant a bug
  *   npm run sim -- --seed 42 --export trace.json   the run as trace events, for the web
  *                                                  page's replay (/replay)
  */

@@ -1,6 +1,7 @@
 import { onAccept, onPrepare } from "../../src/core/acceptor.js";
 import { isFastBallot, maxBallot } from "../../src/core/ballot.js";
 import { onReply, onTick, startProposal } from "../../src/core/proposer.js";
+import { keysToRecover } from "../../src/core/rejoin.js";
 import type { PlantedBug } from "./options.js";
 
 /** The core functions the simulator drives; a planted bug swaps one of them. */
@@ -10,12 +11,15 @@ export interface SimCore {
   readonly startProposal: typeof startProposal;
   readonly onReply: typeof onReply;
   readonly onTick: typeof onTick;
+  /** The keys a rejoin recovers (`src/core/rejoin.ts`, shared with the node). */
+  readonly keysToRecover: typeof keysToRecover;
   /** The acceptor set proposer `index` is configured with (its quorum is a majority of it). */
   readonly acceptorsOf: (acceptors: readonly string[], index: number) => readonly string[];
 }
 
 export const REAL_CORE: SimCore = {
-  onPrepare, onAccept, startProposal, onReply, onTick, acceptorsOf: (acceptors) => acceptors,
+  onPrepare, onAccept, startProposal, onReply, onTick, keysToRecover,
+  acceptorsOf: (acceptors) => acceptors,
 };
 
 /** The real core with one bug planted, to prove the checker can fail (gryadka's canaries). */
@@ -50,6 +54,13 @@ export function coreWith(bug: PlantedBug | null): SimCore {
         onReply: (config, state, msg, now, random) =>
           onReply(config, state, msg.type === "promise" && msg.accepted !== null &&
             isFastBallot(msg.accepted.ballot) ? { ...msg, accepted: null } : msg, now, random),
+      };
+    case "rejoin-lists-one":
+      // A rejoin recovers only the keys of the first acceptor it listed.
+      return {
+        ...REAL_CORE,
+        keysToRecover: (count, listings) => keysToRecover(count, listings.slice(0, 1).concat(
+          listings.slice(1).map(() => []))),
       };
     case "count-stale-replies":
       // Counts every reply for the key as an answer to the running proposal, as the proposer

@@ -20,9 +20,10 @@ export interface Acceptor {
 }
 
 /**
- * A rejoining acceptor's recovery, as `src/node/rejoin.ts` runs it: wait until no phase that
- * could have used the lost promises is still running, list the keys a quorum of the other
- * acceptors hold, run a recovery proposal (no value of its own) for each, install the results.
+ * A rejoining acceptor's recovery, with the node's rules (`src/core/rejoin.ts`: which keys,
+ * what an outcome installs): wait until no phase that could have used the lost promises is
+ * still running, list the keys of enough of the other acceptors, run a recovery proposal (no
+ * value of its own) for each, install the results.
  */
 export interface Rejoin {
   /** When the acceptor lost its state plus the phase timeout: the scan may start then. */

@@ -8,7 +8,9 @@ export type PlantedBug =
   // A classic round after fast rounds ignores the fast values its promises report.
   | "ignore-fast-values"
   // The proposer counts a reply without checking that it answers this proposal (its ID).
-  | "count-stale-replies";
+  | "count-stale-replies"
+  // A rejoin recovers only the keys of one of the acceptors it listed (src/core/rejoin.ts).
+  | "rejoin-lists-one";
 
 /** Everything a simulation run depends on besides its seed. */
 export interface SimOptions {

@@ -7,6 +7,7 @@ const FAULTS_FOR: Partial<Record<PlantedBug, Partial<SimOptions>>> = {
   // An acceptor must lose its state.
   "rejoin-without-recovery": { crashes: true, amnesia: true },
   "ignore-fast-values": { fastRounds: true },
+  "rejoin-lists-one": { crashes: true, amnesia: true },
   // A late reply (a paused acceptor) must reach the next proposal of the same node for the key,
   // with another value, while the acceptors it did not reach (down) are still free for it.
   "count-stale-replies": { fastRounds: true, valueVariety: true, pausePct: 2, crashes: true },
@@ -46,6 +47,9 @@ describe("planted bugs", () => {
       want: /two values chosen|quorum read saw nothing/ },
     // A classic round that ignores fast values overrides one all acceptors took.
     { bug: "ignore-fast-values", acceptorChecks: true, want: /two values chosen/ },
+    // A rejoin that recovers one listed acceptor's keys misses keys chosen without it.
+    { bug: "rejoin-lists-one", acceptorChecks: true,
+      want: /two values chosen|quorum read saw nothing/ },
     // A late Accepted from an earlier fast round, counted for the next proposal of the key.
     { bug: "count-stale-replies", acceptorChecks: true,
       want: /reports .* chosen .* but the acceptors chose|two values chosen/ },

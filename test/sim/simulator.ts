@@ -1,11 +1,11 @@
-import { EMPTY_ACCEPTOR_STATE, type AcceptorState } from "../../src/core/acceptor.js";
+import { EMPTY_ACCEPTOR_STATE } from "../../src/core/acceptor.js";
 import { formatBallot, type Ballot } from "../../src/core/ballot.js";
 import { LearnerReplica, classifyQuorumRead } from "../../src/core/learner.js";
 import type { AcceptorToProposer, ProposerToAcceptor } from "../../src/core/messages.js";
 import {
   ballotFloor, nextWakeAt, type ProposalOutcome, type ProposerStep,
 } from "../../src/core/proposer.js";
-import { quorumSize } from "../../src/core/quorum.js";
+import { recoveredState } from "../../src/core/rejoin.js";
 import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 import { Observer, Violation } from "./checker.js";
 import { coreWith, type SimCore } from "./core.js";
@@ -271,11 +271,13 @@ class Simulation {
     }
   }
 
-  /** Lists the keys of the other acceptors, if a quorum of them is up (else waits). */
+  /** Lists the keys of the other acceptors that are up, if enough are (else waits). */
   #scanForRejoin(acceptor: Acceptor, rejoin: Rejoin): void {
     const others = this.#acceptors.filter((a) => a !== acceptor && a.up);
-    if (others.length < quorumSize(this.#acceptors.length)) return;
-    rejoin.pending = new Set(others.flatMap((a) => [...a.store.keys()]));
+    const keys = this.#core.keysToRecover(this.#acceptors.length,
+      others.map((a) => [...a.store.keys()]));
+    if (keys === null) return;
+    rejoin.pending = keys;
     const config = simProposerConfig(acceptor.id, this.#acceptors.map((a) => a.id), this.#o);
     rejoin.proposer = {
       id: acceptor.id, config, creates: new Map(), proposals: new Map(), floors: new Map(), skew: 0,
@@ -290,12 +292,7 @@ class Simulation {
     const rejoin = this.#acceptors.find((a) => a.id === node.id)?.rejoin;
     if (rejoin === null || rejoin === undefined || rejoin.pending === null) return;
     this.#observer.onOutcome(node.id, key, outcome);
-    let state: AcceptorState | null = null;
-    if (outcome.kind === "chosen") {
-      state = { promised: outcome.ballot, accepted: { ballot: outcome.ballot, value: outcome.value } };
-    } else if (outcome.kind === "empty") {
-      state = { promised: outcome.ballot, accepted: null };
-    }
+    const state = recoveredState(outcome);
     this.#log(() => `rejoin ${node.id}: ${key} ${outcome.kind}` +
       (state === null ? ", tries again" : ` at ${formatBallot(state.promised)}`));
     if (state === null) return;
