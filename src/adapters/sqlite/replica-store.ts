@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { decideLearn, type Chosen, type LearnResult } from "../../core/learner.js";
 import type { ReplicaStore } from "../ports.js";
+import { OperatorCode } from "../../protocol/codes.js";
 
 /** The on-disk format this code reads and writes; another one is refused, never rewritten. */
 export const REPLICA_FORMAT = "1";
@@ -11,7 +12,7 @@ export const REPLICA_FILE = "replica.db";
 /** The data directory cannot hold a replica: named, with why. */
 export class ReplicaStoreError extends Error {
   override readonly name = "ReplicaStoreError";
-  readonly code = "BAD_CONFIG";
+  readonly code = OperatorCode.BAD_CONFIG;
 }
 
 interface Row {
