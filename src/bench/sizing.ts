@@ -22,7 +22,8 @@ function rssMb(pid: number | undefined): number {
 }
 
 function pidOfPort(port: number): number | undefined {
-  const out = execFileSync("pgrep", ["-f", `-p ${port}\\b`]).toString().trim().split("\n")[0];
+  const out = execFileSync("pgrep", ["-f", `nats-server.* -p ${port}\\b`]).toString().trim()
+    .split("\n")[0];
   return out === undefined || out === "" ? undefined : Number(out);
 }
 
