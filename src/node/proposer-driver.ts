@@ -37,8 +37,11 @@ export interface ProposerObserver {
 export const FAST_RECENT_MS = 200;
 export const FAST_PAUSE_MS = 1000;
 
-/** How long a key's last ballot is remembered at least (see `ProposerDriver.#floors`). */
-export const FLOOR_MEMORY_MS = 60_000;
+/**
+ * How long a key's last ballot is remembered at least (see `ProposerDriver.#floors`): longer
+ * than a client retries one create; memory is this window times the create rate, twice.
+ */
+export const FLOOR_MEMORY_MS = 10_000;
 
 interface Running extends ProposalView {
   state: ProposalState;
