@@ -1,4 +1,5 @@
 /** Subject names of the public contract (DESIGN.md) and of the internal Paxos traffic. */
+import { keyMatches } from "./trace.js";
 
 export const DEFAULT_PREFIX = "paxoskv";
 export const KEY_BYTES_MAX = 255;
@@ -123,12 +124,5 @@ export function validateKeyFilter(filter: string): string | null {
 
 /** Whether `key` matches the subject filter `filter` as NATS matches subjects. */
 export function keyMatchesFilter(filter: string, key: string): boolean {
-  if (filter === ALL_KEYS) return true;
-  const want = filter.split(".");
-  const have = key.split(".");
-  for (const [i, token] of want.entries()) {
-    if (token === ">") return have.length > i;
-    if (i >= have.length || (token !== "*" && token !== have[i])) return false;
-  }
-  return have.length === want.length;
+  return filter === ALL_KEYS || keyMatches(filter, key);
 }
