@@ -12,9 +12,11 @@ import { quorumSize } from "./quorum.js";
  * How many of the other acceptors a recovery must list whole: every majority that promised or
  * accepted together with the recovering acceptor holds quorum - 1 others, and a listing of
  * n - quorum + 1 others meets each of them (3 acceptors: both others; 5: three of the four).
+ * A lone acceptor's majority is itself: there is no one else to list.
  */
 export function listingsNeeded(acceptorCount: number): number {
-  return acceptorCount - quorumSize(acceptorCount) + 1;
+  const quorum = quorumSize(acceptorCount);
+  return quorum === 1 ? 0 : acceptorCount - quorum + 1;
 }
 
 /**

@@ -88,6 +88,8 @@ export class LearnerRole {
   #following: AbortController | null = null;
   /** Following failing again and again (JetStream down): logged while it lasts. */
   #notFollowing: Ongoing | null = null;
+  /** The pending retry of a failed follow (cleared when a follow starts). */
+  #retry: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly prefix: string,
@@ -109,13 +111,26 @@ export class LearnerRole {
 
   /** Follows the stream in the background, after the last sequence the replica applied. */
   start(): void {
+    if (this.#stop.signal.aborted) return;
+    if (this.#retry !== null) clearTimeout(this.#retry);
+    this.#retry = null;
+    this.#following?.abort(); // one consumer at a time
     this.#flush();
-    this.#following = new AbortController();
-    const signal = AbortSignal.any([this.#stop.signal, this.#following.signal]);
+    const controller = new AbortController();
+    this.#following = controller;
+    const signal = AbortSignal.any([this.#stop.signal, controller.signal]);
+    // Superseded by a newer follow (refollow, a retry): its end is not this learner's concern.
+    // Aborted by a failed write (#following null): follow again.
+    const superseded = () => this.#stop.signal.aborted ||
+      (this.#following !== null && this.#following !== controller);
     // Retried every second while JetStream is down: one line per 30 s, not one per second.
     this.#notFollowing ??= new Ongoing(this.log, REPEAT_LOG_INTERVAL_MS);
     const notFollowing = this.#notFollowing;
-    const following = this.chosenLog.follow((record) => this.#onRecord(record),
+    // A record that arrives after this follow was replaced belongs to no one.
+    const onRecord = (record: ChosenRecord) => {
+      if (!signal.aborted) this.#onRecord(record);
+    };
+    const following = this.chosenLog.follow(onRecord,
       (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), signal,
       (attached) => {
         this.#followingLive = false;
@@ -137,12 +152,12 @@ export class LearnerRole {
         return { from: this.replica.sequence + 1, keys: this.replicaKeys };
       });
     following.then(() => {
-      if (signal.aborted) return;
+      if (superseded()) return;
       notFollowing.failed({ code: ErrorCode.UNAVAILABLE },
         "chosen stream consumer stalled or ended; following it again every 1 s");
       this.#followAgain();
     }, (err: unknown) => {
-      if (signal.aborted) return;
+      if (superseded()) return;
       notFollowing.failed({ err, code: ErrorCode.UNAVAILABLE },
         "chosen stream consumer stopped; following it again every 1 s");
       this.#followAgain();
@@ -155,7 +170,6 @@ export class LearnerRole {
    */
   refollow(): void {
     if (this.#stop.signal.aborted) return;
-    this.#following?.abort();
     this.attached = false;
     this.start();
   }
@@ -187,11 +201,16 @@ export class LearnerRole {
    * applied (learning is idempotent), unless the learner is stopping.
    */
   #followAgain(): void {
-    if (!this.#stop.signal.aborted) setTimeout(() => this.start(), FOLLOW_RETRY_MS).unref();
+    if (this.#stop.signal.aborted || this.#retry !== null) return;
+    this.#retry = setTimeout(() => {
+      this.#retry = null;
+      this.start();
+    }, FOLLOW_RETRY_MS).unref();
   }
 
   /** Stops following and writes what it has read; the node closes the store after this. */
   stop(): void {
+    if (this.#retry !== null) clearTimeout(this.#retry);
     this.#flush();
     this.#stop.abort();
   }

@@ -125,3 +125,93 @@ it("learner: behind the stream, it writes in large batches, and a partial one wi
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A replica store that fails its first `failures` writes (a full disk for a moment). */
+function failingReplica(dir: string, failures: number): SqliteReplicaStore {
+  const store = SqliteReplicaStore.open(dir);
+  const apply = store.apply.bind(store);
+  let left = failures;
+  store.apply = (values, sequence) => {
+    if (left-- > 0) throw new Error("disk full");
+    return apply(values, sequence);
+  };
+  return store;
+}
+
+/**
+ * Found by review of the merge of the on-disk replica with the lost-stream refollow: a failed
+ * write aborts the consumer so that the stream is read again from the recorded sequence, and
+ * the end of that consumer must lead to a new one (it left the replica frozen, never attached).
+ */
+it("learner: after a failed replica write it follows the stream again and stores the value",
+  async () => {
+    let calls = 0;
+    const fake = {
+      async follow(onRecord: (r: ChosenRecord) => void, _bad: unknown, signal: AbortSignal,
+        onAttached: (a: { from: number; pending: number }) => void,
+        startOf: (stream: string) => unknown): Promise<void> {
+        calls++;
+        startOf("s1");
+        onAttached({ from: 1, pending: 0 });
+        onRecord({ event: { key: "k", value: "v", ballot: "1.A" }, sequence: 1, pending: 0 });
+        await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+      },
+    } as unknown as ChosenLog;
+    const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
+    const replica = failingReplica(dir, 1);
+    try {
+      const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
+        () => undefined, () => undefined, createLogger("T", "silent"));
+      learner.start();
+      await new Promise((resolve) => setTimeout(resolve, 2 * FOLLOW_RETRY_MS + 300));
+      learner.stop();
+      expect(calls).toBe(2);
+      expect(learner.replica.get("k")?.value).toBe("v");
+      expect(learner.attached).toBe(true);
+    } finally {
+      replica.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+/**
+ * The same review: a refollow (the stream was lost and made again) while a retry of a failed
+ * follow was pending started a second consumer beside the first, for good.
+ */
+it("learner: a refollow while a retry is pending leaves one consumer", async () => {
+  let live = 0;
+  let most = 0;
+  let streamUp = false;
+  const fake = {
+    async follow(_onRecord: unknown, _bad: unknown, signal: AbortSignal,
+      onAttached: (a: { from: number; pending: number }) => void,
+      startOf: (stream: string) => unknown): Promise<void> {
+      if (!streamUp) throw new Error("stream not found");
+      startOf("s2");
+      onAttached({ from: 1, pending: 0 });
+      live++;
+      most = Math.max(most, live);
+      await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+      live--;
+    },
+  } as unknown as ChosenLog;
+  const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
+  const replica = SqliteReplicaStore.open(dir);
+  try {
+    const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
+      () => undefined, () => undefined, createLogger("T", "silent"));
+    learner.start(); // fails: its retry is pending
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    streamUp = true;
+    learner.refollow(); // the stream was made again
+    await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS + 300));
+    expect(live).toBe(1);
+    expect(most).toBe(1);
+    learner.stop();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(live).toBe(0);
+  } finally {
+    replica.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

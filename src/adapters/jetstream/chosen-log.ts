@@ -148,6 +148,8 @@ export class ChosenLog {
     const messages = await consumer.consume({ expires: FOLLOW_PULL_EXPIRES_MS });
     onAttached({ from, pending: (await consumer.info(true)).num_pending });
     signal.addEventListener("abort", () => void messages.close(), { once: true });
+    // Aborted while the consumer was being made (a refollow): the listener came too late.
+    if (signal.aborted) void messages.close();
     // Watchdog: after crashes of NATS servers an ordered consumer can stay silent for good
     // while the stream grows (chaos seed 7). Behind and still for a few checks: close it, so
     // follow() returns and the learner follows again.
