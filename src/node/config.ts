@@ -74,6 +74,9 @@ const EnvSchema = z.object({
   PAXOSKV_MAX_VALUE_BYTES: int(1, 512 * 1024).default(64 * 1024),
   PAXOSKV_REQUEST_TIMEOUT_MS: int(100, 600_000).default(4000),
   PAXOSKV_PHASE_TIMEOUT_MS: int(10, 60_000).optional(),
+  PAXOSKV_BACKOFF_BASE_MS: int(1, 60_000).default(5),
+  PAXOSKV_BACKOFF_MAX_MS: int(1, 600_000).optional(),
+  PAXOSKV_ROUNDS_MAX: int(1, 1_000_000).default(1000),
   PAXOSKV_MAX_IN_FLIGHT: int(1, 100_000).default(128),
   PAXOSKV_HTTP_PORT: int(0, 65535).optional(),
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
@@ -112,6 +115,11 @@ export interface NodeConfig {
   readonly requestTimeoutMs: number;
   /** How long one phase waits for a majority before retrying with a higher ballot. */
   readonly phaseTimeoutMs: number;
+  /** A refused proposal backs off a random time in [1, min(max, base * 2^round)] ms. */
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  /** Ballots one proposal tries at most before it gives up (the deadline usually comes first). */
+  readonly roundsMax: number;
   /** Creates this node's proposer runs at once; more wait their turn (FairAdmission). */
   readonly maxInFlight: number;
   readonly httpPort: number | undefined;
@@ -161,6 +169,8 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
       `the acceptor role but is not in PAXOSKV_ACCEPTORS (${e.PAXOSKV_ACCEPTORS.join(",")})`);
   }
   checkAcceptorRedis(e.PAXOSKV_ACCEPTOR_REDIS, e.PAXOSKV_ACCEPTORS);
+  const phaseTimeoutMs = e.PAXOSKV_PHASE_TIMEOUT_MS ??
+    Math.max(10, Math.min(1000, Math.floor(e.PAXOSKV_REQUEST_TIMEOUT_MS / 4)));
   return {
     nodeId: e.PAXOSKV_NODE_ID,
     roles: [...new Set(e.PAXOSKV_ROLES)],
@@ -175,8 +185,10 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     prefix: e.PAXOSKV_PREFIX,
     valueBytesMax: e.PAXOSKV_MAX_VALUE_BYTES,
     requestTimeoutMs: e.PAXOSKV_REQUEST_TIMEOUT_MS,
-    phaseTimeoutMs: e.PAXOSKV_PHASE_TIMEOUT_MS ??
-      Math.max(10, Math.min(1000, Math.floor(e.PAXOSKV_REQUEST_TIMEOUT_MS / 4))),
+    phaseTimeoutMs,
+    backoffBaseMs: e.PAXOSKV_BACKOFF_BASE_MS,
+    backoffMaxMs: e.PAXOSKV_BACKOFF_MAX_MS ?? Math.max(10, Math.floor(phaseTimeoutMs / 2)),
+    roundsMax: e.PAXOSKV_ROUNDS_MAX,
     maxInFlight: e.PAXOSKV_MAX_IN_FLIGHT,
     httpPort: e.PAXOSKV_HTTP_PORT,
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,

@@ -85,11 +85,11 @@ export function proposerConfigOf(config: NodeConfig): ProposerConfig {
     nodeId: config.nodeId,
     acceptors: config.acceptors,
     phaseTimeoutTicks: config.phaseTimeoutMs,
-    backoffBaseTicks: 5,
-    backoffMaxTicks: Math.max(10, Math.floor(config.phaseTimeoutMs / 2)),
+    backoffBaseTicks: config.backoffBaseMs,
+    backoffMaxTicks: config.backoffMaxMs,
     // Leave a margin so the reply reaches a client that waits requestTimeoutMs.
     deadlineTicks: Math.max(50, config.requestTimeoutMs - 100),
-    roundCountMax: 1000,
+    roundCountMax: config.roundsMax,
   };
 }
 

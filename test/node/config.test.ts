@@ -55,3 +55,16 @@ describe("config - the learner's replica", () => {
         .toThrow(/PAXOSKV_REPLICA_KEYS: not a subject filter over keys/);
     });
 });
+
+describe("config - the proposer's limits", () => {
+  it("config - back-off and rounds default as before and can be set, with units in the names", () => {
+    const defaults = loadConfig({ PAXOSKV_REQUEST_TIMEOUT_MS: "4000" });
+    expect(defaults).toMatchObject({ phaseTimeoutMs: 1000, backoffBaseMs: 5, backoffMaxMs: 500,
+      roundsMax: 1000 });
+    expect(loadConfig({ PAXOSKV_BACKOFF_BASE_MS: "20", PAXOSKV_BACKOFF_MAX_MS: "300",
+      PAXOSKV_ROUNDS_MAX: "7" })).toMatchObject({ backoffBaseMs: 20, backoffMaxMs: 300,
+      roundsMax: 7 });
+    expect(() => loadConfig({ PAXOSKV_ROUNDS_MAX: "0" })).toThrow(/PAXOSKV_ROUNDS_MAX/);
+    expect(() => loadConfig({ PAXOSKV_BACKOFF_BASE_MS: "fast" })).toThrow(/PAXOSKV_BACKOFF_BASE_MS/);
+  });
+});
