@@ -6,10 +6,11 @@ import type {
 import { ErrorCode } from "../protocol/codes.js";
 
 /**
- * An acceptor's durable state in its own store. Each transition is atomic and durable
- * before the promise resolves: the acceptor replies only after that.
+ * What answering Paxos messages needs of an acceptor's store: the transitions, each atomic and
+ * durable before its promise resolves (the acceptor replies only after that), fenced by the
+ * incarnation it serves as.
  */
-export interface AcceptorStore {
+export interface AcceptorVotingStore {
   /** The acceptor ID whose state this store holds. */
   readonly acceptorId: string;
   prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack>;
@@ -19,6 +20,20 @@ export interface AcceptorStore {
   acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack)[]>;
   /** The state of one key, without changing it. */
   read(key: string): Promise<AcceptorState>;
+  /**
+   * From now on every transition and read requires the marker to equal `incarnation` (null:
+   * refuse all) and fails with AcceptorFencedError otherwise, so a store wiped under a running
+   * node stops voting at its next message.
+   */
+  serveAs(incarnation: string | null): void;
+}
+
+/**
+ * What keeping an acceptor's store needs besides voting: its identity (claims, rejoins,
+ * rollback detection), the repair of announcements, anti-entropy listings and health.
+ */
+export interface AcceptorMaintenanceStore {
+  readonly acceptorId: string;
   /**
    * Keys this acceptor accepted at least `minAgeSeconds` ago and has not seen announced on
    * the chosen stream: the work list of the repair that makes every chosen value reach it.
@@ -43,12 +58,6 @@ export interface AcceptorStore {
    * the store is then refused by every script. False when the marker was something else.
    */
   retireIncarnation(incarnation: string, replacement: string): Promise<boolean>;
-  /**
-   * From now on every transition and read requires the marker to equal `incarnation` (null:
-   * refuse all) and fails with AcceptorFencedError otherwise, so a store wiped under a running
-   * node stops voting at its next message.
-   */
-  serveAs(incarnation: string | null): void;
   /** Whether the store holds state for any Paxos key. */
   holdsState(): Promise<boolean>;
   /** Deletes everything this acceptor keeps (a rejoin starts from nothing). */
@@ -61,6 +70,9 @@ export interface AcceptorStore {
   durability(): Promise<Durability>;
   close(): Promise<void>;
 }
+
+/** An acceptor's store: both ports, as one Redis (or one test double) provides them. */
+export interface AcceptorStore extends AcceptorVotingStore, AcceptorMaintenanceStore {}
 
 export interface Durability {
   readonly appendonly: boolean;

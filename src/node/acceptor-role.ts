@@ -1,7 +1,9 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
 import { decodeJson } from "../adapters/nats/connection.js";
-import { AcceptorFencedError, type AcceptorStore } from "../adapters/ports.js";
+import {
+  AcceptorFencedError, type AcceptorMaintenanceStore, type AcceptorVotingStore,
+} from "../adapters/ports.js";
 import { AssertionFailure } from "../core/assert.js";
 import { ErrorCode } from "../protocol/codes.js";
 import { errorReply } from "../protocol/replies.js";
@@ -31,7 +33,8 @@ export class AcceptorRole {
   constructor(
     private readonly nc: NatsConnection,
     private readonly prefix: string,
-    private readonly store: AcceptorStore,
+    /** Votes; and lists its keys for anti-entropy and rejoins of the other acceptors. */
+    private readonly store: AcceptorVotingStore & Pick<AcceptorMaintenanceStore, "scanKeys">,
     private readonly log: Logger,
     private readonly metrics?: Metrics,
     /** Told when the store refused a message (its state is not the registered one). */

@@ -1,5 +1,5 @@
 import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
-import type { AcceptorStore } from "../adapters/ports.js";
+import type { AcceptorMaintenanceStore } from "../adapters/ports.js";
 import { ErrorCode } from "../protocol/codes.js";
 import type { ChosenEvent } from "../protocol/replies.js";
 import { chosenEventOf, type Learned } from "./learner-role.js";
@@ -32,7 +32,7 @@ export class AnnouncementRepair {
   #failing: Ongoing | null = null;
 
   constructor(
-    private readonly store: AcceptorStore,
+    private readonly store: Pick<AcceptorMaintenanceStore, "unannounced" | "markAnnounced">,
     private readonly chosenLog: ChosenLog,
     private readonly resolve: (key: string) => Promise<Learned | null>,
     private readonly log: Logger,
@@ -107,7 +107,10 @@ export class AnnouncementRepair {
 export class AnnouncedBatcher {
   #keys: string[] = [];
 
-  constructor(private readonly store: AcceptorStore, private readonly log: Logger) {}
+  constructor(
+    private readonly store: Pick<AcceptorMaintenanceStore, "markAnnounced">,
+    private readonly log: Logger,
+  ) {}
 
   add(key: string): void {
     if (this.#keys.length === 0) setTimeout(() => this.#flush(), 100);
