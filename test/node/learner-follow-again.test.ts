@@ -27,9 +27,7 @@ it("learner: follows the chosen stream again after its consumer failed to attach
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     },
   } as unknown as ChosenLog;
-  const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
-  const replica = SqliteReplicaStore.open(dir);
-  try {
+  await withReplica(SqliteReplicaStore.open, async (replica) => {
     const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
       () => undefined, () => undefined, createLogger("T", "silent"));
     learner.start();
@@ -38,10 +36,7 @@ it("learner: follows the chosen stream again after its consumer failed to attach
     expect(calls).toBe(2);
     expect(learner.replica.get("k")?.value).toBe("v");
     expect(replica.sequence).toBe(1);
-  } finally {
-    replica.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 /**
@@ -79,9 +74,7 @@ it("learner: resumes after its recorded sequence, and from the start of a stream
         await new Promise((resolve) => setImmediate(resolve)); // the batch is written
       },
     } as unknown as ChosenLog;
-    const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
-    const replica = SqliteReplicaStore.open(dir);
-    try {
+    await withReplica(SqliteReplicaStore.open, async (replica) => {
       const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
         () => undefined, () => undefined, createLogger("T", "silent"));
       learner.start(); // s1 from 1: applies 1-3, then the consumer ends
@@ -90,10 +83,7 @@ it("learner: resumes after its recorded sequence, and from the start of a stream
       // s1 again: after 3, not from 1; then s2 (created anew): from 1, keeping the values.
       expect(starts).toEqual([1, 4, 1]);
       expect(replica.get("k3")?.value).toBe("v");
-    } finally {
-      replica.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
 it("learner: behind the stream, it writes in large batches, and a partial one within " +
@@ -109,9 +99,7 @@ it("learner: behind the stream, it writes in large batches, and a partial one wi
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     },
   } as unknown as ChosenLog;
-  const dir = mkdtempSync(join(tmpdir(), "paxoskv-catch-up-"));
-  const replica = SqliteReplicaStore.open(dir);
-  try {
+  await withReplica(SqliteReplicaStore.open, async (replica) => {
     const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
       () => undefined, () => undefined, createLogger("T", "silent"));
     learner.start();
@@ -120,11 +108,22 @@ it("learner: behind the stream, it writes in large batches, and a partial one wi
     await new Promise((resolve) => setTimeout(resolve, CATCH_UP_FLUSH_MS + 100));
     expect([replica.size, replica.sequence]).toEqual([3, 3]);
     learner.stop();
+  });
+});
+
+/** Runs `body` with a replica in a temporary directory, then closes and removes both. */
+async function withReplica(
+  open: (dir: string) => SqliteReplicaStore, body: (replica: SqliteReplicaStore) => Promise<void>,
+): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), "paxoskv-learner-"));
+  const replica = open(dir);
+  try {
+    await body(replica);
   } finally {
     replica.close();
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}
 
 /** A replica store that fails its first `failures` writes (a full disk for a moment). */
 function failingReplica(dir: string, failures: number): SqliteReplicaStore {
@@ -157,9 +156,7 @@ it("learner: after a failed replica write it follows the stream again and stores
         await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
       },
     } as unknown as ChosenLog;
-    const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
-    const replica = failingReplica(dir, 1);
-    try {
+    await withReplica((dir) => failingReplica(dir, 1), async (replica) => {
       const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
         () => undefined, () => undefined, createLogger("T", "silent"));
       learner.start();
@@ -168,10 +165,7 @@ it("learner: after a failed replica write it follows the stream again and stores
       expect(calls).toBe(2);
       expect(learner.replica.get("k")?.value).toBe("v");
       expect(learner.attached).toBe(true);
-    } finally {
-      replica.close();
-      rmSync(dir, { recursive: true, force: true });
-    }
+    });
   });
 
 /**
@@ -195,9 +189,7 @@ it("learner: a refollow while a retry is pending leaves one consumer", async () 
       live--;
     },
   } as unknown as ChosenLog;
-  const dir = mkdtempSync(join(tmpdir(), "paxoskv-follow-again-"));
-  const replica = SqliteReplicaStore.open(dir);
-  try {
+  await withReplica(SqliteReplicaStore.open, async (replica) => {
     const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
       () => undefined, () => undefined, createLogger("T", "silent"));
     learner.start(); // fails: its retry is pending
@@ -210,8 +202,5 @@ it("learner: a refollow while a retry is pending leaves one consumer", async () 
     learner.stop();
     await new Promise((resolve) => setTimeout(resolve, 10));
     expect(live).toBe(0);
-  } finally {
-    replica.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
