@@ -79,6 +79,8 @@ export interface Durability {
   readonly appendfsync: string;
   /** True only with `appendonly yes` and `appendfsync always`. */
   readonly durable: boolean;
+  /** The store's server version (`redis_version`), for operators; "unknown" when not said. */
+  readonly version: string;
 }
 
 /**

@@ -17,6 +17,8 @@ export interface PageRoutes {
 export interface Voting {
   readonly voting: boolean;
   readonly reason?: string;
+  /** The acceptor's Redis version, when it answered. */
+  readonly redisVersion?: string;
   readonly checks: Readonly<Record<string, boolean | number | string>>;
 }
 

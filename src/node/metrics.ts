@@ -117,8 +117,10 @@ export class Metrics implements ProposerObserver {
   });
   readonly buildInfo = new Gauge({
     name: "paxoskv_build_info",
-    help: "Always 1; the labels say which paxoskv, Node.js and nats-server this node runs",
-    labelNames: ["version", "nodejs", "nats_server"] as const, registers: [this.registry],
+    help: "Always 1; the labels say which paxoskv, Node.js and nats-server this node runs, and " +
+      "its acceptor's Redis (none without the acceptor role)",
+    labelNames: ["version", "nodejs", "nats_server", "redis"] as const,
+    registers: [this.registry],
   });
   readonly #phaseStart = new Map<string, { phase: "prepare" | "accept" | "fast"; at: number }>();
   readonly #chosenAt = new Map<string, number>();

@@ -248,7 +248,7 @@ async function startWith(
           metrics.acceptorVoting.set({ acceptor }, state === "voting" ? 1 : 0);
         }
         metrics.buildInfo.set({ version: SERVICE_VERSION, nodejs: process.versions.node,
-          nats_server: nc.info?.version ?? "unknown" }, 1);
+          nats_server: nc.info?.version ?? "unknown", redis: own?.redisVersion ?? "none" }, 1);
         metrics.admissionQueued.set({ op: "create" }, clientSide.admission?.queued ?? 0);
         metrics.admissionQueued.set({ op: "get" }, clientSide.readAdmission?.queued ?? 0);
         for (const [acceptor, up] of clientSide.directReads?.reachable() ?? []) {
@@ -476,6 +476,7 @@ async function votingOf(store: AcceptorStore, membership: AcceptorMembership): P
   return {
     voting: Object.values(checks).every((ok) => ok),
     ...(reason === undefined ? {} : { reason }),
+    ...(durability === null ? {} : { redisVersion: durability.version }),
     checks,
   };
 }

@@ -231,6 +231,7 @@ describe("redis store - durability", () => {
   it("store - durable with appendonly yes and appendfsync always", async () => {
     expect(await (await openStore(redis)).durability()).toEqual({
       appendonly: true, appendfsync: "always", durable: true,
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
     });
   });
 
@@ -241,7 +242,8 @@ describe("redis store - durability", () => {
   ])("store - not durable with %s", async (_, options, expected) => {
     const server = await startRedis(options);
     const store = await openStore(server);
-    expect(await store.durability()).toEqual({ ...expected, durable: false });
+    expect(await store.durability()).toEqual({ ...expected, durable: false,
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     const warnings: string[] = [];
     const log = { warn: (_d: object, message: string) => { warnings.push(message); } };
     await expect(checkDurability(store, { requireDurable: true, log }))

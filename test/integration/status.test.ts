@@ -11,7 +11,7 @@ import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
 import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import { poll } from "./support/cluster-tools.js";
-import { scrape, total } from "./support/prometheus.js";
+import { scrape, select, total } from "./support/prometheus.js";
 import { cleanup, freePort, type ServerHandle } from "./support/servers.js";
 
 const NODES = ["A", "B", "C"] as const;
@@ -57,6 +57,12 @@ it("status: every node answers; all acceptors vote and every node hears it", asy
   }
   expect(formatStatus(nodes)).toMatch(/acceptors: 3 of 3 voting/);
   expect(await votingSeen("B")).toEqual([1, 1, 1]);
+  // What each node runs: paxoskv, Node.js, nats-server and its acceptor's Redis.
+  const [info] = select(await scrape(ports.get("A") as number), "paxoskv_build_info");
+  expect(info?.labels).toMatchObject({ version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    nodejs: expect.stringMatching(/^\d+\.\d+\.\d+$/),
+    nats_server: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    redis: expect.stringMatching(/^\d+\.\d+\.\d+/) });
 }, 60_000);
 
 it("status: a fenced acceptor shows as not voting in status, every node's metrics and its " +

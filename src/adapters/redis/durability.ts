@@ -33,7 +33,7 @@ export async function checkDurability(
       `(${why}). ${ADVICE}`;
     if (options.requireDurable) throw new NotDurableError(message, { cause });
     options.log.warn({ acceptor: store.acceptorId, err: cause }, `UNSAFE: ${message}`);
-    return { appendonly: false, appendfsync: "unknown", durable: false };
+    return { appendonly: false, appendfsync: "unknown", durable: false, version: "unknown" };
   }
   if (durability.durable) return durability;
   const message = `acceptor ${store.acceptorId}: Redis has appendonly=` +

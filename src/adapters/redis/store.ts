@@ -366,11 +366,13 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
   }
 
   async durability(): Promise<Durability> {
-    const [appendonly, appendfsync] = await Promise.all([
+    const [appendonly, appendfsync, server] = await Promise.all([
       this.#config("appendonly"), this.#config("appendfsync"),
+      this.call("INFO", null, () => this.redis.info("server")),
     ]);
     const aof = appendonly === "yes";
-    return { appendonly: aof, appendfsync, durable: aof && appendfsync === "always" };
+    const version = /redis_version:([^\r\n]+)/.exec(String(server))?.[1] ?? "unknown";
+    return { appendonly: aof, appendfsync, durable: aof && appendfsync === "always", version };
   }
 
   async #config(name: string): Promise<string> {
