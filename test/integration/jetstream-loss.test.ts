@@ -11,17 +11,16 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { checkHistory, observedValue } from "../../src/check/index.js";
 import { PaxosKvClient } from "../../src/client/client.js";
-import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
+import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
 import { Recorder, isOk } from "../chaos/recorder.js";
 import { sleep, Workload } from "../chaos/workload.js";
-import { AcceptorRedis, poll } from "./support/cluster-tools.js";
-import { cleanup, freePort, type ServerHandle } from "./support/servers.js";
+import { AcceptorRedis, poll, spawnWithHttp } from "./support/cluster-tools.js";
+import { cleanup, type ServerHandle } from "./support/servers.js";
 
 let cluster: LocalCluster;
 let client: PaxosKvClient;
 let acceptorRedis: AcceptorRedis;
-const nodes: NodeProcess[] = [];
-const httpPorts = new Map<string, number>();
+let httpPorts: Map<string, number>;
 /** Everything each node printed (its output() keeps only the last lines). */
 const logs = new Map<string, string>();
 const log = (id: string) => logs.get(id) ?? "";
@@ -30,11 +29,7 @@ beforeAll(async () => {
   cluster = await startLocalCluster({ natsClusterSize: 3, logLevel: "info",
     env: { PAXOSKV_REQUEST_TIMEOUT_MS: "3000" },
     echo: (id, text) => logs.set(id, log(id) + text) });
-  for (const id of cluster.acceptors) {
-    httpPorts.set(id, await freePort());
-    nodes.push(await cluster.spawnNode(id, undefined,
-      { PAXOSKV_HTTP_PORT: String(httpPorts.get(id)) }));
-  }
+  ({ httpPorts } = await spawnWithHttp(cluster));
   client = await PaxosKvClient.connect({ servers: cluster.natsUrl.split(","), timeoutMs: 4000 });
   acceptorRedis = new AcceptorRedis(cluster);
 }, 120_000);

@@ -14,26 +14,22 @@ import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../sr
 import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import { Recorder, isOk } from "../chaos/recorder.js";
 import { sleep, Workload } from "../chaos/workload.js";
-import { poll } from "./support/cluster-tools.js";
-import { cleanup, freePort, startRedis } from "./support/servers.js";
+import { poll, spawnWithHttp } from "./support/cluster-tools.js";
+import { cleanup, startRedis } from "./support/servers.js";
 
 const LEASE_MS = 2000;
 
 let cluster: LocalCluster;
 let client: PaxosKvClient;
 let nc: NatsConnection;
-const nodes = new Map<string, NodeProcess>();
-const httpPorts = new Map<string, number>();
+let nodes: Map<string, NodeProcess>;
+let httpPorts: Map<string, number>;
 
 beforeAll(async () => {
   cluster = await startLocalCluster({ logLevel: "info", env: {
     PAXOSKV_REQUEST_TIMEOUT_MS: "2000", PAXOSKV_ACCEPTOR_LEASE_MS: String(LEASE_MS),
   } });
-  for (const id of cluster.acceptors) {
-    httpPorts.set(id, await freePort());
-    nodes.set(id, await cluster.spawnNode(id, undefined,
-      { PAXOSKV_HTTP_PORT: String(httpPorts.get(id)) }));
-  }
+  ({ nodes, httpPorts } = await spawnWithHttp(cluster));
   client = await PaxosKvClient.connect({ servers: cluster.natsUrl, timeoutMs: 3000 });
   nc = await connect({ servers: cluster.natsUrl });
 }, 120_000);

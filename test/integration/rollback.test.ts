@@ -18,15 +18,15 @@ import { AcceptorRedisReads } from "../../src/node/direct-reads.js";
 import { createLogger } from "../../src/node/logger.js";
 import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import { Recorder, isOk } from "../chaos/recorder.js";
-import { AcceptorRedis, poll } from "./support/cluster-tools.js";
-import { cleanup, freePort, type ServerHandle } from "./support/servers.js";
+import { AcceptorRedis, poll, spawnWithHttp } from "./support/cluster-tools.js";
+import { cleanup, type ServerHandle } from "./support/servers.js";
 
 let cluster: LocalCluster;
 let client: PaxosKvClient;
 let nc: NatsConnection;
 let acceptorRedis: AcceptorRedis;
-const nodes = new Map<string, NodeProcess>();
-const httpPorts = new Map<string, number>();
+let nodes: Map<string, NodeProcess>;
+let httpPorts: Map<string, number>;
 const logs = new Map<string, string>();
 const log = (id: string) => logs.get(id) ?? "";
 
@@ -34,11 +34,7 @@ beforeAll(async () => {
   cluster = await startLocalCluster({ logLevel: "info",
     env: { PAXOSKV_REQUEST_TIMEOUT_MS: "2000" },
     echo: (id, text) => logs.set(id, log(id) + text) });
-  for (const id of cluster.acceptors) {
-    httpPorts.set(id, await freePort());
-    nodes.set(id, await cluster.spawnNode(id, undefined,
-      { PAXOSKV_HTTP_PORT: String(httpPorts.get(id)) }));
-  }
+  ({ nodes, httpPorts } = await spawnWithHttp(cluster));
   client = await PaxosKvClient.connect({ servers: cluster.natsUrl, timeoutMs: 3000 });
   nc = await connect({ servers: cluster.natsUrl });
   acceptorRedis = new AcceptorRedis(cluster);

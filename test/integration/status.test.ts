@@ -10,21 +10,18 @@ import { formatStatus, gatherStatus } from "../../src/cli/status.js";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
 import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
-import { poll } from "./support/cluster-tools.js";
+import { poll, spawnWithHttp } from "./support/cluster-tools.js";
 import { scrape, select, total } from "./support/prometheus.js";
-import { cleanup, freePort, type ServerHandle } from "./support/servers.js";
+import { cleanup, type ServerHandle } from "./support/servers.js";
 
 const NODES = ["A", "B", "C"] as const;
 let cluster: LocalCluster;
 let client: PaxosKvClient;
-const ports = new Map<string, number>();
+let ports: Map<string, number>;
 
 beforeAll(async () => {
   cluster = await startLocalCluster({ logLevel: "warn" });
-  for (const id of NODES) ports.set(id, await freePort());
-  await Promise.all(NODES.map((id) => cluster.spawnNode(id, undefined, {
-    PAXOSKV_HTTP_PORT: String(ports.get(id)), PAXOSKV_REQUEST_TIMEOUT_MS: "3000",
-  })));
+  ({ httpPorts: ports } = await spawnWithHttp(cluster, { PAXOSKV_REQUEST_TIMEOUT_MS: "3000" }));
   client = await PaxosKvClient.connect({ servers: cluster.natsUrl, timeoutMs: 10_000 });
 });
 

@@ -7,9 +7,9 @@ import {
   connect, createInbox, type Msg, type NatsConnection,
 } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
-import type { LocalCluster } from "../../../src/dev/cluster.js";
+import type { LocalCluster, NodeProcess } from "../../../src/dev/cluster.js";
 import { CHOSEN_STREAM } from "../../../src/protocol/subjects.js";
-import { cleanup } from "./servers.js";
+import { cleanup, freePort } from "./servers.js";
 
 /**
  * Calls `probe` until it returns something other than undefined, or throws at the deadline
@@ -204,4 +204,20 @@ export async function tearDown(
   await Promise.allSettled(opened.map(async (o) => o?.close()));
   await cluster?.stopNodes();
   await cleanup();
+}
+
+/**
+ * Spawns a node for every acceptor of `cluster`, one after another, each serving HTTP on a
+ * port of its own (PAXOSKV_HTTP_PORT), with `env`: the nodes and their ports, by ID.
+ */
+export async function spawnWithHttp(cluster: LocalCluster, env: Record<string, string> = {}):
+  Promise<{ nodes: Map<string, NodeProcess>; httpPorts: Map<string, number> }> {
+  const nodes = new Map<string, NodeProcess>();
+  const httpPorts = new Map<string, number>();
+  for (const id of cluster.acceptors) {
+    const port = await freePort();
+    httpPorts.set(id, port);
+    nodes.set(id, await cluster.spawnNode(id, undefined, { ...env, PAXOSKV_HTTP_PORT: String(port) }));
+  }
+  return { nodes, httpPorts };
 }
