@@ -28,8 +28,7 @@ it("learner: follows the chosen stream again after its consumer failed to attach
     },
   } as unknown as ChosenLog;
   await withReplica(SqliteReplicaStore.open, async (replica) => {
-    const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
-      () => undefined, () => undefined, createLogger("T", "silent"));
+    const learner = learnerOn(fake, replica);
     learner.start();
     await new Promise((resolve) => setTimeout(resolve, FOLLOW_RETRY_MS + 300));
     learner.stop();
@@ -75,8 +74,7 @@ it("learner: resumes after its recorded sequence, and from the start of a stream
       },
     } as unknown as ChosenLog;
     await withReplica(SqliteReplicaStore.open, async (replica) => {
-      const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
-        () => undefined, () => undefined, createLogger("T", "silent"));
+      const learner = learnerOn(fake, replica);
       learner.start(); // s1 from 1: applies 1-3, then the consumer ends
       await new Promise((resolve) => setTimeout(resolve, 2 * FOLLOW_RETRY_MS + 500));
       learner.stop();
@@ -100,8 +98,7 @@ it("learner: behind the stream, it writes in large batches, and a partial one wi
     },
   } as unknown as ChosenLog;
   await withReplica(SqliteReplicaStore.open, async (replica) => {
-    const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
-      () => undefined, () => undefined, createLogger("T", "silent"));
+    const learner = learnerOn(fake, replica);
     learner.start();
     await new Promise((resolve) => setImmediate(resolve));
     expect(replica.size).toBe(0); // waiting for more, not one commit per message
@@ -110,6 +107,12 @@ it("learner: behind the stream, it writes in large batches, and a partial one wi
     learner.stop();
   });
 });
+
+/** A learner of every key on `log` and `replica`, resolving nothing, logging nothing. */
+function learnerOn(log: ChosenLog, replica: SqliteReplicaStore): LearnerRole {
+  return new LearnerRole("paxoskv", log, replica, ">", async () => null, () => undefined,
+    () => undefined, createLogger("T", "silent"));
+}
 
 /** Runs `body` with a replica in a temporary directory, then closes and removes both. */
 async function withReplica(
@@ -157,8 +160,7 @@ it("learner: after a failed replica write it follows the stream again and stores
       },
     } as unknown as ChosenLog;
     await withReplica((dir) => failingReplica(dir, 1), async (replica) => {
-      const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
-        () => undefined, () => undefined, createLogger("T", "silent"));
+      const learner = learnerOn(fake, replica);
       learner.start();
       await new Promise((resolve) => setTimeout(resolve, 2 * FOLLOW_RETRY_MS + 300));
       learner.stop();
@@ -190,8 +192,7 @@ it("learner: a refollow while a retry is pending leaves one consumer", async () 
     },
   } as unknown as ChosenLog;
   await withReplica(SqliteReplicaStore.open, async (replica) => {
-    const learner = new LearnerRole("paxoskv", fake, replica, ">", async () => null,
-      () => undefined, () => undefined, createLogger("T", "silent"));
+    const learner = learnerOn(fake, replica);
     learner.start(); // fails: its retry is pending
     await new Promise((resolve) => setTimeout(resolve, 100));
     streamUp = true;
