@@ -195,8 +195,9 @@ export class ProposerDriver {
 
   #apply(running: Running, step: ProposerStep): void {
     running.state = step.state;
-    this.#noteBallot(step.state);
     for (const event of step.events) {
+      // A classic round begins: its ballot is the key's new floor (only then does it change).
+      if (event.type === "prepare") this.#noteBallot(step.state);
       // A fast round timed out: some acceptor did not answer in time.
       if (event.type === "retry" && event.reason === "timeout" && isFastBallot(event.ballot)) {
         this.#fastPausedUntil = this.now() + FAST_PAUSE_MS;
