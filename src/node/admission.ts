@@ -169,18 +169,21 @@ export function sourceOf(reply: string | undefined): string {
   return dot < 0 ? reply : reply.slice(0, dot);
 }
 
+/** Requests waiting in all, over every source, per request allowed in flight. */
+export const QUEUED_PER_IN_FLIGHT = 8;
+
 /**
- * The node's door for `op`. A create's own deadline starts once it is admitted: waiting at most
- * an eighth of it keeps the answer within 4.5 s at the defaults, before the `nats` CLI's 5 s.
- * A get's quorum read waits at most the phase timeout (a quarter), so a get may wait half.
+ * The node's door for `op`: at most PAXOSKV_MAX_IN_FLIGHT at once, as many waiting per source,
+ * QUEUED_PER_IN_FLIGHT times that in all, each waiting at most its queue wait.
  */
 export function admissionOf(
-  op: AdmittedOperation, config: Pick<NodeConfig, "maxInFlight" | "requestTimeoutMs">,
+  op: AdmittedOperation,
+  config: Pick<NodeConfig, "maxInFlight" | "createQueueWaitMs" | "getQueueWaitMs">,
   metrics: Pick<Metrics, "admissionRefused">,
 ): FairAdmission {
   return new FairAdmission({
     operation: op, maxInFlight: config.maxInFlight, maxQueuedPerSource: config.maxInFlight,
-    maxQueued: 8 * config.maxInFlight,
-    maxWaitMs: config.requestTimeoutMs / (op === "create" ? 8 : 2),
+    maxQueued: QUEUED_PER_IN_FLIGHT * config.maxInFlight,
+    maxWaitMs: op === "create" ? config.createQueueWaitMs : config.getQueueWaitMs,
   }, (reason) => metrics.admissionRefused.inc({ op, reason }));
 }

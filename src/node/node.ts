@@ -71,10 +71,11 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
 }
 
 /**
- * The path of a create, in start order: connect; open the streams; the acceptors vote on it,
- * the proposer runs its rounds, the learner keeps what was chosen, repair brings back what
- * went missing, and the client endpoints take it in. Each part is stopped in reverse order:
- * the endpoints first, the acceptor last.
+ * The path of a create, read from where it ends to where it comes in: connect; open the
+ * streams; the acceptors vote on it, the proposer runs its rounds, the learner keeps what was
+ * chosen, repair brings back what went missing, and last the client endpoints let it in. Each
+ * part starts after the parts it uses and stops in reverse order: the endpoints first, the
+ * acceptor last.
  */
 async function startWith(
   config: NodeConfig, deps: NodeDeps, replica: ReplicaStore | null,

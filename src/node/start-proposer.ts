@@ -2,7 +2,6 @@ import { nuid } from "@nats-io/transport-node";
 import type { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
 import type { NatsConnection } from "../adapters/nats/connection.js";
 import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
-import type { ProposerConfig } from "../core/proposer.js";
 import { ErrorCode } from "../protocol/codes.js";
 import type { AcceptorReply } from "../protocol/wire.js";
 import type { NodeConfig } from "./config.js";
@@ -10,21 +9,22 @@ import { AcceptorRedisReads } from "./direct-reads.js";
 import { resolveChosen, type Learned } from "./learner-role.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { ProposerDriver } from "./proposer-driver.js";
+import { ProposerDriver, type DriverConfig } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
 import { Tracer } from "./trace.js";
 
-/** Derives the core's limits from the node configuration (ticks are milliseconds). */
-export function proposerConfigOf(config: NodeConfig): ProposerConfig {
+/** Derives the proposer's limits from the node configuration (ticks are milliseconds). */
+export function proposerConfigOf(config: NodeConfig): DriverConfig {
   return {
     nodeId: config.nodeId,
     acceptors: config.acceptors,
     phaseTimeoutTicks: config.phaseTimeoutMs,
     backoffBaseTicks: config.backoffBaseMs,
     backoffMaxTicks: config.backoffMaxMs,
-    // Leave a margin so the reply reaches a client that waits requestTimeoutMs.
-    deadlineTicks: Math.max(50, config.requestTimeoutMs - 100),
+    deadlineTicks: config.proposalDeadlineMs,
     roundCountMax: config.roundsMax,
+    fastRecentMs: config.fastRecentMs,
+    fastPauseMs: config.fastPauseMs,
   };
 }
 
