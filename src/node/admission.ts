@@ -1,4 +1,6 @@
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
+import type { NodeConfig } from "./config.js";
+import type { Metrics } from "./metrics.js";
 
 /** What is admitted: creates into the proposer, or gets' quorum reads. */
 export const ADMITTED_OPERATIONS = ["create", "get"] as const;
@@ -165,4 +167,23 @@ export function sourceOf(reply: string | undefined): string {
   if (reply === undefined) return "";
   const dot = reply.lastIndexOf(".");
   return dot < 0 ? reply : reply.slice(0, dot);
+}
+
+/** Requests waiting in all, over every source, per request allowed in flight. */
+export const QUEUED_PER_IN_FLIGHT = 8;
+
+/**
+ * The node's door for `op`: at most PAXOSKV_MAX_IN_FLIGHT at once, as many waiting per source,
+ * QUEUED_PER_IN_FLIGHT times that in all, each waiting at most its queue wait.
+ */
+export function admissionOf(
+  op: AdmittedOperation,
+  config: Pick<NodeConfig, "maxInFlight" | "createQueueWaitMs" | "getQueueWaitMs">,
+  metrics: Pick<Metrics, "admissionRefused">,
+): FairAdmission {
+  return new FairAdmission({
+    operation: op, maxInFlight: config.maxInFlight, maxQueuedPerSource: config.maxInFlight,
+    maxQueued: QUEUED_PER_IN_FLIGHT * config.maxInFlight,
+    maxWaitMs: op === "create" ? config.createQueueWaitMs : config.getQueueWaitMs,
+  }, (reason) => metrics.admissionRefused.inc({ op, reason }));
 }

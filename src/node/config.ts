@@ -5,6 +5,7 @@ import type { NatsTlsFiles } from "../adapters/nats/connection.js";
 import { isValidNodeId } from "../core/ballot.js";
 import { ALL_KEYS, DEFAULT_PREFIX, validateKeyFilter } from "../protocol/subjects.js";
 import { OperatorCode } from "../protocol/codes.js";
+import { FAST_PAUSE_MS, FAST_RECENT_MS } from "./proposer-driver.js";
 
 export const ROLES = ["proposer", "acceptor", "learner"] as const;
 export type Role = (typeof ROLES)[number];
@@ -77,6 +78,11 @@ const EnvSchema = z.object({
   PAXOSKV_BACKOFF_BASE_MS: int(1, 60_000).default(5),
   PAXOSKV_BACKOFF_MAX_MS: int(1, 600_000).optional(),
   PAXOSKV_ROUNDS_MAX: int(1, 1_000_000).default(1000),
+  PAXOSKV_REPLY_MARGIN_MS: int(0, 60_000).default(100),
+  PAXOSKV_FAST_RECENT_MS: int(1, 60_000).default(FAST_RECENT_MS),
+  PAXOSKV_FAST_PAUSE_MS: int(0, 600_000).default(FAST_PAUSE_MS),
+  PAXOSKV_CREATE_QUEUE_WAIT_MS: int(1, 600_000).optional(),
+  PAXOSKV_GET_QUEUE_WAIT_MS: int(1, 600_000).optional(),
   PAXOSKV_MAX_IN_FLIGHT: int(1, 100_000).default(128),
   PAXOSKV_HTTP_PORT: int(0, 65535).optional(),
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
@@ -120,6 +126,22 @@ export interface NodeConfig {
   readonly backoffMaxMs: number;
   /** Ballots one proposal tries at most before it gives up (the deadline usually comes first). */
   readonly roundsMax: number;
+  /**
+   * How long a proposal may run: the request timeout less PAXOSKV_REPLY_MARGIN_MS, so its
+   * reply reaches a client that waits the request timeout (at least PROPOSAL_DEADLINE_MIN_MS).
+   */
+  readonly proposalDeadlineMs: number;
+  /**
+   * A create tries a fast round only while every acceptor answered this node within this
+   * long and none has left a message unanswered for as long.
+   */
+  readonly fastRecentMs: number;
+  /** After a fast round timed out, creates start classic for this long. */
+  readonly fastPauseMs: number;
+  /** A create waiting for its turn (FairAdmission) longer than this is refused UNAVAILABLE. */
+  readonly createQueueWaitMs: number;
+  /** A get miss waiting for its turn to read the acceptors longer than this is refused. */
+  readonly getQueueWaitMs: number;
   /** Creates this node's proposer runs at once; more wait their turn (FairAdmission). */
   readonly maxInFlight: number;
   readonly httpPort: number | undefined;
@@ -147,6 +169,9 @@ export interface NodeConfig {
   readonly replicaKeys: string;
   readonly logLevel: string;
 }
+
+/** The shortest a proposal may run, whatever the request timeout and reply margin. */
+export const PROPOSAL_DEADLINE_MIN_MS = 50;
 
 export class ConfigError extends Error {
   override readonly name = "ConfigError";
@@ -189,6 +214,15 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     backoffBaseMs: e.PAXOSKV_BACKOFF_BASE_MS,
     backoffMaxMs: e.PAXOSKV_BACKOFF_MAX_MS ?? Math.max(10, Math.floor(phaseTimeoutMs / 2)),
     roundsMax: e.PAXOSKV_ROUNDS_MAX,
+    proposalDeadlineMs: Math.max(PROPOSAL_DEADLINE_MIN_MS,
+      e.PAXOSKV_REQUEST_TIMEOUT_MS - e.PAXOSKV_REPLY_MARGIN_MS),
+    fastRecentMs: e.PAXOSKV_FAST_RECENT_MS,
+    fastPauseMs: e.PAXOSKV_FAST_PAUSE_MS,
+    // A create's own deadline starts once it is admitted: waiting at most an eighth of it keeps
+    // the answer within 4.5 s at the defaults, before the `nats` CLI's 5 s. A get's quorum read
+    // waits at most the phase timeout (a quarter), so a get may wait half.
+    createQueueWaitMs: e.PAXOSKV_CREATE_QUEUE_WAIT_MS ?? e.PAXOSKV_REQUEST_TIMEOUT_MS / 8,
+    getQueueWaitMs: e.PAXOSKV_GET_QUEUE_WAIT_MS ?? e.PAXOSKV_REQUEST_TIMEOUT_MS / 2,
     maxInFlight: e.PAXOSKV_MAX_IN_FLIGHT,
     httpPort: e.PAXOSKV_HTTP_PORT,
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,

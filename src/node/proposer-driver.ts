@@ -32,7 +32,8 @@ export interface ProposerObserver {
  * acceptor alive: each answered within FAST_RECENT_MS and none has left a message unanswered
  * for that long; and not for FAST_PAUSE_MS after a fast round timed out. An idle node starts
  * with a classic round. Classic rounds go to every acceptor, so their late replies show when a
- * silent acceptor is back.
+ * silent acceptor is back. These are the defaults of PAXOSKV_FAST_RECENT_MS and
+ * PAXOSKV_FAST_PAUSE_MS (`DriverConfig`).
  */
 export const FAST_RECENT_MS = 200;
 export const FAST_PAUSE_MS = 1000;
@@ -42,6 +43,12 @@ export const FAST_PAUSE_MS = 1000;
  * than a client retries one create; memory is this window times the create rate, twice.
  */
 export const FLOOR_MEMORY_MS = 10_000;
+
+/** The core's limits, and when this node tries a fast round (defaults: the constants above). */
+export interface DriverConfig extends ProposerConfig {
+  readonly fastRecentMs?: number;
+  readonly fastPauseMs?: number;
+}
 
 interface Running extends ProposalView {
   state: ProposalState;
@@ -76,7 +83,7 @@ export class ProposerDriver {
   #fastPausedUntil = 0;
 
   constructor(
-    private readonly config: ProposerConfig,
+    private readonly config: DriverConfig,
     private readonly send: (msg: ProposerToAcceptor) => void,
     private readonly log: Logger,
     private readonly observers: readonly ProposerObserver[] = [],
@@ -116,9 +123,10 @@ export class ProposerDriver {
   #fastWorthIt(): boolean {
     const now = this.now();
     if (now < this.#fastPausedUntil) return false;
+    const recentMs = this.config.fastRecentMs ?? FAST_RECENT_MS;
     return this.config.acceptors.every((a) =>
-      now - (this.#heardAt.get(a) ?? -Infinity) < FAST_RECENT_MS &&
-      now - (this.#waitingSince.get(a) ?? now) < FAST_RECENT_MS);
+      now - (this.#heardAt.get(a) ?? -Infinity) < recentMs &&
+      now - (this.#waitingSince.get(a) ?? now) < recentMs);
   }
 
   /**
@@ -200,7 +208,7 @@ export class ProposerDriver {
       if (event.type === "prepare") this.#noteBallot(step.state);
       // A fast round timed out: some acceptor did not answer in time.
       if (event.type === "retry" && event.reason === "timeout" && isFastBallot(event.ballot)) {
-        this.#fastPausedUntil = this.now() + FAST_PAUSE_MS;
+        this.#fastPausedUntil = this.now() + (this.config.fastPauseMs ?? FAST_PAUSE_MS);
       }
     }
     if (FAILPOINTS_ARMED) proposerFailpoints(step);

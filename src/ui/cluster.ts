@@ -6,7 +6,7 @@ import type { Readiness } from "../protocol/readiness.js";
 import { CHOSEN_STREAM } from "../protocol/subjects.js";
 import type { ClusterStatus, NodeStatus } from "./api.js";
 
-/** The micro service every node registers (`SERVICE_NAME` in src/node/node.ts). */
+/** The micro service every node registers (`SERVICE_NAME` in src/node/start-client-endpoints.ts). */
 export const UI_SERVICE_NAME = "paxoskv";
 
 export interface ClusterSource {

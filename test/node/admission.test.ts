@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { FairAdmission, sourceOf, type AdmissionLimits } from "../../src/node/admission.js";
+import {
+  admissionOf, FairAdmission, sourceOf, type AdmissionLimits,
+} from "../../src/node/admission.js";
 import { PaxosKvError } from "../../src/protocol/codes.js";
 
 const LIMITS: AdmissionLimits = {
@@ -120,5 +122,27 @@ describe("admission", () => {
     expect(sourceOf("_INBOX.Fq2bS3.8")).toBe(sourceOf("_INBOX.Fq2bS3.7"));
     expect(sourceOf("reply")).toBe("reply");
     expect(sourceOf(undefined)).toBe("");
+  });
+});
+
+describe("admission - the node's doors", () => {
+  it("admission - a create waits at most PAXOSKV_CREATE_QUEUE_WAIT_MS, a get miss at most " +
+    "PAXOSKV_GET_QUEUE_WAIT_MS", async () => {
+    const refused: string[] = [];
+    const metrics = { admissionRefused: { inc: (l: { op: string; reason: string }) =>
+      refused.push(`${l.op}:${l.reason}`) } };
+    const config = { maxInFlight: 1, createQueueWaitMs: 30, getQueueWaitMs: 90 };
+    const doors = { create: admissionOf("create", config, metrics as never),
+      get: admissionOf("get", config, metrics as never) };
+    const waited = await Promise.all(Object.values(doors).map(async (door) => {
+      await door.enter("s"); // runs, never released
+      const started = performance.now();
+      const err = await door.enter("s").then(() => null, (e: unknown) => e as PaxosKvError);
+      return { ms: performance.now() - started, message: err?.message };
+    }));
+    expect(waited[0]?.message).toMatch(/the create waited over 30 ms/);
+    expect(waited[1]?.message).toMatch(/the get waited over 90 ms/);
+    expect(waited[0]?.ms).toBeLessThan(90);
+    expect(refused).toEqual(["create:waited-too-long", "get:waited-too-long"]);
   });
 });

@@ -1,6 +1,7 @@
 /** PAXOSKV_ACCEPTOR_REDIS: the acceptors' Redis for direct quorum reads, validated at start. */
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/node/config.js";
+import { proposerConfigOf } from "../../src/node/start-proposer.js";
 
 describe("config - PAXOSKV_ACCEPTOR_REDIS", () => {
   it("config - unset or empty: reads over NATS", () => {
@@ -66,5 +67,35 @@ describe("config - the proposer's limits", () => {
       roundsMax: 7 });
     expect(() => loadConfig({ PAXOSKV_ROUNDS_MAX: "0" })).toThrow(/PAXOSKV_ROUNDS_MAX/);
     expect(() => loadConfig({ PAXOSKV_BACKOFF_BASE_MS: "fast" })).toThrow(/PAXOSKV_BACKOFF_BASE_MS/);
+  });
+
+  it("config - the deadline's margin, the fast round's timing and the queue waits default to " +
+    "the values once hard-coded in node.ts and the driver, and can be set", () => {
+    expect(loadConfig({ PAXOSKV_REQUEST_TIMEOUT_MS: "4000" })).toMatchObject({
+      proposalDeadlineMs: 3900, fastRecentMs: 200, fastPauseMs: 1000, createQueueWaitMs: 500,
+      getQueueWaitMs: 2000 });
+    // A short request timeout leaves the proposal its floor, not nothing.
+    expect(loadConfig({ PAXOSKV_REQUEST_TIMEOUT_MS: "100" }).proposalDeadlineMs).toBe(50);
+    expect(loadConfig({
+      PAXOSKV_REQUEST_TIMEOUT_MS: "10000", PAXOSKV_REPLY_MARGIN_MS: "700",
+      PAXOSKV_FAST_RECENT_MS: "50", PAXOSKV_FAST_PAUSE_MS: "0",
+      PAXOSKV_CREATE_QUEUE_WAIT_MS: "250", PAXOSKV_GET_QUEUE_WAIT_MS: "900",
+    })).toMatchObject({ proposalDeadlineMs: 9300, fastRecentMs: 50, fastPauseMs: 0,
+      createQueueWaitMs: 250, getQueueWaitMs: 900 });
+    expect(() => loadConfig({ PAXOSKV_FAST_RECENT_MS: "0" })).toThrow(/PAXOSKV_FAST_RECENT_MS/);
+    expect(() => loadConfig({ PAXOSKV_REPLY_MARGIN_MS: "-1" })).toThrow(/PAXOSKV_REPLY_MARGIN_MS/);
+    expect(() => loadConfig({ PAXOSKV_CREATE_QUEUE_WAIT_MS: "soon" }))
+      .toThrow(/PAXOSKV_CREATE_QUEUE_WAIT_MS/);
+  });
+
+  it("config - the proposer is driven with the configured deadline and fast-round timing", () => {
+    const config = loadConfig({ PAXOSKV_NODE_ID: "B", PAXOSKV_REQUEST_TIMEOUT_MS: "6000",
+      PAXOSKV_REPLY_MARGIN_MS: "250", PAXOSKV_FAST_RECENT_MS: "300",
+      PAXOSKV_FAST_PAUSE_MS: "4000" });
+    expect(proposerConfigOf(config)).toEqual({
+      nodeId: "B", acceptors: ["A", "B", "C"], phaseTimeoutTicks: 1000, backoffBaseTicks: 5,
+      backoffMaxTicks: 500, deadlineTicks: 5750, roundCountMax: 1000, fastRecentMs: 300,
+      fastPauseMs: 4000,
+    });
   });
 });

@@ -4,17 +4,19 @@ import { ballot, FAST_BALLOT, formatBallot } from "../../src/core/ballot.js";
 import type { ProposerToAcceptor } from "../../src/core/messages.js";
 import { seededRandom } from "../../src/core/random.js";
 import { pino } from "pino";
-import { FAST_PAUSE_MS, FAST_RECENT_MS, ProposerDriver } from "../../src/node/proposer-driver.js";
+import {
+  FAST_PAUSE_MS, FAST_RECENT_MS, ProposerDriver, type DriverConfig,
+} from "../../src/node/proposer-driver.js";
 
 const ACCEPTORS = ["A", "B", "C"];
 
 /** A driver with a hand-moved clock; `sent` collects what it sends, as "type ballot". */
-function setUp() {
+function setUp(timing: Pick<DriverConfig, "fastRecentMs" | "fastPauseMs"> = {}) {
   let now = 1_000;
   const sent: ProposerToAcceptor[] = [];
   const driver = new ProposerDriver({
     nodeId: "P", acceptors: ACCEPTORS, phaseTimeoutTicks: 500, backoffBaseTicks: 5,
-    backoffMaxTicks: 50, deadlineTicks: 4_000, roundCountMax: 100,
+    backoffMaxTicks: 50, deadlineTicks: 4_000, roundCountMax: 100, ...timing,
   }, (m) => sent.push(m), pino({ level: "silent" }), [], seededRandom(1), () => now);
   const last = () => {
     const m = sent.at(-1);
@@ -102,6 +104,35 @@ describe("proposer driver - when to try a fast round", () => {
     void driver.propose("k4", "v", undefined, true);
     expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
   });
+
+  it("driver - PAXOSKV_FAST_RECENT_MS and PAXOSKV_FAST_PAUSE_MS replace the defaults",
+    async () => {
+      const { driver, last, answer, tick } = setUp({ fastRecentMs: 1000, fastPauseMs: 3000 });
+      const warm = driver.propose("k1", "v", undefined, true);
+      answer(ACCEPTORS);
+      answer(ACCEPTORS);
+      await warm;
+      tick(999); // quiet for five times the default, within the configured
+      const fast = driver.propose("k2", "v", undefined, true);
+      expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
+      answer(["A", "B"]);
+      tick(500);
+      vi.advanceTimersByTime(500); // the fast round times out: a pause of 3000, not 1000
+      expect(last()).toMatch(/^prepare/);
+      answer(ACCEPTORS);
+      answer(ACCEPTORS);
+      expect((await fast).kind).toBe("chosen");
+      tick(FAST_PAUSE_MS);
+      answer(ACCEPTORS);
+      void driver.propose("k3", "v", undefined, true);
+      expect(last()).toMatch(/^prepare/);
+      answer(ACCEPTORS);
+      answer(ACCEPTORS);
+      tick(2000);
+      answer(ACCEPTORS);
+      void driver.propose("k4", "v", undefined, true);
+      expect(last()).toBe(`accept ${formatBallot(FAST_BALLOT)}`);
+    });
 });
 
 describe("proposer driver - every proposal its own", () => {
