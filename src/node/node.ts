@@ -1,7 +1,7 @@
 import { Svcm, type Service } from "@nats-io/services";
 import { AuthorizationError, nuid } from "@nats-io/transport-node";
 import { AcceptorRegistry, registryBucket } from "../adapters/jetstream/acceptor-registry.js";
-import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
+import { ChosenLog, type OpenOptions } from "../adapters/jetstream/chosen-log.js";
 import { isTransientJetStreamError } from "../adapters/jetstream/transient.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
 import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
@@ -127,7 +127,7 @@ async function startWith(
   const stops: (() => Promise<void>)[] = [];
 
   const chosenLog = await whenJetStreamAnswers(log, "the chosen stream",
-    () => ChosenLog.open(nc, config.prefix, config.streamReplicas));
+    () => ChosenLog.open(nc, config.prefix, config.streamReplicas, logOptions(config, log)));
   // The acceptor claims its ID there; direct quorum reads fence with what it holds.
   const registry = config.roles.includes("acceptor") || config.acceptorRedis !== undefined
     ? await whenJetStreamAnswers(log, "the acceptor registry",
@@ -182,11 +182,12 @@ async function startWith(
       "its learner follows it anew and rebuilds its replica from the acceptors, which " +
       "announces every chosen value again.",
     recreate: async () => {
-      await ChosenLog.open(nc, config.prefix, config.streamReplicas);
+      await ChosenLog.open(nc, config.prefix, config.streamReplicas, logOptions(config, log));
     },
     resume: async () => {
-      // What this replica holds is chosen: the new stream gets it back (one message per key,
-      // so learners announcing the same keys add nothing twice); the rebuild adds the rest.
+      // What this replica holds is chosen: the new stream gets it back (in batches; learners
+      // announcing the same keys add duplicates, which learners take as no-ops); the rebuild
+      // adds the rest.
       if (learner !== null) await reannounce(learner.replica, chosenLog, nc);
       learner?.refollow();
       void clientSide.rebuild?.();
@@ -414,7 +415,7 @@ async function startClientSide(
 
   const repair = store === null ? null :
     new AnnouncementRepair(store, chosenLog, resolve, log.child({ role: "acceptor" }),
-      DEFAULT_REPAIR, (event) => learner?.learn(event.key, event.value, event.ballot));
+      DEFAULT_REPAIR, learner);
   repair?.start();
 
   return {
@@ -478,6 +479,16 @@ async function votingOf(store: AcceptorStore, membership: AcceptorMembership): P
     ...(reason === undefined ? {} : { reason }),
     ...(durability === null ? {} : { redisVersion: durability.version }),
     checks,
+  };
+}
+
+/** This node's subject of the chosen log, and a word in the log when it updates the stream. */
+function logOptions(config: NodeConfig, log: Logger): OpenOptions {
+  return {
+    announcer: config.nodeId,
+    onUpdated: (was) => log.warn({ stream: CHOSEN_STREAM, was }, "updated the chosen stream " +
+      "to the log form (batches under <prefix>.log.<node>, no per-subject limit); its older " +
+      "messages stay readable"),
   };
 }
 
