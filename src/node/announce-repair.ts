@@ -89,6 +89,8 @@ export class AnnouncementRepair {
    * `minAgeSeconds` ago or earlier).
    */
   async pass(): Promise<number> {
+    // Cheap (one stream info): a node of the version before may have set the old form back.
+    await this.chosenLog.keepForm();
     const readUpTo = Date.now() - Math.max(0, this.options.minAgeSeconds * 1000 - 1000);
     if (this.#sight.caughtUpAt() < readUpTo) {
       this.log.debug({}, "announcement repair waits for this node's follower of the log");

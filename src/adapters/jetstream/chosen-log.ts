@@ -66,6 +66,7 @@ interface Waiter {
  * its messages stay readable, by subject.
  */
 export class ChosenLog {
+  private readonly subject: string;
   readonly #encoder: BatchEncoder;
   /** Waiters of the events in the encoder, in order. */
   #waiters: Waiter[] = [];
@@ -76,8 +77,9 @@ export class ChosenLog {
     private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly prefix: string,
-    private readonly subject: string,
+    private readonly options: OpenOptions,
   ) {
+    this.subject = logSubject(prefix, options.announcer ?? "any");
     const payloadMax = nc.info?.max_payload ?? 1024 * 1024;
     this.#encoder = new BatchEncoder(Math.min(LOG_BATCH_BYTES_MAX, payloadMax - 4096));
   }
@@ -93,18 +95,7 @@ export class ChosenLog {
       discard_new_per_subject: false, num_replicas: replicas, duplicate_window: 120_000_000_000,
     };
     try {
-      const info = await jsm.streams.info(CHOSEN_STREAM);
-      if (!isLogForm(info.config, config.subjects)) {
-        // The old form (one message per key under `chosen.>`, discard-new per subject), or a
-        // node of that version set it back: the log's subjects, no per-subject limit. Messages
-        // already stored keep their subjects and stay readable.
-        await jsm.streams.update(CHOSEN_STREAM, {
-          ...info.config, subjects: config.subjects, max_msgs_per_subject: -1,
-          discard: DiscardPolicy.Old, discard_new_per_subject: false,
-        });
-        options.onUpdated?.(`subjects ${info.config.subjects.join(",")}, ` +
-          `max_msgs_per_subject ${info.config.max_msgs_per_subject}, discard ${info.config.discard}`);
-      }
+      await toLogForm(jsm, prefix, options);
     } catch (err) {
       if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
         throw err;
@@ -116,8 +107,22 @@ export class ChosenLog {
         await jsm.streams.info(CHOSEN_STREAM).catch(() => { throw addErr; });
       }
     }
-    return new ChosenLog(nc, jetstream(nc), jsm, prefix,
-      logSubject(prefix, options.announcer ?? "any"));
+    return new ChosenLog(nc, jetstream(nc), jsm, prefix, options);
+  }
+
+  /**
+   * Puts the stream back into the log's form if a node of the version before set it back
+   * (it does so when it starts: its check wants one message per key). The acceptors' repair
+   * calls this before each pass. A missing stream is left to the node's JetStream watch.
+   */
+  async keepForm(): Promise<void> {
+    try {
+      await toLogForm(this.jsm, this.prefix, this.options);
+    } catch (err) {
+      if (!(err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound)) {
+        throw err;
+      }
+    }
   }
 
   /** Announces `event` and resolves once the stream has stored the batch that carries it. */
@@ -232,6 +237,24 @@ export class ChosenLog {
       clearInterval(watchdog);
     }
   }
+}
+
+/** Updates an existing stream to the log's form when it is not in it (throws when missing). */
+async function toLogForm(
+  jsm: JetStreamManager, prefix: string, options: OpenOptions,
+): Promise<void> {
+  const info = await jsm.streams.info(CHOSEN_STREAM);
+  const subjects = [logWildcard(prefix)];
+  if (isLogForm(info.config, subjects)) return;
+  // The old form (one message per key under `chosen.>`, discard-new per subject), or a node
+  // of that version set it back: the log's subjects, no per-subject limit. Messages already
+  // stored keep their subjects and stay readable.
+  await jsm.streams.update(CHOSEN_STREAM, {
+    ...info.config, subjects, max_msgs_per_subject: -1, discard: DiscardPolicy.Old,
+    discard_new_per_subject: false,
+  });
+  options.onUpdated?.(`subjects ${info.config.subjects.join(",")}, ` +
+    `max_msgs_per_subject ${info.config.max_msgs_per_subject}, discard ${info.config.discard}`);
 }
 
 /** True when the stream has the log's subjects and no per-subject limit. */
