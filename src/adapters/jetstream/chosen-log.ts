@@ -66,7 +66,7 @@ interface Waiter {
  * its messages stay readable, by subject.
  */
 export class ChosenLog {
-  private readonly subject: string;
+  readonly #subject: string;
   readonly #encoder: BatchEncoder;
   /** Waiters of the events in the encoder, in order. */
   #waiters: Waiter[] = [];
@@ -79,7 +79,7 @@ export class ChosenLog {
     private readonly prefix: string,
     private readonly options: OpenOptions,
   ) {
-    this.subject = logSubject(prefix, options.announcer ?? "any");
+    this.#subject = logSubject(prefix, options.announcer ?? "any");
     const payloadMax = nc.info?.max_payload ?? 1024 * 1024;
     this.#encoder = new BatchEncoder(Math.min(LOG_BATCH_BYTES_MAX, payloadMax - 4096));
   }
@@ -143,7 +143,8 @@ export class ChosenLog {
     try {
       this.nc.publish(publicSubject(this.prefix, "chosen", event.key), body);
     } catch {
-      // Closed or too large: live subscribers miss it; the log below says what went wrong.
+      // Closed, or over max_payload: live subscribers miss this event (it is not the durable
+      // copy; the batch below is, and what it loses the repair finds).
     }
     const full = this.#encoder.addEncoded(body);
     if (full !== null) this.#send(full, this.#takeWaiters());
@@ -171,13 +172,13 @@ export class ChosenLog {
   #send(body: string, waiters: readonly Waiter[]): void {
     if (waiters.length === 0) {
       try {
-        this.nc.publish(this.subject, body);
+        this.nc.publish(this.#subject, body);
       } catch {
         // Closed, or over max_payload: lost to the log, found by the repair.
       }
       return;
     }
-    this.js.publish(this.subject, body).then(
+    this.js.publish(this.#subject, body).then(
       () => { for (const w of waiters) w.resolve(); },
       (err: unknown) => { for (const w of waiters) w.reject(err); });
   }
