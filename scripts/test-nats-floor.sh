@@ -16,6 +16,7 @@ echo "paxoskv: compatibility floor: $("$floor" --version) ($floor)"
 PAXOSKV_NATS_SERVER="$floor" exec npx vitest run \
   test/integration/servers.test.ts test/integration/learner.test.ts \
   test/integration/jetstream-wait.test.ts test/integration/chosen-log-failover.test.ts \
+  test/integration/chosen-log.test.ts test/integration/chosen-log-upgrade.test.ts \
   test/integration/cluster-race.test.ts test/integration/rebuild.test.ts \
   test/integration/authz.test.ts test/integration/tls.test.ts \
   test/integration/nats-cli.test.ts "$@"

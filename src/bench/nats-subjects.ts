@@ -5,6 +5,9 @@
  *   per-key:   the chosen stream's form, one subject per key, max_msgs_per_subject 1 with
  *              discard-new per subject (what makes a second value for a key impossible);
  *   bounded:   the same events under 64 subjects (a partition token), no per-subject limit;
+ *   log:       the chosen log as nodes write it now: batches of `--batch` chosen events
+ *              (`{"v":1,"items":[{"key","value","ballot"}...]}`) under 3 subjects (one per
+ *              announcing node), no per-subject limit;
  * and the server's RSS after loading and after a restart, and the store's size on disk.
  */
 import { execFileSync } from "node:child_process";
@@ -15,6 +18,7 @@ import {
   DiscardPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType,
 } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
+import { encodeBatch } from "../protocol/wire.js";
 import { cleanup, natsServerBinary, startNats, type ServerHandle } from "../dev/servers.js";
 
 interface Row {
@@ -48,7 +52,9 @@ function duMb(dir: string): number {
   return bytes / 1e6;
 }
 
-async function measure(form: "per-key" | "bounded", keys: number): Promise<Row> {
+type Form = "per-key" | "bounded" | "log";
+
+async function measure(form: Form, keys: number, batch: number): Promise<Row> {
   const server: ServerHandle = await startNats();
   const nc = await connect({ servers: server.url });
   const jsm = await jetstreamManager(nc);
@@ -64,9 +70,13 @@ async function measure(form: "per-key" | "bounded", keys: number): Promise<Row> 
   const rssStartMb = rssMb(server.port);
   const started = performance.now();
   const inFlight = new Set<Promise<unknown>>();
-  for (let i = 0; i < keys; i++) {
-    const subject = form === "per-key" ? `bench.chosen.k${i}` : `bench.log.${i % 64}`;
-    const p = js.publish(subject, value).finally(() => inFlight.delete(p));
+  const step = form === "log" ? batch : 1;
+  for (let i = 0; i < keys; i += step) {
+    const subject = form === "per-key" ? `bench.chosen.k${i}` :
+      form === "bounded" ? `bench.log.${i % 64}` : `bench.log.${"ABC"[(i / step) % 3]}`;
+    const body = form !== "log" ? value : encodeBatch(Array.from({ length: Math.min(step, keys - i) },
+      (_, j) => ({ key: `k${i + j}`, value, ballot: `${1796554611805 + i + j}.A` })));
+    const p = js.publish(subject, body).finally(() => inFlight.delete(p));
     inFlight.add(p);
     if (inFlight.size >= 2000) await Promise.race(inFlight);
   }
@@ -78,16 +88,21 @@ async function measure(form: "per-key" | "bounded", keys: number): Promise<Row> 
   const rssRestartedMb = rssMb(server.port);
   const diskMb = duMb(server.dir);
   await server.stop();
-  return { form, keys, rssStartMb, rssLoadedMb, rssRestartedMb, diskMb, publishSeconds };
+  return { form: form === "log" ? `log, ${batch} per message` : form, keys, rssStartMb, rssLoadedMb, rssRestartedMb, diskMb, publishSeconds };
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { keys: { type: "string", default: "1000000" } } });
+  const { values } = parseArgs({ options: {
+    keys: { type: "string", default: "1000000" }, batch: { type: "string", default: "16" },
+    forms: { type: "string", default: "per-key,bounded,log" },
+  } });
   const keys = Number(values.keys);
+  const batch = Number(values.batch);
+  const forms = values.forms.split(",") as Form[];
   const version = execFileSync(natsServerBinary(), ["--version"]).toString().trim();
   const rows: Row[] = [];
   try {
-    for (const form of ["per-key", "bounded"] as const) rows.push(await measure(form, keys));
+    for (const form of forms) rows.push(await measure(form, keys, batch));
   } finally {
     await cleanup();
   }

@@ -1,4 +1,4 @@
-import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
+import type { ChosenLog, ChosenRecord } from "../adapters/jetstream/chosen-log.js";
 import type { AcceptorMaintenanceStore } from "../adapters/ports.js";
 import { ErrorCode } from "../protocol/codes.js";
 import type { ChosenEvent } from "../protocol/replies.js";
@@ -16,13 +16,27 @@ export interface RepairOptions {
 
 export const DEFAULT_REPAIR: RepairOptions = { intervalMs: 10_000, minAgeSeconds: 3, batchSize: 64 };
 
+/** What the repair needs of this node's learner, or of a follower of the log without one. */
+export interface LogSight {
+  /** When the follower last stood at the log's end: every announcement before it was read. */
+  caughtUpAt(): number;
+  /** The key's chosen event when this node holds it (its replica), else undefined. */
+  known(key: string): ChosenEvent | undefined;
+  /** Hands a value found by the repair to this node's replica (nothing without one). */
+  learn(key: string, value: string, ballot: string): void;
+}
+
 /**
- * Makes every value this acceptor accepted reach the chosen stream, even when its proposer
+ * Makes every value this acceptor accepted reach the chosen log, even when its proposer
  * crashed between the accept phase and the announcement: at start and then periodically it
- * takes the keys its store holds as accepted-but-not-seen-announced, and for each one not on
- * the stream finds the chosen value (quorum read, read repair) and announces it. Either way it
- * hands the value to this node's learner too: a key on the stream that the node never saw there
- * is one its consumer missed (a JetStream replica that fell behind without saying so).
+ * takes the keys its store holds as accepted-but-not-seen-on-the-log, and announces each one,
+ * with the value this node's replica holds or else the one a quorum read (and read repair)
+ * finds. The log cannot be asked about a key (it is not indexed by key): what this node has
+ * read from it decides. Its learner, or without one a follower that keeps no values
+ * (`AnnouncedWatch`), marks every key it reads as announced, so in steady state the work
+ * list holds only keys whose announcement was lost; a pass waits until that follower has read
+ * the log past the keys it takes up, so a key still on its way is not announced twice (which
+ * would be harmless: learners take the same value again as a no-op).
  */
 export class AnnouncementRepair {
   readonly #stop = new AbortController();
@@ -30,6 +44,9 @@ export class AnnouncementRepair {
   #timer: NodeJS.Timeout | null = null;
   /** Passes failing in a row (the store or JetStream down): logged while it lasts. */
   #failing: Ongoing | null = null;
+  /** The follower of the log when this node has no learner. */
+  readonly #watch: AnnouncedWatch | null;
+  readonly #sight: LogSight;
 
   constructor(
     private readonly store: Pick<AcceptorMaintenanceStore, "unannounced" | "markAnnounced">,
@@ -37,11 +54,15 @@ export class AnnouncementRepair {
     private readonly resolve: (key: string) => Promise<Learned | null>,
     private readonly log: Logger,
     private readonly options: RepairOptions = DEFAULT_REPAIR,
-    /** This node's learner, when it has one. */
-    private readonly learnLocally: (event: ChosenEvent) => void = () => undefined,
-  ) {}
+    /** This node's learner, when it has one; else the repair follows the log itself. */
+    learner: LogSight | null = null,
+  ) {
+    this.#watch = learner === null ? new AnnouncedWatch(chosenLog, store, log) : null;
+    this.#sight = learner ?? this.#watch as AnnouncedWatch;
+  }
 
   start(): void {
+    this.#watch?.start();
     const loop = () => {
       this.#failing ??= new Ongoing(this.log, REPEAT_LOG_INTERVAL_MS);
       const failing = this.#failing;
@@ -57,12 +78,24 @@ export class AnnouncementRepair {
 
   async stop(): Promise<void> {
     this.#stop.abort();
+    this.#watch?.stop();
     if (this.#timer !== null) clearTimeout(this.#timer);
     await this.#pass;
   }
 
-  /** One pass over the work list; returns the number of keys announced by it. */
+  /**
+   * One pass over the work list; returns the number of keys announced by it. Skipped while the
+   * follower has not read the log up to a second before the keys it would take up (accepted
+   * `minAgeSeconds` ago or earlier).
+   */
   async pass(): Promise<number> {
+    // Cheap (one stream info): a node of the version before may have set the old form back.
+    await this.chosenLog.keepForm();
+    const readUpTo = Date.now() - Math.max(0, this.options.minAgeSeconds * 1000 - 1000);
+    if (this.#sight.caughtUpAt() < readUpTo) {
+      this.log.debug({}, "announcement repair waits for this node's follower of the log");
+      return 0;
+    }
     let offset = 0;
     let announced = 0;
     while (!this.#stop.signal.aborted) {
@@ -79,27 +112,115 @@ export class AnnouncementRepair {
     return announced;
   }
 
-  async #repair(key: string): Promise<"on-stream" | "announced" | "not-chosen" | "failed"> {
+  async #repair(key: string): Promise<"announced" | "not-chosen" | "failed"> {
     try {
-      const onStream = await this.chosenLog.lookup(key);
-      if (onStream !== null) {
-        this.learnLocally(onStream);
-        return "on-stream";
+      // What this node's replica holds is chosen: no quorum read needed to announce it.
+      let event = this.#sight.known(key);
+      if (event === undefined) {
+        const learned = await this.resolve(key);
+        // A majority holds nothing: our accept was a minority's; whoever completes it announces.
+        if (learned === null) return "not-chosen";
+        event = chosenEventOf(learned);
+        this.#sight.learn(event.key, event.value, event.ballot);
       }
-      const learned = await this.resolve(key);
-      // A majority holds nothing: our accept was a minority's; whoever completes it announces.
-      if (learned === null) return "not-chosen";
-      const event = chosenEventOf(learned);
-      this.learnLocally(event);
-      const result = await this.chosenLog.announce(event);
-      if (result === "announced") {
-        this.log.info({ key, ballot: learned.ballot }, "announced a chosen value found by repair");
-      }
+      // Together with the other keys of this pass: one acknowledged message.
+      await this.chosenLog.announce(event);
+      this.log.info({ key, ballot: event.ballot }, "announced a chosen value found by repair");
       return "announced";
     } catch (err) {
       this.log.debug({ err, key }, "repair of key failed; retrying next pass");
       return "failed";
     }
+  }
+}
+
+/** How many messages back from the log's end a follower without a position starts. */
+export const WATCH_LOOKBACK_MESSAGES = 1000;
+
+/**
+ * For an acceptor on a node without a learner: follows the log without keeping values and
+ * marks every key it reads as announced, so the repair does not take them up. It starts a
+ * little before the log's end (what was announced just before this process started) and
+ * follows again where it stopped after a failure. A key it never saw is checked by the
+ * repair (one quorum read), so being late here costs work, never correctness.
+ */
+export class AnnouncedWatch implements LogSight {
+  readonly #stop = new AbortController();
+  readonly #seen: AnnouncedBatcher;
+  #stream: string | null = null;
+  #next = 0;
+  #atEnd = false;
+  #atEndAt = Number.NEGATIVE_INFINITY;
+  #failing: Ongoing | null = null;
+
+  constructor(
+    private readonly chosenLog: ChosenLog,
+    store: Pick<AcceptorMaintenanceStore, "markAnnounced">,
+    private readonly log: Logger,
+    private readonly retryMs = 1000,
+  ) {
+    this.#seen = new AnnouncedBatcher(store, log);
+  }
+
+  start(): void {
+    void this.#run();
+  }
+
+  stop(): void {
+    this.#stop.abort();
+  }
+
+  caughtUpAt(): number {
+    return this.#atEnd ? Date.now() : this.#atEndAt;
+  }
+
+  known(): undefined {
+    return undefined;
+  }
+
+  learn(): void {
+    // No replica on this node.
+  }
+
+  async #run(): Promise<void> {
+    const signal = this.#stop.signal;
+    while (!signal.aborted) {
+      this.#failing ??= new Ongoing(this.log, REPEAT_LOG_INTERVAL_MS);
+      const failing = this.#failing;
+      try {
+        await this.chosenLog.follow((record) => this.#onRecord(record),
+          (reason) => this.log.warn({ code: ErrorCode.BAD_REQUEST }, reason), signal,
+          (attached) => {
+            this.#onPosition(attached.pending);
+            failing.ended({ from: attached.from }, "following the chosen log for announcements");
+          },
+          (stream, last) => {
+            if (stream !== this.#stream) {
+              this.#stream = stream;
+              this.#next = Math.max(1, last + 1 - WATCH_LOOKBACK_MESSAGES);
+            }
+            return { from: this.#next };
+          });
+      } catch (err) {
+        if (signal.aborted) return;
+        failing.failed({ err, code: ErrorCode.UNAVAILABLE },
+          "cannot follow the chosen log for announcements; retrying every 1 s");
+      }
+      this.#atEnd = false;
+      await new Promise((resolve) => setTimeout(resolve, this.retryMs).unref());
+    }
+  }
+
+  #onRecord(record: ChosenRecord): void {
+    for (const event of record.events) this.#seen.add(event.key);
+    this.#next = record.sequence + 1;
+    this.#onPosition(record.pending);
+  }
+
+  #onPosition(pending: number): void {
+    if (this.#atEnd && pending > 0) this.#atEndAt = Date.now();
+    this.#atEnd = pending === 0;
+    if (this.#atEnd) this.#atEndAt = Date.now();
   }
 }
 

@@ -57,7 +57,7 @@ export const CAUGHT_UP_LOG_BEHIND_MIN = 1000;
 /** How long a learner waits before following the chosen stream again after its consumer failed. */
 export const FOLLOW_RETRY_MS = 1000;
 
-/** Stream messages applied in one transaction at most (more wait for the next one). */
+/** Chosen values applied in one transaction at most (more wait for the next one). */
 export const APPLY_BATCH_MAX = 1024;
 /** While catching up, how long a partial batch waits for more messages before it is written. */
 export const CATCH_UP_FLUSH_MS = 50;
@@ -65,7 +65,8 @@ export const CATCH_UP_FLUSH_MS = 50;
 /**
  * A read replica: the key → value store built from the chosen stream (from where it left off,
  * then live), serving `replica-get` from the store alone and `get` linearizably. With a key
- * filter (PAXOSKV_REPLICA_KEYS) it follows, stores and serves only the keys that match.
+ * filter (PAXOSKV_REPLICA_KEYS) it stores and serves only the keys that match (it reads every
+ * batch of the log: a batch mixes keys).
  */
 export class LearnerRole {
   /** Stream messages not yet applied (as JetStream reported with the last one). */
@@ -82,7 +83,9 @@ export class LearnerRole {
   #batchSequence: number | null = null;
   #flushQueued = false;
   #flushTimer: NodeJS.Timeout | null = null;
-  /** Stream messages applied since this process started (a resume reads only the new ones). */
+  /** When the follower last stood at the stream's end (ms since the epoch). */
+  #atEndAt = Number.NEGATIVE_INFINITY;
+  /** Chosen events read from the stream since this process started (a resume reads only the new ones). */
   #streamed = 0;
   /** Ends the current consumer; null after a failed write, until the learner follows again. */
   #following: AbortController | null = null;
@@ -136,7 +139,10 @@ export class LearnerRole {
         this.#followingLive = false;
         this.#behindMax = attached.pending;
         this.lag = Math.max(this.lag, attached.pending);
-        if (attached.pending === 0) this.attached = true;
+        if (attached.pending === 0) {
+          this.attached = true;
+          this.#atEndAt = Date.now();
+        }
         const fields = { from: attached.from, pending: attached.pending,
           size: this.replica.size, keys: this.replicaKeys };
         if (notFollowing.active) notFollowing.ended(fields, "following the chosen stream again");
@@ -149,7 +155,7 @@ export class LearnerRole {
             "the chosen stream was created anew since this replica applied it: reading it " +
             "from the start (the replica keeps its values)");
         }
-        return { from: this.replica.sequence + 1, keys: this.replicaKeys };
+        return { from: this.replica.sequence + 1 };
       });
     following.then(() => {
       if (superseded()) return;
@@ -175,14 +181,28 @@ export class LearnerRole {
   }
 
   #onRecord(record: ChosenRecord): void {
-    const { key, value, ballot } = record.event;
-    this.#streamed++;
-    this.#stage(key, value, ballot, record.sequence, record.pending > 0);
-    this.onStreamed(key);
+    this.#streamed += record.events.length;
+    // A write failed: what this consumer reads now is read again by the next one.
+    const staging = this.#following !== null && !this.#stop.signal.aborted;
+    for (const { key, value, ballot } of record.events) {
+      if (staging) this.#stage(key, value, ballot);
+      // Every key, this replica's or not: an acceptor on this node stops tracking it.
+      this.onStreamed(key);
+    }
+    // The message's sequence goes with all of its events: one transaction, never half a batch.
+    if (staging) {
+      this.#batchSequence = record.sequence;
+      this.#scheduleFlush(record.pending > 0);
+    }
     const wasBehind = this.lag > 0;
+    // Leaving the end: it stood there until this message came.
+    if (!wasBehind && record.pending > 0 && this.attached) this.#atEndAt = Date.now();
     this.lag = record.pending;
     this.#behindMax = Math.max(this.#behindMax, this.lag);
-    if (this.lag === 0) this.attached = true;
+    if (this.lag === 0) {
+      this.attached = true;
+      this.#atEndAt = Date.now();
+    }
     if (wasBehind && this.lag === 0) {
       // Under load a live learner is a few messages behind and back many times a second:
       // logging each one (info, the default level) put a write on the hot path.
@@ -217,22 +237,27 @@ export class LearnerRole {
 
   /** Records a chosen value; a second, different value for a key is logged, never stored. */
   learn(key: string, value: string, ballot: string | Chosen["ballot"]): void {
-    this.#stage(key, value, ballot, null, false);
+    if (this.#stop.signal.aborted) return;
+    this.#stage(key, value, ballot);
     this.#flush();
   }
 
   /**
-   * Adds a value to the next transaction (stream messages arrive in bursts: one transaction
-   * per burst, not per message), flushed once the current burst has been read.
+   * When this learner last stood at the stream's end: every announcement made before then
+   * has been read (now while it is there).
    */
-  #stage(key: string, value: string, ballot: string | Chosen["ballot"],
-    sequence: number | null, behind: boolean): void {
-    if (this.#stop.signal.aborted) return;
-    if (sequence !== null) {
-      // A write failed: what this consumer reads now is read again by the next one.
-      if (this.#following === null) return;
-      this.#batchSequence = sequence;
-    }
+  caughtUpAt(): number {
+    return this.attached && this.lag === 0 ? Date.now() : this.#atEndAt;
+  }
+
+  /** The chosen event of `key` when the replica holds it. */
+  known(key: string): ChosenEvent | undefined {
+    const held = this.replica.get(key);
+    return held === undefined ? undefined : chosenEventOf(held);
+  }
+
+  /** Adds a value to the next transaction (stream messages arrive in bursts: one per burst). */
+  #stage(key: string, value: string, ballot: string | Chosen["ballot"]): void {
     const b = typeof ballot === "string" ? parseBallotText(ballot) : ballot;
     if (b === null) {
       this.log.warn({ key, code: ErrorCode.BAD_REQUEST }, `chosen event with bad ballot ${ballot}`);
@@ -240,6 +265,10 @@ export class LearnerRole {
       // Outside the filter: not this replica's (a create or repair on this node may see one).
       this.#batch.push({ key, value, ballot: b });
     }
+  }
+
+  /** Writes the staged values once the current burst has been read, or at once when many. */
+  #scheduleFlush(behind: boolean): void {
     if (this.#batch.length >= APPLY_BATCH_MAX) this.#flush();
     else if (!behind && !this.#flushQueued) {
       this.#flushQueued = true;

@@ -1,6 +1,6 @@
 import { AuthorizationError } from "@nats-io/transport-node";
 import { AcceptorRegistry, registryBucket } from "../adapters/jetstream/acceptor-registry.js";
-import { ChosenLog } from "../adapters/jetstream/chosen-log.js";
+import { ChosenLog, type OpenOptions } from "../adapters/jetstream/chosen-log.js";
 import { isTransientJetStreamError } from "../adapters/jetstream/transient.js";
 import { connectNats, type NatsConnection } from "../adapters/nats/connection.js";
 import type { AcceptorStore, ReplicaStore } from "../adapters/ports.js";
@@ -115,7 +115,7 @@ async function startWith(
   stops.push(endpoints.stop);
 
   // Around them: streams JetStream lost made again, the status answer, the HTTP port.
-  const jetstreamWatch = new JetStreamWatch(nc, watchedStreams({ nc, config, chosenLog, registry,
+  const jetstreamWatch = new JetStreamWatch(nc, watchedStreams({ nc, config, log, chosenLog, registry,
     acceptor, proposer, learner, rebuild: repair.rebuild }), log, metrics);
   jetstreamWatch.start();
   stops.push(async () => jetstreamWatch.stop());
@@ -168,7 +168,7 @@ async function openStreams(
   nc: NatsConnection, config: NodeConfig, log: Logger,
 ): Promise<{ chosenLog: ChosenLog; registry: AcceptorRegistry | null }> {
   const chosenLog = await whenJetStreamAnswers(log, "the chosen stream",
-    () => ChosenLog.open(nc, config.prefix, config.streamReplicas));
+    () => ChosenLog.open(nc, config.prefix, config.streamReplicas, logOptions(config, log)));
   const registry = config.roles.includes("acceptor") || config.acceptorRedis !== undefined
     ? await whenJetStreamAnswers(log, "the acceptor registry",
       () => AcceptorRegistry.open(nc, config.prefix, config.streamReplicas)) : null;
@@ -177,23 +177,24 @@ async function openStreams(
 
 /** What the JetStream watch makes again when JetStream lost it, and what follows then. */
 function watchedStreams(parts: {
-  nc: NatsConnection; config: NodeConfig; chosenLog: ChosenLog;
+  nc: NatsConnection; config: NodeConfig; log: Logger; chosenLog: ChosenLog;
   registry: AcceptorRegistry | null; acceptor: RunningAcceptor | null;
   proposer: RunningProposer; learner: RunningLearner | null;
   rebuild: (() => Promise<unknown>) | null;
 }): WatchedStream[] {
-  const { nc, config, chosenLog, registry, learner } = parts;
+  const { nc, config, log, chosenLog, registry, learner } = parts;
   const watched: WatchedStream[] = [{
     name: "chosen-stream", stream: CHOSEN_STREAM,
     consequence: "Chosen values are safe in the acceptors: the node makes the stream again, " +
       "its learner follows it anew and rebuilds its replica from the acceptors, which " +
       "announces every chosen value again.",
     recreate: async () => {
-      await ChosenLog.open(nc, config.prefix, config.streamReplicas);
+      await ChosenLog.open(nc, config.prefix, config.streamReplicas, logOptions(config, log));
     },
     resume: async () => {
-      // What this replica holds is chosen: the new stream gets it back (one message per key,
-      // so learners announcing the same keys add nothing twice); the rebuild adds the rest.
+      // What this replica holds is chosen: the new stream gets it back (in batches; learners
+      // announcing the same keys add duplicates, which learners take as no-ops); the rebuild
+      // adds the rest.
       if (learner !== null) await reannounce(learner.role.replica, chosenLog, nc);
       learner?.role.refollow();
       void parts.rebuild?.();
@@ -233,6 +234,16 @@ function announcer(
  */
 function announceQuietly(nc: NatsConnection, chosenLog: ChosenLog, learned: Learned): void {
   if (!nc.isClosed()) chosenLog.announceQuietly(chosenEventOf(learned));
+}
+
+/** This node's subject of the chosen log, and a word in the log when it updates the stream. */
+function logOptions(config: NodeConfig, log: Logger): OpenOptions {
+  return {
+    announcer: config.nodeId,
+    onUpdated: (was) => log.warn({ stream: CHOSEN_STREAM, was }, "updated the chosen stream " +
+      "to the log form (batches under <prefix>.log.<node>, no per-subject limit); its older " +
+      "messages stay readable"),
+  };
 }
 
 /** Announces every value of the replica again, a page at a time (memory stays flat). */

@@ -44,8 +44,7 @@ export function startRepair(deps: RepairDeps): RunningRepair {
   const { nc, config, proposer, acceptor, learner } = deps;
   const repair = acceptor === null ? null :
     new AnnouncementRepair(acceptor.store, deps.chosenLog, proposer.resolve,
-      deps.log.child({ role: "acceptor" }), DEFAULT_REPAIR,
-      (event) => learner?.role.learn(event.key, event.value, event.ballot));
+      deps.log.child({ role: "acceptor" }), DEFAULT_REPAIR, learner?.role ?? null);
   repair?.start();
   const rebuilds = learner === null ? null : serveRebuild(nc, config,
     deps.log.child({ role: "learner" }), () => rebuildReplica({

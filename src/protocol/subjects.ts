@@ -25,6 +25,20 @@ export function publicWildcard(prefix: string, op: Operation): string {
   return `${prefix}.${op}.>`;
 }
 
+/**
+ * Where the chosen log's batches go: one subject per announcing node, a bounded set however
+ * many keys there are (per-key subjects cost every NATS server of the stream state per key).
+ * Not under `paxos.>`: the shipped NATS configuration lets clients publish only
+ * create/get/replica-get, so only nodes can write here either way.
+ */
+export function logSubject(prefix: string, announcer: string): string {
+  return `${prefix}.log.${announcer}`;
+}
+
+export function logWildcard(prefix: string): string {
+  return `${prefix}.log.>`;
+}
+
 /** The key part of a public subject, or null when the subject is not under `prefix.op.`. */
 export function keyOfSubject(prefix: string, op: Operation, subject: string): string | null {
   const head = `${prefix}.${op}.`;

@@ -247,7 +247,11 @@ export class BatchEncoder {
 
   /** Adds an item; returns a full batch that must be sent first, if adding it made one. */
   add(item: unknown): string | null {
-    const part = JSON.stringify(item);
+    return this.addEncoded(JSON.stringify(item));
+  }
+
+  /** `add` for an item already encoded as JSON. */
+  addEncoded(part: string): string | null {
     const size = Buffer.byteLength(part) + 1;
     const full = this.#parts.length > 0 &&
       (this.#bytes + size > this.bytesMax || this.#parts.length >= BATCH_ITEMS_MAX);

@@ -104,7 +104,7 @@ export const PAGE_SCRIPT = [
   "      tbody.appendChild(tr);",
   "    }",
   "    const stream = st.stream;",
-  "    $(\"stream\").textContent = stream ? `${stream.name}: ${stream.messages} chosen value(s), last sequence ${stream.lastSeq}` + (stream.lastTs && stream.messages > 0 ? ` at ${new Date(stream.lastTs).toLocaleTimeString()}` : \"\") : \"stream PAXOSKV_CHOSEN not readable\";",
+  "    $(\"stream\").textContent = stream ? `${stream.name}: ${stream.messages} message(s), last sequence ${stream.lastSeq}` + (stream.lastTs && stream.messages > 0 ? ` at ${new Date(stream.lastTs).toLocaleTimeString()}` : \"\") : \"stream PAXOSKV_CHOSEN not readable\";",
   "    $(\"cluster-errors\").textContent = st.errors.join(\"; \");",
   "    $(\"cluster-at\").textContent = `updated ${new Date(st.at).toLocaleTimeString()}`;",
   "  }",

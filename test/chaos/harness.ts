@@ -14,6 +14,7 @@ import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
 import type { ServerHandle } from "../../src/dev/servers.js";
 import { CHOSEN_STREAM } from "../../src/protocol/subjects.js";
+import { chosenEventsOf } from "../../src/adapters/jetstream/chosen-log.js";
 import { sleep } from "./workload.js";
 
 export const NODE_ROLES: Readonly<Record<string, string>> = {
@@ -221,7 +222,11 @@ export class Harness {
     }
   }
 
-  /** The chosen stream, key → value (read with an ordered consumer from the start). */
+  /**
+   * The chosen log, key → its first value (what learners keep), read with an ordered consumer
+   * from the start, in either message form. A key announced again with another value maps to
+   * a marker that matches no value, so the checker reports it.
+   */
   async streamMap(nc: NatsConnection): Promise<Map<string, string>> {
     const jsm: JetStreamManager = await jetstreamManager(nc, { checkAPI: false });
     const total = (await jsm.streams.info(CHOSEN_STREAM)).state.messages;
@@ -229,14 +234,14 @@ export class Harness {
     if (total === 0) return map;
     const consumer = await jetstream(nc).consumers.get(CHOSEN_STREAM);
     const messages = await consumer.consume();
-    const head = `${this.cluster.prefix}.chosen.`;
     const timer = setTimeout(() => void messages.close(), 30_000);
     for await (const msg of messages) {
-      try {
-        const event = JSON.parse(msg.string()) as { key?: string; value?: string };
-        if (typeof event.value === "string") map.set(msg.subject.slice(head.length), event.value);
-      } catch {
-        map.set(msg.subject.slice(head.length), "<malformed event>");
+      const read = chosenEventsOf(this.cluster.prefix, msg.subject, msg.data);
+      if (read.malformed.length > 0) map.set(`<malformed at ${msg.seq}>`, read.malformed.join("; "));
+      for (const event of read.events) {
+        const held = map.get(event.key);
+        if (held === undefined) map.set(event.key, event.value);
+        else if (held !== event.value) map.set(event.key, `<second value ${event.value}>`);
       }
       if (msg.info.pending === 0) break;
     }

@@ -129,6 +129,7 @@ describe("NATS authorization (docker/nats-server.conf)", () => {
     })();
     // Forged chosen events would poison every learner; deleting the stream would lose them.
     client.publish("paxoskv.chosen.authz.poison", JSON.stringify({ key: "authz.poison", value: "x", ballot: "1.zz" }));
+    client.publish("paxoskv.log.forged", JSON.stringify({ v: 1, items: [{ key: "authz.poison", value: "x", ballot: "1.zz" }] }));
     client.publish("$JS.API.STREAM.DELETE.PAXOSKV_CHOSEN", "");
     client.publish("paxoskv.trace-control", "{}");
     await client.flush();
@@ -136,11 +137,13 @@ describe("NATS authorization (docker/nats-server.conf)", () => {
     expect(await denied).toMatch(/Permissions Violation for Subscription to "paxoskv\.paxos\.>"/i);
     const all = errors.join("\n");
     expect(all).toMatch(/Publish to "paxoskv\.chosen\.authz\.poison"/);
+    expect(all).toMatch(/Publish to "paxoskv\.log\.forged"/);
     expect(all).toMatch(/Publish to "\$JS\.API\.STREAM\.DELETE\.PAXOSKV_CHOSEN"/);
     expect(all).toMatch(/Publish to "paxoskv\.trace-control"/);
     const jsm = await jetstreamManager(await as(NODE));
-    const info = await jsm.streams.info("PAXOSKV_CHOSEN", { subjects_filter: "paxoskv.chosen.authz.>" });
+    const info = await jsm.streams.info("PAXOSKV_CHOSEN", { subjects_filter: ">" });
     expect(info.state.subjects ?? {}).not.toHaveProperty("paxoskv.chosen.authz.poison");
+    expect(info.state.subjects ?? {}).not.toHaveProperty("paxoskv.log.forged");
   });
 });
 

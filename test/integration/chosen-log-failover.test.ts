@@ -47,7 +47,9 @@ it("chosen log: every follower catches up within 30 s after each NATS server of 
       // again from the start (learning is idempotent).
       void (async () => {
         while (!stop.signal.aborted) {
-          await log.follow((record) => keys.add(record.event.key), () => undefined, stop.signal)
+          await log.follow((record) => {
+            for (const event of record.events) keys.add(event.key);
+          }, () => undefined, stop.signal)
             .catch(() => undefined);
           await sleep(1000);
         }

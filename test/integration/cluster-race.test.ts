@@ -8,7 +8,7 @@ import { PaxosKvClient, type CreateResult } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
 import { PaxosKvError } from "../../src/protocol/codes.js";
 import {
-  AcceptorRedis, chosenSubjectCounts, majorityAccepted, mapLimit, poll,
+  AcceptorRedis, majorityAccepted, mapLimit, poll, readChosenLog,
 } from "./support/cluster-tools.js";
 import { cleanup } from "./support/servers.js";
 
@@ -149,17 +149,20 @@ describe("cluster - the seed race over NATS and Redis", () => {
     })));
   });
 
-  it("race - the chosen stream holds one message per key despite racing announcers",
-    async () => {
+  it("race - the chosen log holds every key with one value despite racing announcers, " +
+    "under one subject per node", async () => {
       const nc = (clients[0] as PaxosKvClient).nc;
       // Announcements are asynchronous after the reply: wait for them to settle.
       const expected = 1 + KEY_COUNT + 100;
-      const counts = await poll(`${expected} chosen events`, async () => {
-        const now = await chosenSubjectCounts(nc, cluster.prefix);
-        return now.messages >= expected ? now : undefined;
+      const log = await poll(`${expected} chosen keys`, async () => {
+        const now = await readChosenLog(nc, cluster.prefix);
+        return now.events.size >= expected ? now : undefined;
       }, { timeoutMs: 15_000, intervalMs: 100 });
-      expect(counts.messages).toBe(expected);
-      expect(Object.keys(counts.subjects)).toHaveLength(expected);
-      expect(Object.values(counts.subjects).every((n) => n === 1)).toBe(true);
+      expect(log.events.size).toBe(expected);
+      for (const [key, events] of log.events) {
+        expect(new Set(events.map((e) => e.value)).size, key).toBe(1);
+      }
+      expect(Object.keys(log.subjects).every((s) => /^paxoskv\.log\.[ABC]$/.test(s)),
+        JSON.stringify(log.subjects)).toBe(true);
     });
 });

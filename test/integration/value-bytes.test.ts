@@ -91,13 +91,23 @@ function valueHex(reply: Record<string, unknown>): string {
   return hex(bytesOf(reply.value as string));
 }
 
-/** The chosen event of `key` as stored in the stream, decoded by the test. */
+/**
+ * The chosen event of `key` as stored in the stream (in a batch of the chosen log), decoded
+ * by the test; the newest messages first (this file's keys are few and recent).
+ */
 async function storedEvent(key: string): Promise<Record<string, unknown>> {
   const jsm = await jetstreamManager(nc);
-  const stored = await poll(`the chosen event of ${key}`, async () =>
-    (await jsm.streams.getMessage(CHOSEN_STREAM, { last_by_subj: subject("chosen", key) })) ??
-      undefined, { timeoutMs: 10_000, intervalMs: 50 });
-  return JSON.parse(exact.decode(stored.data)) as Record<string, unknown>;
+  return poll(`the chosen event of ${key}`, async () => {
+    const last = (await jsm.streams.info(CHOSEN_STREAM)).state.last_seq;
+    for (let seq = last; seq >= Math.max(1, last - 200); seq--) {
+      const msg = await jsm.streams.getMessage(CHOSEN_STREAM, { seq });
+      if (msg === null) continue;
+      const batch = JSON.parse(exact.decode(msg.data)) as { items?: Record<string, unknown>[] };
+      const event = batch.items?.find((e) => e.key === key);
+      if (event !== undefined) return event;
+    }
+    return undefined;
+  }, { timeoutMs: 10_000, intervalMs: 50 });
 }
 
 /** Every acceptor's accepted value of `key` as raw bytes from its Redis (hex). */

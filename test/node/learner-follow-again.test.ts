@@ -23,7 +23,7 @@ it("learner: follows the chosen stream again after its consumer failed to attach
     async follow(onRecord: (r: ChosenRecord) => void, _bad: unknown, signal: AbortSignal): Promise<void> {
       calls++;
       if (calls === 1) throw new Error("timeout");
-      onRecord({ event: { key: "k", value: "v", ballot: "1.A" }, sequence: 1, pending: 0 });
+      onRecord({ events: [{ key: "k", value: "v", ballot: "1.A" }], sequence: 1, pending: 0 });
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
     },
   } as unknown as ChosenLog;
@@ -66,7 +66,7 @@ it("learner: resumes after its recorded sequence, and from the start of a stream
         starts.push(from);
         if (starts.length === 1) {
           for (const sequence of [1, 2, 3]) {
-            onRecord({ event: { key: `k${sequence}`, value: "v", ballot: "1.A" }, sequence,
+            onRecord({ events: [{ key: `k${sequence}`, value: "v", ballot: "1.A" }], sequence,
               pending: 3 - sequence });
           }
         }
@@ -91,7 +91,7 @@ it("learner: behind the stream, it writes in large batches, and a partial one wi
       : Promise<void> {
       // Three messages read while 100 more wait: then nothing (a stalled consumer).
       for (const sequence of [1, 2, 3]) {
-        onRecord({ event: { key: `k${sequence}`, value: "v", ballot: "1.A" }, sequence,
+        onRecord({ events: [{ key: `k${sequence}`, value: "v", ballot: "1.A" }], sequence,
           pending: 100 });
       }
       await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
@@ -155,7 +155,7 @@ it("learner: after a failed replica write it follows the stream again and stores
         calls++;
         startOf("s1");
         onAttached({ from: 1, pending: 0 });
-        onRecord({ event: { key: "k", value: "v", ballot: "1.A" }, sequence: 1, pending: 0 });
+        onRecord({ events: [{ key: "k", value: "v", ballot: "1.A" }], sequence: 1, pending: 0 });
         await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
       },
     } as unknown as ChosenLog;

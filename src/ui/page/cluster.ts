@@ -82,7 +82,8 @@ function renderCluster(st: ClusterStatus): void {
   }
   const stream = st.stream;
   // The name is CHOSEN_STREAM's; protocol/subjects.ts is not the page's to import (Buffer).
-  $("stream").textContent = stream ? `${stream.name}: ${stream.messages} chosen value(s), ` +
+  // Messages, not keys: a message of the chosen log is a batch of chosen events.
+  $("stream").textContent = stream ? `${stream.name}: ${stream.messages} message(s), ` +
     `last sequence ${stream.lastSeq}` + (stream.lastTs && stream.messages > 0
       ? ` at ${new Date(stream.lastTs).toLocaleTimeString()}` : "")
     : "stream PAXOSKV_CHOSEN not readable";

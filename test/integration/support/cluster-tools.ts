@@ -2,12 +2,14 @@
  * Helpers for the tests that run whole clusters (`startLocalCluster`): bounded polling, the
  * acceptors' Redis read directly, raw NATS requests that collect every reply, stream counts.
  */
-import { jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
   connect, createInbox, type Msg, type NatsConnection,
 } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
 import type { LocalCluster, NodeProcess } from "../../../src/dev/cluster.js";
+import { chosenEventsOf } from "../../../src/adapters/jetstream/chosen-log.js";
+import type { ChosenEvent } from "../../../src/protocol/replies.js";
 import { CHOSEN_STREAM } from "../../../src/protocol/subjects.js";
 import { cleanup, freePort } from "./servers.js";
 
@@ -168,13 +170,52 @@ export async function requestJson(
   return JSON.parse(msg.string()) as unknown;
 }
 
-/** Messages per subject in the chosen stream (`paxoskv.chosen.<key>` → count). */
-export async function chosenSubjectCounts(
-  nc: NatsConnection, prefix: string,
-): Promise<{ messages: number; subjects: Record<string, number> }> {
+/** What the chosen log holds: each key's events (duplicates included), messages per subject. */
+export interface LogContents {
+  readonly events: Map<string, ChosenEvent[]>;
+  readonly messages: number;
+  readonly lastSequence: number;
+  readonly subjects: Record<string, number>;
+}
+
+/** Reads the whole chosen log (either message form) with an ordered consumer. */
+export async function readChosenLog(nc: NatsConnection, prefix: string): Promise<LogContents> {
   const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(CHOSEN_STREAM, { subjects_filter: `${prefix}.chosen.>` });
-  return { messages: info.state.messages, subjects: info.state.subjects ?? {} };
+  const info = await jsm.streams.info(CHOSEN_STREAM, { subjects_filter: ">" });
+  const events = new Map<string, ChosenEvent[]>();
+  const subjects = info.state.subjects ?? {};
+  const lastSequence = info.state.last_seq;
+  if (info.state.messages === 0) return { events, messages: 0, lastSequence, subjects };
+  const consumer = await jetstream(nc).consumers.get(CHOSEN_STREAM);
+  const messages = await consumer.consume();
+  const timer = setTimeout(() => void messages.close(), 20_000);
+  try {
+    for await (const msg of messages) {
+      const read = chosenEventsOf(prefix, msg.subject, msg.data);
+      if (read.malformed.length > 0) throw new Error(`${read.malformed.join("; ")} at ${msg.seq}`);
+      for (const event of read.events) {
+        const list = events.get(event.key) ?? [];
+        list.push(event);
+        events.set(event.key, list);
+      }
+      if (msg.seq >= info.state.last_seq) break;
+    }
+  } finally {
+    clearTimeout(timer);
+    await messages.close();
+  }
+  return { events, messages: info.state.messages, lastSequence, subjects };
+}
+
+/** The key's chosen event on the log, or undefined; throws if the log holds two values. */
+export async function eventOnLog(
+  nc: NatsConnection, prefix: string, key: string,
+): Promise<ChosenEvent | undefined> {
+  const events = (await readChosenLog(nc, prefix)).events.get(key) ?? [];
+  if (new Set(events.map((e) => e.value)).size > 1) {
+    throw new Error(`two values for ${key} on the log: ${JSON.stringify(events)}`);
+  }
+  return events[0];
 }
 
 export function connectTo(cluster: LocalCluster): Promise<NatsConnection> {
