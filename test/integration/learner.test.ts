@@ -26,6 +26,14 @@ let nc: NatsConnection;
 let chosenLog: ChosenLog;
 let learner: NodeProcess;
 let acceptorNodes: NodeProcess[];
+let orphanRepairLogged = false;
+
+/** Keys the acceptor nodes' repair announced, from their logs. */
+function repairedKeys(): string[] {
+  return acceptorNodes.flatMap((node) => node.output().split("\n"))
+    .flatMap((l) => /"key":"([^"]*)".*"msg":"announced a chosen value found by repair"/
+      .exec(l)?.[1] ?? []);
+}
 /** Every key chosen in this file with its value: the stream must end up with exactly these. */
 const chosen = new Map<string, string>();
 /** Keys for which this file put a second, forged value on the log. */
@@ -343,6 +351,10 @@ describe("learner - a proposer killed between accept and announcement", () => {
     chosen.set(key, "unread-value");
     expectEventAtOrAbove(event, key, "unread-value", round);
     await waitReplicaHolds(new Map([[key, "unread-value"]]));
+    // Looked for now: a node's output keeps only its last 20,000 characters, and later
+    // repairs (e.g. after the NATS restart) can push this line out of it.
+    orphanRepairLogged = await poll("the orphan's repair in an acceptor node's log", async () =>
+      repairedKeys().includes(key) ? true : undefined);
   });
 
   it("learner - in the end the log holds every chosen key with its value, and the replica " +
@@ -366,11 +378,8 @@ describe("learner - a proposer killed between accept and announcement", () => {
     // The initial keys were created on a healthy cluster long before (more than a pass of
     // the repair and its minimum age ago): none may have been taken for a lost announcement.
     // (A node's output keeps its last 20,000 characters: a cut first line is skipped.)
-    const repaired = acceptorNodes.flatMap((node) => node.output().split("\n"))
-      .flatMap((l) => /"key":"([^"]*)".*"msg":"announced a chosen value found by repair"/
-        .exec(l)?.[1] ?? []);
-    expect(repaired.filter((key) => key.startsWith("initial."))).toEqual([]);
+    expect(repairedKeys().filter((key) => key.startsWith("initial."))).toEqual([]);
     // The orphan the repair had to announce (above) shows that these lines are looked for.
-    expect(repaired).toContain("orphan.unread");
+    expect(orphanRepairLogged).toBe(true);
   });
 });
