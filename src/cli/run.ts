@@ -2,7 +2,7 @@
  * The paxoskv CLI. Loaded by src/cli/main.ts once it has checked the Node.js version: this
  * module and what it imports may use any API of the Node.js that package.json "engines" names.
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { AuthorizationError, ConnectionError } from "@nats-io/transport-node";
 import { decodeUtf8 } from "../adapters/nats/connection.js";
@@ -56,6 +56,11 @@ const USAGE = `usage:
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]
                  [--workloads REGEX]  (only the workloads whose name matches)
                  paxoskv vs NATS KV (R1, R3, R3 sync always) and etcd on local servers (npm run bench)
+  paxoskv bench  --scale N [--value-bytes 24] [--concurrency 256] [--nats-servers 1|3]
+                 [--skip-rebuild] [--graph FILE.png] [--out DIR]   N creates on a local cluster:
+                 throughput, latency and every process's memory every 10 %, a learner restart,
+                 a full rebuild (docs/benchmarks.md, "Scale"); --from RUN.json --graph FILE.png
+                 graphs an earlier run
 client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX,
 PAXOSKV_NATS_TLS_CA, PAXOSKV_NATS_TLS_CERT, PAXOSKV_NATS_TLS_KEY`;
 
@@ -333,7 +338,12 @@ async function runBenchCommand(args: string[]): Promise<number> {
     "soak-roles": { type: "string", default: "proposer,acceptor,learner" },
     out: { type: "string", default: "bench/results" },
     workloads: { type: "string", default: "" },
+    scale: { type: "string" }, "value-bytes": { type: "string" },
+    concurrency: { type: "string" }, "nats-servers": { type: "string" },
+    "skip-rebuild": { type: "boolean", default: false }, graph: { type: "string" },
+    from: { type: "string" },
   } });
+  if (values.scale !== undefined || values.from !== undefined) return runScaleCommand(values);
   const { runBench, formatHeadline, formatResults, writeResults } = await import("../bench/run.js");
   const results = await runBench({
     seqOps: Number(values.seq), parOps: Number(values.par), soakSeconds: Number(values.soak),
@@ -346,6 +356,37 @@ async function runBenchCommand(args: string[]): Promise<number> {
   if (headline !== "") console.log(`\n${headline}`);
   console.log(`\nJSON: ${writeResults(results, values.out)}`);
   return 0;
+}
+
+/** `bench --scale N` (or `--from results.json --graph out.png`: a graph of an earlier run). */
+async function runScaleCommand(values: {
+  scale?: string; "value-bytes"?: string; concurrency?: string; "nats-servers"?: string;
+  "skip-rebuild": boolean; graph?: string; from?: string; out: string;
+}): Promise<number> {
+  const { formatScale, runScale, writeScale } = await import("../bench/scale.js");
+  let result;
+  if (values.from !== undefined) {
+    result = JSON.parse(readFileSync(values.from, "utf8")) as Awaited<ReturnType<typeof runScale>>;
+  } else {
+    const natsServers = wholeNumber("nats-servers", values["nats-servers"], 1, 1);
+    if (natsServers !== 1 && natsServers !== 3) {
+      throw new PaxosKvError(ErrorCode.BAD_REQUEST, "--nats-servers must be 1 or 3");
+    }
+    result = await runScale({
+      keys: wholeNumber("scale", values.scale, 0, 10),
+      valueBytes: wholeNumber("value-bytes", values["value-bytes"], 24, 8),
+      concurrency: wholeNumber("concurrency", values.concurrency, 256, 1),
+      natsServers, acceptors: "redis", rebuild: !values["skip-rebuild"],
+    });
+    console.log(`\nJSON: ${writeScale(result, values.out)}`);
+  }
+  console.log(formatScale(result));
+  if (values.graph !== undefined) {
+    const { writeScaleGraph } = await import("../bench/scale-graph.js");
+    await writeScaleGraph(result, values.graph);
+    console.log(`graph: ${values.graph}`);
+  }
+  return result.errors === 0 ? 0 : 1;
 }
 
 /** Prints every node's status; exit 1 when no node answers, one is not ready or not voting. */
