@@ -32,8 +32,6 @@ export interface ScaleOptions {
   readonly acceptors: AcceptorStoreKind;
   /** Run the full rebuild at the end. */
   readonly rebuild: boolean;
-  /** Extra environment for every node (e.g. `MALLOC_ARENA_MAX`). */
-  readonly nodeEnv?: Readonly<Record<string, string>>;
 }
 
 export type AcceptorStoreKind = "redis";
@@ -66,6 +64,10 @@ export interface NodeSample {
   readonly id: string;
   readonly rssMb: number;
   readonly heapUsedMb: number;
+  /** The V8 heap in use after the last full collection (garbage excluded). */
+  readonly heapLiveMb: number;
+  /** What V8 has reserved for its heap (in RSS once touched). */
+  readonly heapTotalMb: number;
   readonly externalMb: number;
   readonly replicaDiskMb: number;
   readonly replicaKeys: number;
@@ -90,6 +92,8 @@ export interface RestartResult {
   readonly node: string;
   /** From the start of the process to /readyz 200. */
   readonly readyMs: number;
+  /** From the start of the process until its replica holds every key again. */
+  readonly caughtUpMs: number;
   /** The stream sequence the learner asked for first (its replica's + 1), and how many were pending then. */
   readonly from: number;
   readonly pending: number;
@@ -121,7 +125,10 @@ export async function runScale(o: ScaleOptions, progress = new Progress()): Prom
   if (!(o.valueBytes >= 8 && o.valueBytes <= 1024)) throw new Error("--value-bytes: 8 to 1024");
   try {
     const cluster = await startLocalCluster({
-      logLevel: "info", natsClusterSize: o.natsServers, env: { ...o.nodeEnv },
+      logLevel: "info", natsClusterSize: o.natsServers,
+      // Full collections on request (NodeProcess.collectGarbage): the live heap at each sample.
+      nodeExecArgv: ["--expose-gc",
+        ...(process.env.PAXOSKV_NODE_EXEC_ARGV ?? "").split(" ").filter((a) => a !== "")],
     });
     const stores = await acceptorStores(o.acceptors, cluster);
     const nodes = await Promise.all(cluster.acceptors.map(async (id) => cluster.spawnNode(id,
@@ -228,12 +235,18 @@ async function load(
   return { samples: await Promise.all(pending), errors };
 }
 
+/** RSS and heap as they are under load; then the live heap after a full collection. */
 async function sampleNode(node: NodeProcess): Promise<NodeSample> {
+  const rss = rssMb(node.pid);
   const metrics = await nodeMetrics(node);
+  await node.collectGarbage();
+  const after = await nodeMetrics(node);
   const dir = node.env.PAXOSKV_DATA_DIR ?? "";
   return {
-    id: node.id, rssMb: rssMb(node.pid),
+    id: node.id, rssMb: rss,
     heapUsedMb: metric(metrics, "paxoskv_process_nodejs_heap_size_used_bytes") / 1e6,
+    heapLiveMb: metric(after, "paxoskv_process_heap_live_bytes") / 1e6,
+    heapTotalMb: metric(metrics, "paxoskv_process_nodejs_heap_size_total_bytes") / 1e6,
     externalMb: metric(metrics, "paxoskv_process_nodejs_external_memory_bytes") / 1e6,
     replicaDiskMb: duBytes(dir) / 1e6,
     replicaKeys: metric(metrics, "paxoskv_replica_keys"),
@@ -278,6 +291,7 @@ async function restartLearner(node: NodeProcess, keys: number): Promise<RestartR
   }
   const readyMs = performance.now() - t0;
   await caughtUp(node, keys, 600_000);
+  const caughtUpMs = performance.now() - t0;
   const attached = node.output().split("\n").flatMap((line) => {
     try {
       const entry = JSON.parse(line) as { msg?: string; from?: number; pending?: number };
@@ -287,7 +301,7 @@ async function restartLearner(node: NodeProcess, keys: number): Promise<RestartR
     }
   })[0];
   return {
-    node: node.id, readyMs, from: attached?.from ?? NaN, pending: attached?.pending ?? NaN,
+    node: node.id, readyMs, caughtUpMs, from: attached?.from ?? NaN, pending: attached?.pending ?? NaN,
     rssMb: rssMb(node.pid),
   };
 }
@@ -353,6 +367,70 @@ function duBytes(dir: string): number {
   return bytes;
 }
 
+/**
+ * The bounds a run must keep (`shapeViolations`), derived in docs/benchmarks.md ("Scale"):
+ * - the live heap (after a full collection) holds nothing per key: from the 20 % sample to the
+ *   end it may grow by LIVE_BYTES_PER_KEY per key created meanwhile (a key kept in a Map costs
+ *   over 100 B) plus LIVE_NOISE_MB (what the creates in flight hold at the moment of a GC,
+ *   code V8 compiles late);
+ * - RSS: V8 reserves heap ahead of use by a policy of allocation rate and time, not keys, and
+ *   settles within RSS_SETTLE_MB of where it is at 20 %; beyond that, RSS_FACTOR;
+ * - a learner restart resumes from its recorded sequence (starts past every key, nothing
+ *   pending) and is ready within RESTART_READY_MS, whatever N.
+ */
+export const SHAPE = {
+  LIVE_BYTES_PER_KEY: 25, LIVE_NOISE_MB: 4, RSS_FACTOR: 1.5, RSS_SETTLE_MB: 64,
+  RESTART_READY_MS: 10_000,
+} as const;
+
+/** What in `r` breaks the shape (empty: none). */
+export function shapeViolations(r: ScaleResult): string[] {
+  const out: string[] = [];
+  const n = r.options.keys;
+  if (r.errors > 0) out.push(`${r.errors} creates failed`);
+  const last = r.samples[r.samples.length - 1];
+  const fifth = r.samples.find((s) => s.keys >= Math.round(n / 5));
+  if (last === undefined || fifth === undefined || last.keys !== n) {
+    return [...out, "the run has no samples at 20 % and at the end"];
+  }
+  for (const node of last.nodes) {
+    const baseLive = fifth.nodes.find((x) => x.id === node.id)?.heapLiveMb ?? NaN;
+    const allowed = baseLive + ((n - fifth.keys) * SHAPE.LIVE_BYTES_PER_KEY) / 1e6 +
+      SHAPE.LIVE_NOISE_MB;
+    if (!(node.heapLiveMb <= allowed)) {
+      out.push(`node ${node.id}: live heap ${node.heapLiveMb.toFixed(1)} MB at ${n} keys > ` +
+        `${allowed.toFixed(1)} MB allowed (${baseLive.toFixed(1)} MB at ${fifth.keys} keys)`);
+    }
+    const rss20 = fifth.nodes.find((x) => x.id === node.id)?.rssMb ?? NaN;
+    const rssAllowed = SHAPE.RSS_FACTOR * rss20 + SHAPE.RSS_SETTLE_MB;
+    if (!(node.rssMb <= rssAllowed)) {
+      out.push(`node ${node.id}: RSS ${mb(node.rssMb)} MB at ${n} keys > ${mb(rssAllowed)} MB ` +
+        `allowed (${mb(rss20)} MB at ${fifth.keys} keys)`);
+    }
+    const minDisk = (n * r.options.valueBytes) / 1e6;
+    if (!(node.replicaDiskMb >= minDisk)) {
+      out.push(`node ${node.id}: replica on disk ${node.replicaDiskMb.toFixed(1)} MB < the ` +
+        `${minDisk.toFixed(1)} MB of values it holds`);
+    }
+  }
+  const rs = r.restart;
+  if (!(rs.from > n && rs.pending === 0)) {
+    out.push(`restart of ${rs.node} read the stream from ${rs.from} with ${rs.pending} pending: ` +
+      `not a resume past ${n} keys`);
+  }
+  if (!(rs.readyMs <= SHAPE.RESTART_READY_MS)) {
+    out.push(`restart of ${rs.node}: ready in ${rs.readyMs.toFixed(0)} ms > ${SHAPE.RESTART_READY_MS}`);
+  }
+  for (const report of r.rebuild?.reports ?? []) {
+    const rep = report as { ok?: boolean; node?: string; failed?: number };
+    if (rep.ok !== true || rep.failed !== 0) out.push(`rebuild: ${JSON.stringify(report)}`);
+  }
+  if (r.rebuild !== null && r.rebuild.reports.length !== r.samples[0]?.nodes.length) {
+    out.push(`rebuild: ${r.rebuild.reports.length} learners answered`);
+  }
+  return out;
+}
+
 const mb = (x: number) => (Number.isFinite(x) ? x.toFixed(0) : "?");
 const range = (xs: readonly number[]) => {
   const lo = Math.min(...xs);
@@ -363,7 +441,7 @@ const range = (xs: readonly number[]) => {
 /** The run as Markdown: one row per tenth (ranges over the three nodes / acceptors), then the end. */
 export function formatScale(r: ScaleResult): string {
   const o = r.options;
-  const head = ["keys", "creates/s", "p50 / p99 ms", "node RSS MB", "node heap used MB",
+  const head = ["keys", "creates/s", "p50 / p99 ms", "node RSS MB", "node heap used / live MB",
     "replica on disk MB", "acceptor Redis MB", "B per key (Redis)", "NATS RSS MB"];
   const lines = [
     `${o.keys.toLocaleString("en")} creates of ${o.valueBytes}-byte values, ${o.concurrency} in ` +
@@ -375,7 +453,8 @@ export function formatScale(r: ScaleResult): string {
     lines.push(`| ${[
       s.keys.toLocaleString("en"), s.keys === 0 ? "" : s.createsPerSec.toFixed(0),
       s.keys === 0 ? "" : `${s.p50Ms.toFixed(1)} / ${s.p99Ms.toFixed(1)}`,
-      range(s.nodes.map((n) => n.rssMb)), range(s.nodes.map((n) => n.heapUsedMb)),
+      range(s.nodes.map((n) => n.rssMb)),
+      `${range(s.nodes.map((n) => n.heapUsedMb))} / ${range(s.nodes.map((n) => n.heapLiveMb))}`,
       range(s.nodes.map((n) => n.replicaDiskMb)), range(s.acceptors.map((a) => a.usedMemoryMb)),
       s.keys === 0 ? "" : range(s.acceptors.map((a) => a.bytesPerKey)),
       s.natsRssMb.map(mb).join(", "),
@@ -383,7 +462,7 @@ export function formatScale(r: ScaleResult): string {
   }
   const rs = r.restart;
   lines.push("", `Learner restart (${rs.node}, SIGKILL then start): /readyz in ` +
-    `${rs.readyMs.toFixed(0)} ms, resumed at stream sequence ${rs.from} with ${rs.pending} ` +
+    `${rs.readyMs.toFixed(0)} ms, every key held in ${rs.caughtUpMs.toFixed(0)} ms, resumed at stream sequence ${rs.from} with ${rs.pending} ` +
     `pending (a replay starts at 1), RSS ${mb(rs.rssMb)} MB after.`);
   if (r.rebuild !== null) {
     lines.push(`Full rebuild on request (every learner): ${(r.rebuild.ms / 1000).toFixed(1)} s, ` +

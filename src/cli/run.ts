@@ -177,6 +177,15 @@ async function runNode(args: string[]): Promise<number> {
     process.exit(1);
   });
   const node = await startNode(config, { log, openStore: openRedisStore, page: createUi });
+  // A parent that started us with --expose-gc (`bench --scale`) asks for full collections, so
+  // that the live heap it reads next (paxoskv_process_heap_live_bytes) is what is really held.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (process.send !== undefined && gc !== undefined) {
+    process.on("message", (message) => {
+      if (message === "gc") gc();
+      setTimeout(() => process.send?.("gc done"), 50); // the GC observer has noted it by then
+    });
+  }
   // A parent that spawned us with an IPC channel (`paxoskv dev`, tests) waits for this.
   process.send?.("ready");
   process.channel?.unref();
@@ -363,7 +372,7 @@ async function runScaleCommand(values: {
   scale?: string; "value-bytes"?: string; concurrency?: string; "nats-servers"?: string;
   "skip-rebuild": boolean; graph?: string; from?: string; out: string;
 }): Promise<number> {
-  const { formatScale, runScale, writeScale } = await import("../bench/scale.js");
+  const { formatScale, runScale, shapeViolations, writeScale } = await import("../bench/scale.js");
   let result;
   if (values.from !== undefined) {
     result = JSON.parse(readFileSync(values.from, "utf8")) as Awaited<ReturnType<typeof runScale>>;
@@ -386,7 +395,10 @@ async function runScaleCommand(values: {
     await writeScaleGraph(result, values.graph);
     console.log(`graph: ${values.graph}`);
   }
-  return result.errors === 0 ? 0 : 1;
+  const violations = shapeViolations(result);
+  console.log(violations.length === 0 ? "shape: memory flat in the keys, restart resumed, 0 errors" :
+    `shape violated:\n${violations.map((v) => `- ${v}`).join("\n")}`);
+  return violations.length === 0 ? 0 : 1;
 }
 
 /** Prints every node's status; exit 1 when no node answers, one is not ready or not voting. */
