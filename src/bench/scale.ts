@@ -63,6 +63,8 @@ export async function acceptorStores(
 export interface NodeSample {
   readonly id: string;
   readonly rssMb: number;
+  /** User and system CPU time of the process so far. */
+  readonly cpuSeconds: number;
   readonly heapUsedMb: number;
   /** The V8 heap in use after the last full collection (garbage excluded). */
   readonly heapLiveMb: number;
@@ -222,7 +224,11 @@ async function load(
           rate: (done - tenthDone) / ((now - tenthStarted) / 1000),
           p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors: tenthErrors,
         };
-        pending.push(sampleAt(done, (now - started) / 1000, measured));
+        pending.push(sampleAt(done, (now - started) / 1000, measured).then((sample) => {
+          // A long run says where it is (the progress bar is drawn on a terminal only).
+          if (!process.stderr.isTTY) process.stderr.write(`${formatRow(sample, null)}\n`);
+          return sample;
+        }));
         latencies = [];
         tenthErrors = 0;
         tenthStarted = now;
@@ -243,7 +249,7 @@ async function sampleNode(node: NodeProcess): Promise<NodeSample> {
   const after = await nodeMetrics(node);
   const dir = node.env.PAXOSKV_DATA_DIR ?? "";
   return {
-    id: node.id, rssMb: rss,
+    id: node.id, rssMb: rss, cpuSeconds: cpuSeconds(node.pid),
     heapUsedMb: metric(metrics, "paxoskv_process_nodejs_heap_size_used_bytes") / 1e6,
     heapLiveMb: metric(after, "paxoskv_process_heap_live_bytes") / 1e6,
     heapTotalMb: metric(metrics, "paxoskv_process_nodejs_heap_size_total_bytes") / 1e6,
@@ -348,6 +354,18 @@ function natsPid(port: number): number | undefined {
   }
 }
 
+/** User and system CPU time of a process so far (clock ticks of 10 ms), NaN when it is gone. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return NaN;
   try {
@@ -438,32 +456,41 @@ const range = (xs: readonly number[]) => {
   return mb(lo) === mb(hi) ? mb(lo) : `${mb(lo)}–${mb(hi)}`;
 };
 
-/** The run as Markdown: one row per tenth (ranges over the three nodes / acceptors), then the end. */
+const HEAD = ["keys", "creates/s", "p50 / p99 ms", "nodes' CPU µs per create", "node RSS MB",
+  "node heap used / live MB", "replica on disk MB", "acceptor Redis MB", "B per key (Redis)",
+  "NATS RSS MB"];
+
+/** One sample as a table row (ranges over the three nodes / acceptors). */
+function formatRow(s: ScaleSample, previous: ScaleSample | null): string {
+  const cpu = (x: ScaleSample) => x.nodes.reduce((sum, n) => sum + n.cpuSeconds, 0);
+  const cpuPerCreate = previous === null || s.keys === previous.keys ? "" :
+    ((cpu(s) - cpu(previous)) * 1e6 / (s.keys - previous.keys)).toFixed(0);
+  return `| ${[
+    s.keys.toLocaleString("en"), s.keys === 0 ? "" : s.createsPerSec.toFixed(0),
+    s.keys === 0 ? "" : `${s.p50Ms.toFixed(1)} / ${s.p99Ms.toFixed(1)}`, cpuPerCreate,
+    range(s.nodes.map((n) => n.rssMb)),
+    `${range(s.nodes.map((n) => n.heapUsedMb))} / ${range(s.nodes.map((n) => n.heapLiveMb))}`,
+    range(s.nodes.map((n) => n.replicaDiskMb)), range(s.acceptors.map((a) => a.usedMemoryMb)),
+    s.keys === 0 ? "" : range(s.acceptors.map((a) => a.bytesPerKey)),
+    s.natsRssMb.map(mb).join(", "),
+  ].join(" | ")} |`;
+}
+
+/** The run as Markdown: one row per tenth, then the restart and the rebuild. */
 export function formatScale(r: ScaleResult): string {
   const o = r.options;
-  const head = ["keys", "creates/s", "p50 / p99 ms", "node RSS MB", "node heap used / live MB",
-    "replica on disk MB", "acceptor Redis MB", "B per key (Redis)", "NATS RSS MB"];
   const lines = [
     `${o.keys.toLocaleString("en")} creates of ${o.valueBytes}-byte values, ${o.concurrency} in ` +
       `flight, ${o.natsServers} NATS server(s), acceptors: ${o.acceptors}; ${r.errors} errors`,
     "",
-    `| ${head.join(" | ")} |`, `|${head.map(() => "---").join("|")}|`,
+    `| ${HEAD.join(" | ")} |`, `|${HEAD.map(() => "---").join("|")}|`,
+    ...r.samples.map((s, i) => formatRow(s, r.samples[i - 1] ?? null)),
   ];
-  for (const s of r.samples) {
-    lines.push(`| ${[
-      s.keys.toLocaleString("en"), s.keys === 0 ? "" : s.createsPerSec.toFixed(0),
-      s.keys === 0 ? "" : `${s.p50Ms.toFixed(1)} / ${s.p99Ms.toFixed(1)}`,
-      range(s.nodes.map((n) => n.rssMb)),
-      `${range(s.nodes.map((n) => n.heapUsedMb))} / ${range(s.nodes.map((n) => n.heapLiveMb))}`,
-      range(s.nodes.map((n) => n.replicaDiskMb)), range(s.acceptors.map((a) => a.usedMemoryMb)),
-      s.keys === 0 ? "" : range(s.acceptors.map((a) => a.bytesPerKey)),
-      s.natsRssMb.map(mb).join(", "),
-    ].join(" | ")} |`);
-  }
   const rs = r.restart;
   lines.push("", `Learner restart (${rs.node}, SIGKILL then start): /readyz in ` +
-    `${rs.readyMs.toFixed(0)} ms, every key held in ${rs.caughtUpMs.toFixed(0)} ms, resumed at stream sequence ${rs.from} with ${rs.pending} ` +
-    `pending (a replay starts at 1), RSS ${mb(rs.rssMb)} MB after.`);
+    `${rs.readyMs.toFixed(0)} ms, every key held in ${rs.caughtUpMs.toFixed(0)} ms, resumed ` +
+    `at stream sequence ${rs.from} with ${rs.pending} pending (a replay starts at 1), ` +
+    `RSS ${mb(rs.rssMb)} MB after.`);
   if (r.rebuild !== null) {
     lines.push(`Full rebuild on request (every learner): ${(r.rebuild.ms / 1000).toFixed(1)} s, ` +
       `peak RSS ${Object.entries(r.rebuild.peakRssMb).map(([id, v]) => `${id} ${mb(v)}`)

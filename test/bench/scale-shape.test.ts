@@ -12,7 +12,7 @@ function run(live: (keys: number) => number, rss: (keys: number) => number,
     return {
       keys, seconds: i, createsPerSec: 5000, p50Ms: 30, p99Ms: 70, errors: 0,
       nodes: ["A", "B", "C"].map((id) => ({
-        id, rssMb: rss(keys), heapUsedMb: 60, heapLiveMb: live(keys), heapTotalMb: 150,
+        id, rssMb: rss(keys), cpuSeconds: keys / 5000, heapUsedMb: 60, heapLiveMb: live(keys), heapTotalMb: 150,
         externalMb: 8, replicaDiskMb: keys * 130 / 1e6, replicaKeys: keys,
       })),
       acceptors: [{ id: "A", usedMemoryMb: 1 + keys * 240 / 1e6, bytesPerKey: 240 }],
