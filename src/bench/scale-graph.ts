@@ -86,9 +86,10 @@ export function scaleSvg(r: ScaleResult): string {
   const memory: Series[] = [
     ...ids.map((id, i) => ({ label: `node ${id} RSS`, color: COLORS[i % COLORS.length] as string,
       points: all.map((s) => [s.keys, s.nodes.find((n) => n.id === id)?.rssMb ?? NaN] as const) })),
-    ...ids.map((id, i) => ({ label: `node ${id} V8 heap used`,
+    // The live heap (after a full collection), not heap used: that one is mostly garbage.
+    ...ids.map((id, i) => ({ label: `node ${id} V8 live heap`,
       color: COLORS[i % COLORS.length] as string, dashed: true,
-      points: all.map((s) => [s.keys, s.nodes.find((n) => n.id === id)?.heapUsedMb ?? NaN] as const) })),
+      points: all.map((s) => [s.keys, s.nodes.find((n) => n.id === id)?.heapLiveMb ?? NaN] as const) })),
     ...Array.from({ length: natsCount }, (_, i) => ({
       label: natsCount === 1 ? "nats-server RSS" : `nats-server ${i + 1} RSS`,
       color: "#9467bd", dashed: i > 0,

@@ -55,7 +55,7 @@ describe("scale shape", () => {
 
   it("scale - the graph has a series for every node and NATS server", () => {
     const svg = scaleSvg(run(() => 26, () => 150));
-    for (const label of ["node A RSS", "node C V8 heap used", "nats-server RSS", "creates/s"]) {
+    for (const label of ["node A RSS", "node C V8 live heap", "nats-server RSS", "creates/s"]) {
       expect(svg).toContain(label);
     }
   });
