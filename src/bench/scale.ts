@@ -115,6 +115,8 @@ export interface ScaleResult {
   readonly errors: number;
   /** Failed creates by error message (the first 20 kinds). */
   readonly errorKinds?: Readonly<Record<string, number>>;
+  /** Requests the nodes' admission control refused (the client sent them again). */
+  readonly refused?: number;
   readonly restart: RestartResult;
   readonly rebuild: RebuildResult | null;
 }
@@ -123,6 +125,9 @@ export interface ScaleResult {
 function valueOf(i: number, bytes: number): string {
   return String(i).padStart(bytes, "v").slice(-bytes);
 }
+
+/** Tries of a create refused by a busy node (UNAVAILABLE: certainly not done) before it fails. */
+export const CLIENT_RETRIES = 3;
 
 export async function runScale(o: ScaleOptions, progress = new Progress()): Promise<ScaleResult> {
   if (!(Number.isSafeInteger(o.keys) && o.keys >= 10)) throw new Error("--scale needs N ≥ 10 keys");
@@ -142,8 +147,10 @@ export async function runScale(o: ScaleOptions, progress = new Progress()): Prom
         PAXOSKV_ACCEPTOR_REDIS: [...stores].map(([a, s]) => `${a}=${s.url}`).join(","),
       })));
     const natsPids = cluster.natsServers.map((s) => natsPid(s.port));
+    // As a client at full load should: a create refused by admission control (UNAVAILABLE,
+    // nothing done: the node was busy past its wait) is sent again; the refusals are counted.
     const client = await PaxosKvClient.connect({ servers: cluster.natsUrl.split(","),
-      timeoutMs: 30_000 });
+      timeoutMs: 30_000, retries: CLIENT_RETRIES });
     try {
       const baseline = await Promise.all([...stores.values()].map((s) => s.usedMemory()));
       const sampleAt = async (keys: number, seconds: number, tenth: Tenth | null):
@@ -163,6 +170,8 @@ export async function runScale(o: ScaleOptions, progress = new Progress()): Prom
       const samples: ScaleSample[] = [await sampleAt(0, 0, null)];
       const { samples: loaded, errors, errorKinds } = await load(client, o, progress, sampleAt);
       samples.push(...loaded);
+      const refused = (await Promise.all(nodes.map(nodeMetrics)))
+        .reduce((sum, text) => sum + sumOf(text, "paxoskv_admission_refused_total"), 0);
       // Every learner holds every key created before one is restarted (a failed create may or
       // may not have been chosen).
       await Promise.all(nodes.map((n) => caughtUp(n, o.keys - errors, 120_000)));
@@ -170,7 +179,8 @@ export async function runScale(o: ScaleOptions, progress = new Progress()): Prom
         o.keys - errors);
       const rebuild = o.rebuild ? await rebuildAll(client, cluster.prefix, nodes) : null;
       return {
-        when: new Date().toISOString(), options: o, samples, errors, errorKinds, restart, rebuild,
+        when: new Date().toISOString(), options: o, samples, errors, errorKinds, refused, restart,
+        rebuild,
       };
     } finally {
       await client.close();
@@ -273,6 +283,12 @@ async function sampleNode(node: NodeProcess): Promise<NodeSample> {
 async function nodeMetrics(node: NodeProcess): Promise<string> {
   const response = await fetch(`http://127.0.0.1:${node.env.PAXOSKV_HTTP_PORT}/metrics`);
   return response.text();
+}
+
+/** The sum of every sample of `name` (all its labels). */
+function sumOf(text: string, name: string): number {
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, "gm"))]
+    .reduce((sum, m) => sum + Number(m[1]), 0);
 }
 
 function metric(text: string, name: string): number {
@@ -495,7 +511,8 @@ export function formatScale(r: ScaleResult): string {
   const o = r.options;
   const lines = [
     `${o.keys.toLocaleString("en")} creates of ${o.valueBytes}-byte values, ${o.concurrency} in ` +
-      `flight, ${o.natsServers} NATS server(s), acceptors: ${o.acceptors}; ${r.errors} errors`,
+      `flight, ${o.natsServers} NATS server(s), acceptors: ${o.acceptors}; ${r.errors} errors` +
+      (r.refused === undefined ? "" : `; ${r.refused} refused by admission control and sent again`),
     "",
     `| ${HEAD.join(" | ")} |`, `|${HEAD.map(() => "---").join("|")}|`,
     ...r.samples.map((s, i) => formatRow(s, r.samples[i - 1] ?? null)),
