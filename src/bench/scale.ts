@@ -16,6 +16,7 @@ import { decodeJson } from "../adapters/nats/connection.js";
 import { PaxosKvClient } from "../client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../dev/cluster.js";
 import { cleanup, freePort } from "../dev/servers.js";
+import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { paxosRebuildSubject } from "../protocol/subjects.js";
 import { percentile, Progress } from "./measure.js";
 
@@ -96,7 +97,8 @@ export interface RestartResult {
   readonly readyMs: number;
   /** From the start of the process until its replica holds every key again. */
   readonly caughtUpMs: number;
-  /** The stream sequence the learner asked for first (its replica's + 1), and how many were pending then. */
+  /** The stream sequence its learner asked for first (its replica's + 1), and how many were
+   * pending then. */
   readonly from: number;
   readonly pending: number;
   readonly rssMb: number;
@@ -130,8 +132,13 @@ function valueOf(i: number, bytes: number): string {
 export const CLIENT_RETRIES = 3;
 
 export async function runScale(o: ScaleOptions, progress = new Progress()): Promise<ScaleResult> {
-  if (!(Number.isSafeInteger(o.keys) && o.keys >= 10)) throw new Error("--scale needs N ≥ 10 keys");
-  if (!(o.valueBytes >= 8 && o.valueBytes <= 1024)) throw new Error("--value-bytes: 8 to 1024");
+  if (!(Number.isSafeInteger(o.keys) && o.keys >= 10)) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST, `--scale needs N ≥ 10 keys, not ${o.keys}`);
+  }
+  if (!(Number.isInteger(o.valueBytes) && o.valueBytes >= 8 && o.valueBytes <= 1024)) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST,
+      `--value-bytes must be 8 to 1024 (small values: the run is about keys), not ${o.valueBytes}`);
+  }
   try {
     const cluster = await startLocalCluster({
       logLevel: "info", natsClusterSize: o.natsServers,
@@ -334,8 +341,8 @@ async function restartLearner(node: NodeProcess, keys: number): Promise<RestartR
     }
   })[0];
   return {
-    node: node.id, readyMs, caughtUpMs, from: attached?.from ?? NaN, pending: attached?.pending ?? NaN,
-    rssMb: rssMb(node.pid),
+    node: node.id, readyMs, caughtUpMs, from: attached?.from ?? NaN,
+    pending: attached?.pending ?? NaN, rssMb: rssMb(node.pid),
   };
 }
 
@@ -372,6 +379,7 @@ async function redisUsedMemory(url: string): Promise<number> {
   }
 }
 
+/** The nats-server listening on `port` (ServerHandle has no PID: found by its arguments). */
 function natsPid(port: number): number | undefined {
   try {
     const out = execFileSync("pgrep", ["-f", `nats-server .*-p ${port} `]).toString().trim();
@@ -531,6 +539,24 @@ export function formatScale(r: ScaleResult): string {
         .join(", ")} MB.`);
   }
   return lines.join("\n");
+}
+
+/** An earlier run's JSON (`--from`), or a clear error saying why it is not one. */
+export function readScale(file: string): ScaleResult {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, "utf8"));
+  } catch (err) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST, `cannot read the run ${file}: ` +
+      `${err instanceof Error ? err.message : String(err)}`);
+  }
+  const r = parsed as Partial<ScaleResult> | null;
+  if (typeof r?.options?.keys !== "number" || !Array.isArray(r.samples) || r.samples.length === 0 ||
+    typeof r.restart?.readyMs !== "number" || typeof r.errors !== "number") {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST,
+      `${file} is not the JSON of a \`bench --scale\` run (options, samples, restart, errors)`);
+  }
+  return r as ScaleResult;
 }
 
 export function writeScale(r: ScaleResult, outDir: string): string {

@@ -2,7 +2,7 @@
  * The paxoskv CLI. Loaded by src/cli/main.ts once it has checked the Node.js version: this
  * module and what it imports may use any API of the Node.js that package.json "engines" names.
  */
-import { createReadStream, readFileSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { AuthorizationError, ConnectionError } from "@nats-io/transport-node";
 import { decodeUtf8 } from "../adapters/nats/connection.js";
@@ -372,10 +372,11 @@ async function runScaleCommand(values: {
   scale?: string; "value-bytes"?: string; concurrency?: string; "nats-servers"?: string;
   "skip-rebuild": boolean; graph?: string; from?: string; out: string;
 }): Promise<number> {
-  const { formatScale, runScale, shapeViolations, writeScale } = await import("../bench/scale.js");
+  const { formatScale, readScale, runScale, shapeViolations, writeScale } =
+    await import("../bench/scale.js");
   let result;
   if (values.from !== undefined) {
-    result = JSON.parse(readFileSync(values.from, "utf8")) as Awaited<ReturnType<typeof runScale>>;
+    result = readScale(values.from);
   } else {
     const natsServers = wholeNumber("nats-servers", values["nats-servers"], 1, 1);
     if (natsServers !== 1 && natsServers !== 3) {

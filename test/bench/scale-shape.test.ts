@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { shapeViolations, type ScaleResult, type ScaleSample } from "../../src/bench/scale.js";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  readScale, shapeViolations, type ScaleResult, type ScaleSample,
+} from "../../src/bench/scale.js";
 import { scaleSvg } from "../../src/bench/scale-graph.js";
 
 const N = 100_000;
@@ -58,5 +63,16 @@ describe("scale shape", () => {
     for (const label of ["node A RSS", "node C V8 live heap", "nats-server RSS", "creates/s"]) {
       expect(svg).toContain(label);
     }
+  });
+
+  it("scale - --from reads a run back, and refuses what is not one with the reason", () => {
+    const dir = mkdtempSync(join(tmpdir(), "paxoskv-scale-"));
+    const good = join(dir, "run.json");
+    writeFileSync(good, JSON.stringify(run(() => 26, () => 150)));
+    expect(readScale(good).options.keys).toBe(N);
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, '{"a":1}');
+    expect(() => readScale(bad)).toThrow(/is not the JSON of a `bench --scale` run/);
+    expect(() => readScale(join(dir, "missing.json"))).toThrow(/cannot read the run .*ENOENT/);
   });
 });
