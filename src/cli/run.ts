@@ -56,6 +56,11 @@ const USAGE = `usage:
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]
                  [--workloads REGEX]  (only the workloads whose name matches)
                  paxoskv vs NATS KV (R1, R3, R3 sync always) and etcd on local servers (npm run bench)
+  paxoskv bench  --scale N [--value-bytes 24] [--concurrency 256] [--nats-servers 1|3]
+                 [--skip-rebuild] [--graph FILE.png] [--out DIR]   N creates on a local cluster:
+                 throughput, latency and every process's memory every 10 %, a learner restart,
+                 a full rebuild (docs/benchmarks.md, "Scale"); --from RUN.json --graph FILE.png
+                 graphs an earlier run
 client flags also read PAXOSKV_NATS_URL, PAXOSKV_NATS_USER, PAXOSKV_NATS_PASSWORD, PAXOSKV_PREFIX,
 PAXOSKV_NATS_TLS_CA, PAXOSKV_NATS_TLS_CERT, PAXOSKV_NATS_TLS_KEY`;
 
@@ -172,6 +177,15 @@ async function runNode(args: string[]): Promise<number> {
     process.exit(1);
   });
   const node = await startNode(config, { log, openStore: openRedisStore, page: createUi });
+  // A parent that started us with --expose-gc (`bench --scale`) asks for full collections, so
+  // that the live heap it reads next (paxoskv_process_heap_live_bytes) is what is really held.
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (process.send !== undefined && gc !== undefined) {
+    process.on("message", (message) => {
+      if (message === "gc") gc();
+      setTimeout(() => process.send?.("gc done"), 50); // the GC observer has noted it by then
+    });
+  }
   // A parent that spawned us with an IPC channel (`paxoskv dev`, tests) waits for this.
   process.send?.("ready");
   process.channel?.unref();
@@ -333,7 +347,12 @@ async function runBenchCommand(args: string[]): Promise<number> {
     "soak-roles": { type: "string", default: "proposer,acceptor,learner" },
     out: { type: "string", default: "bench/results" },
     workloads: { type: "string", default: "" },
+    scale: { type: "string" }, "value-bytes": { type: "string" },
+    concurrency: { type: "string" }, "nats-servers": { type: "string" },
+    "skip-rebuild": { type: "boolean", default: false }, graph: { type: "string" },
+    from: { type: "string" },
   } });
+  if (values.scale !== undefined || values.from !== undefined) return runScaleCommand(values);
   const { runBench, formatHeadline, formatResults, writeResults } = await import("../bench/run.js");
   const results = await runBench({
     seqOps: Number(values.seq), parOps: Number(values.par), soakSeconds: Number(values.soak),
@@ -346,6 +365,41 @@ async function runBenchCommand(args: string[]): Promise<number> {
   if (headline !== "") console.log(`\n${headline}`);
   console.log(`\nJSON: ${writeResults(results, values.out)}`);
   return 0;
+}
+
+/** `bench --scale N` (or `--from results.json --graph out.png`: a graph of an earlier run). */
+async function runScaleCommand(values: {
+  scale?: string; "value-bytes"?: string; concurrency?: string; "nats-servers"?: string;
+  "skip-rebuild": boolean; graph?: string; from?: string; out: string;
+}): Promise<number> {
+  const { formatScale, readScale, runScale, shapeViolations, writeScale } =
+    await import("../bench/scale.js");
+  let result;
+  if (values.from !== undefined) {
+    result = readScale(values.from);
+  } else {
+    const natsServers = wholeNumber("nats-servers", values["nats-servers"], 1, 1);
+    if (natsServers !== 1 && natsServers !== 3) {
+      throw new PaxosKvError(ErrorCode.BAD_REQUEST, "--nats-servers must be 1 or 3");
+    }
+    result = await runScale({
+      keys: wholeNumber("scale", values.scale, 0, 10),
+      valueBytes: wholeNumber("value-bytes", values["value-bytes"], 24, 8),
+      concurrency: wholeNumber("concurrency", values.concurrency, 256, 1),
+      natsServers, acceptors: "redis", rebuild: !values["skip-rebuild"],
+    });
+    console.log(`\nJSON: ${writeScale(result, values.out)}`);
+  }
+  console.log(formatScale(result));
+  if (values.graph !== undefined) {
+    const { writeScaleGraph } = await import("../bench/scale-graph.js");
+    await writeScaleGraph(result, values.graph);
+    console.log(`graph: ${values.graph}`);
+  }
+  const violations = shapeViolations(result);
+  console.log(violations.length === 0 ? "shape: memory flat in the keys, restart resumed, 0 errors" :
+    `shape violated:\n${violations.map((v) => `- ${v}`).join("\n")}`);
+  return violations.length === 0 ? 0 : 1;
 }
 
 /** Prints every node's status; exit 1 when no node answers, one is not ready or not voting. */

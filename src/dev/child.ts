@@ -23,6 +23,11 @@ export class ManagedChild {
     return this.#child?.pid;
   }
 
+  /** The running process, for messages over its IPC channel. */
+  get child(): ChildProcess | null {
+    return this.#child;
+  }
+
   /** The last `outputMax` characters it printed. */
   output(): string {
     return this.#output;

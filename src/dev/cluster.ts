@@ -1,3 +1,4 @@
+import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,6 +27,11 @@ export interface NodeProcess {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again (after a stop or a crash) and waits until it serves. */
   start(): Promise<void>;
+  /**
+   * A full garbage collection in the node (started with `--expose-gc`), so that its live heap
+   * gauge is current; resolves when it is done.
+   */
+  collectGarbage(): Promise<void>;
 }
 
 export interface LocalClusterOptions {
@@ -227,6 +233,14 @@ class ChildNode implements NodeProcess, Destroyable {
 
   kill(signal: NodeJS.Signals = "SIGKILL"): Promise<void> {
     return this.#process.kill(signal);
+  }
+
+  async collectGarbage(): Promise<void> {
+    const child = this.#process.child;
+    if (child === null) throw new Error(`node ${this.id} is not running`);
+    const done = once(child, "message");
+    child.send("gc");
+    await done;
   }
 
   stop(): Promise<void> {

@@ -1,3 +1,5 @@
+import { constants, PerformanceObserver } from "node:perf_hooks";
+import { getHeapStatistics } from "node:v8";
 import {
   collectDefaultMetrics, Counter, Gauge, Histogram, Registry,
 } from "prom-client";
@@ -122,6 +124,16 @@ export class Metrics implements ProposerObserver {
     labelNames: ["version", "nodejs", "nats_server", "redis"] as const,
     registers: [this.registry],
   });
+  readonly heapLive = new Gauge({
+    name: "paxoskv_process_heap_live_bytes",
+    help: "V8 heap in use right after the last full (mark-compact) garbage collection: the " +
+      "memory the process really holds, without the garbage that heap_size_used counts until " +
+      "the next collection (0 before the first one)",
+    registers: [this.registry],
+    collect() {
+      this.set(liveHeap);
+    },
+  });
   readonly #phaseStart = new Map<string, { phase: "prepare" | "accept" | "fast"; at: number }>();
   readonly #chosenAt = new Map<string, number>();
 
@@ -142,6 +154,7 @@ export class Metrics implements ProposerObserver {
     }
     // Event-loop lag sampled every 100 ms, not every 10 (the default): each sample wakes an
     // idle loop, 200 wakeups a second per node for a gauge scraped every few seconds.
+    watchFullCollections();
     collectDefaultMetrics({
       register: this.registry, prefix: "paxoskv_process_", eventLoopMonitoringPrecision: 100,
     });
@@ -195,4 +208,18 @@ export class Metrics implements ProposerObserver {
     }
     this.#chosenAt.set(key, at);
   }
+}
+
+let liveHeap = 0;
+let gcObserver: PerformanceObserver | null = null;
+
+/** Notes the heap in use after each full collection; one observer for the whole process. */
+function watchFullCollections(): void {
+  if (gcObserver !== null) return;
+  gcObserver = new PerformanceObserver((list) => {
+    const major = list.getEntries().some((entry) => (entry as { detail?: { kind?: number } })
+      .detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR);
+    if (major) liveHeap = getHeapStatistics().used_heap_size;
+  });
+  gcObserver.observe({ entryTypes: ["gc"] });
 }
