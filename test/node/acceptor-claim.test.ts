@@ -9,7 +9,7 @@ function store(marker: string | null, holdsState = false, writes = 0) {
     incarnation: () => Promise.resolve(s.marker),
     adoptIncarnation: (candidate: string) => Promise.resolve(s.marker ??= candidate),
     holdsState: () => Promise.resolve(holdsState),
-    writeCount: () => Promise.resolve(s.writes),
+    parts: () => Promise.resolve([{ marker: s.marker, writes: s.writes }]),
     retireIncarnation: (incarnation: string, replacement: string) => {
       if (s.marker !== incarnation) return Promise.resolve(false);
       s.marker = replacement;
@@ -24,12 +24,13 @@ function registry(initial: string | null, racer: string | null = null, initialMa
   const r = {
     value: initial, revision: 1, mark: initialMark,
     get: (): Promise<Registration | null> => Promise.resolve(r.value === null ? null :
-      { incarnation: r.value, revision: r.revision, mark: r.mark }),
-    register: (_id: string, incarnation: string, mark = 0): Promise<boolean> => {
+      { incarnation: r.value, revision: r.revision, mark: r.mark, marks: [r.mark] }),
+    register: (_id: string, incarnation: string, marks: readonly number[] = [0]):
+      Promise<boolean> => {
       if (racer !== null && r.value === null) r.value = racer;
       if (r.value !== null) return Promise.resolve(false);
       r.value = incarnation;
-      r.mark = mark;
+      r.mark = marks[0] ?? 0;
       return Promise.resolve(true);
     },
   };
