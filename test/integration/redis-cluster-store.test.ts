@@ -17,7 +17,12 @@ import {
 } from "../../src/adapters/redis/index.js";
 import { slotOfTag } from "../../src/adapters/redis/buckets.js";
 import type { AcceptorStore } from "../../src/adapters/ports.js";
-import { cleanup, startRedisCluster, type RedisClusterHandle, type ServerHandle } from "./support/servers.js";
+import { ConfigError, loadConfig } from "../../src/node/config.js";
+import { createLogger } from "../../src/node/logger.js";
+import { openRedisStore } from "../../src/node/open-store.js";
+import {
+  cleanup, startRedis, startRedisCluster, type RedisClusterHandle, type ServerHandle,
+} from "./support/servers.js";
 
 const stores: RedisClusterAcceptorStore[] = [];
 const clients = new Map<number, Redis>();
@@ -245,4 +250,27 @@ describe("redis cluster store - fencing per bucket", () => {
       const after = await store.prepareMany(keys.map((k) => prepare(k, b(7))));
       expect(after.every((r) => r === null)).toBe(true);
     }, 60_000);
+});
+
+describe("redis cluster store - PAXOSKV_REDIS_URL", () => {
+  const open = (url: string) => openRedisStore(loadConfig({ PAXOSKV_REDIS_URL: url }),
+    createLogger("A", "silent"));
+
+  it("node - one URL of a cluster node opens a cluster store, as do several seeds", async () => {
+    for (const url of [cluster.primaries[2]?.url ?? "", cluster.url]) {
+      const store = await open(url);
+      expect(store, url).toBeInstanceOf(RedisClusterAcceptorStore);
+      expect((await store.durability()).durable).toBe(true);
+      await store.close();
+    }
+  });
+
+  it("node - several URLs that are no cluster: BAD_CONFIG at start", async () => {
+    const [one, two] = await Promise.all([startRedis(), startRedis()]);
+    const failure = await open(`${one.url},${two.url}`).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect(failure).toMatchObject({ code: "BAD_CONFIG",
+      message: expect.stringMatching(/PAXOSKV_REDIS_URL: .*not a cluster/) });
+    await Promise.all([one.stop(), two.stop()]);
+  });
 });
