@@ -12,7 +12,8 @@ import { bucketOf, slotOfTag } from "../../src/adapters/redis/buckets.js";
 import { checkHistory } from "../../src/check/index.js";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
-import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
+import { paxosListSubject, paxosRejoinSubject } from "../../src/protocol/subjects.js";
+import { WIRE_VERSION } from "../../src/protocol/wire.js";
 import { Recorder, isOk } from "../chaos/recorder.js";
 import { connectTo, poll, spawnWithHttp, tearDown } from "./support/cluster-tools.js";
 import type { RedisClusterHandle, ServerHandle } from "./support/servers.js";
@@ -61,6 +62,22 @@ async function primaryPortOf(id: string, key: string): Promise<number> {
   return port;
 }
 
+/** Every key acceptor A lists, page by page over NATS; null when a page was refused. */
+async function listA(): Promise<Set<string> | null> {
+  const keys = new Set<string>();
+  let cursor = "0";
+  do {
+    const page = await nc.request(paxosListSubject(cluster.prefix, "A"),
+      JSON.stringify({ v: WIRE_VERSION, cursor, count: 200 }), { timeout: 5000 })
+      .catch(() => null);
+    if (page === null) return null;
+    const body = page.json<{ cursor: string; keys: string[] }>();
+    for (const key of body.keys) keys.add(key);
+    cursor = body.cursor;
+  } while (cursor !== "0");
+  return keys;
+}
+
 describe("acceptors on Redis Clusters", () => {
   it("creates race, gets and quorum reads answer, over three cluster-backed acceptors",
     async () => {
@@ -105,10 +122,16 @@ describe("acceptors on Redis Clusters", () => {
       // B is down: every create needs A's vote (with C's).
       await node("B").kill("SIGKILL");
       const since = log("A").length;
-      await Promise.all([...wiped.slice(0, 10), ...intact.slice(0, 10)].map((key) =>
-        recorder.create(client, "w", key, `v-${key}`)));
+      // A request that reached B as it died times out: the same create again resolves it.
+      const create = async (key: string) => {
+        for (let i = 0; i < 3; i++) {
+          const op = await recorder.create(client, "w", key, `v-${key}`);
+          if (op.outcome.type !== "unknown") return;
+        }
+      };
+      await Promise.all([...wiped.slice(0, 10), ...intact.slice(0, 10)].map(create));
       const outcome = (key: string) =>
-        recorder.ops.find((op) => op.kind === "create" && op.key === key)?.outcome.type;
+        recorder.ops.findLast((op) => op.kind === "create" && op.key === key)?.outcome.type;
       for (const key of intact.slice(0, 10)) expect(outcome(key), key).toBe("created");
       for (const key of wiped.slice(0, 10)) expect(outcome(key), key).not.toBe("created");
       // A still votes (with its other buckets), and says which part of it does not.
@@ -130,8 +153,7 @@ describe("acceptors on Redis Clusters", () => {
 
       // Healed: with B down again, A votes for the keys of its wiped buckets too.
       await node("B").kill("SIGKILL");
-      await Promise.all(wiped.slice(10, 20).map((key) =>
-        recorder.create(client, "w", key, `v-${key}`)));
+      await Promise.all(wiped.slice(10, 20).map(create));
       for (const key of wiped.slice(10, 20)) expect(outcome(key), key).toBe("created");
       // Nothing acknowledged was lost: A and C answer every key.
       recorder.phase = "final";
@@ -145,4 +167,59 @@ describe("acceptors on Redis Clusters", () => {
       await node("B").start();
       expect(checkHistory(recorder.ops, { durabilityPhases: ["final"] }).anomalies).toEqual([]);
     }, 180_000);
+
+  it("slots of A's cluster move while creates race, and it grows by a primary: 0 anomalies",
+    async () => {
+      const recorder = new Recorder();
+      const own = clusterOf("A");
+      let creating = true;
+      let next = 0;
+      // Four writers, two on each key, race fresh keys until the reshards are done.
+      const writer = async (w: string) => {
+        while (creating) {
+          const n = next++;
+          await recorder.create(client, w, `moving.${Math.floor(n / 2)}`, `${w}-${n}`);
+        }
+      };
+      // B is down: every create needs A's vote, so A's keys moving under it count.
+      await node("B").kill("SIGKILL");
+      const writers = ["w1", "w2", "w3", "w4"].map(writer);
+      // A lister, as a rejoin of another acceptor would list A, while the slots move: every
+      // listing that ends must hold every key acknowledged before it began.
+      const listings = { complete: 0, refused: 0, short: [] as string[] };
+      const lister = (async () => {
+        while (creating) {
+          const before = recorder.ops.filter((op) => op.kind === "create" && isOk(op));
+          const keys = await listA();
+          if (keys === null) listings.refused++;
+          else {
+            listings.complete++;
+            listings.short.push(...before.filter((op) => !keys.has(op.key)).map((op) => op.key));
+          }
+        }
+      })();
+      const [first, second] = own.primaries as [ServerHandle, ServerHandle];
+      await own.reshard(first, second, 2000);
+      const added = await own.addPrimary();
+      await own.reshard(second, added, 3000);
+      creating = false;
+      await Promise.all([...writers, lister]);
+      await node("B").start();
+
+      const creates = recorder.ops.filter((op) => op.kind === "create");
+      const ok = creates.filter(isOk);
+      expect(creates.length).toBeGreaterThan(100);
+      // A moving slot answers TRYAGAIN for a moment: few creates may fail, none may lie.
+      expect(ok.length / creates.length).toBeGreaterThan(0.9);
+      expect(await raw(added).dbsize()).toBeGreaterThan(0); // A's keys moved onto it
+      recorder.phase = "final";
+      for (const op of ok) await recorder.read(client, "final", op.key, false);
+      expect(checkHistory(recorder.ops, { durabilityPhases: ["final"] }).anomalies).toEqual([]);
+      // A lists its keys over the four primaries (a rejoin or a rebuild of another node).
+      const keys = await listA();
+      for (const op of ok) expect(keys?.has(op.key), op.key).toBe(true);
+      // Listings made while slots moved: refused (listed again) or complete, never short.
+      expect(listings.complete + listings.refused).toBeGreaterThan(0);
+      expect(listings.short).toEqual([]);
+    }, 240_000);
 });
