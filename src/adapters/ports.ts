@@ -70,6 +70,15 @@ export interface AcceptorMaintenanceStore {
   clear(): Promise<void>;
   /** Writes recovered key states, then the marker `incarnation` (a rejoin's last steps). */
   restore(entries: readonly RestoredKey[], incarnation: string): Promise<void>;
+  /** A store of many parts (a Redis Cluster store): the part that holds `key`. */
+  partOf?(key: string): number;
+  /**
+   * A store of many parts: installs recovered states into `parts` (which lost their state),
+   * then marks each with `incarnation` and a write counter at least its mark in `marks`, each
+   * part only while it has no marker. Answers the parts it marked.
+   */
+  restoreParts?(entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
+    marks: readonly number[]): Promise<number[]>;
   /** Every key this acceptor holds state for (anti-entropy); cursor "0" starts and ends. */
   scanKeys(cursor: string, count: number): Promise<KeyPage>;
   /** Whether a crash of the store can lose an acknowledged write. */

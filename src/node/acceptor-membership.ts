@@ -10,7 +10,9 @@ import {
 import { WIRE_VERSION, type FreshReply } from "../protocol/wire.js";
 import type { AcceptorRole } from "./acceptor-role.js";
 import type { Logger } from "./logger.js";
-import { rejoin, REJOINING_PREFIX, type RejoinDeps, type RejoinReport } from "./rejoin.js";
+import {
+  rejoin, rejoinLostParts, REJOINING_PREFIX, type RejoinDeps, type RejoinReport,
+} from "./rejoin.js";
 
 /** The marker prefix of an incarnation retired because its store was found rolled back. */
 export const RETIRED_PREFIX = "retired:";
@@ -468,13 +470,43 @@ export class AcceptorMembership {
     await this.#rejoin(ports, true);
   }
 
+  /** Heals the parts that lost their state while the others vote (`rejoinLostParts`). */
+  async #rejoinParts(ports: RejoinPorts, incarnation: string, lost: readonly number[]):
+    Promise<unknown> {
+    const run = rejoinLostParts({
+      ...ports, store: this.deps.store, acceptors: this.deps.acceptors, incarnation, lost,
+      marks: this.#marks, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
+    }, this.id);
+    this.#rejoining = run;
+    try {
+      const report = await run;
+      this.deps.log.info({ ...report }, `acceptor ${this.id} recovered ${report.parts ?? 0} ` +
+        `of ${lost.length} lost parts of its store; the others voted meanwhile`);
+      return { ok: true, ...report };
+    } catch (err) {
+      const code = err instanceof PaxosKvError ? err.code : ErrorCode.INTERNAL;
+      this.deps.log.warn({ err, code }, "rejoin of the lost parts failed");
+      return errorReply(code, err instanceof Error ? err.message : String(err));
+    } finally {
+      this.#rejoining = null;
+    }
+  }
+
   async #rejoin(ports: RejoinPorts, automatic: boolean): Promise<unknown> {
     if (this.#voting && !automatic && this.#rejoining === null) {
-      // A store with parts that lost their state votes with the rest until it rejoins whole.
+      // A store with parts that lost their state: those parts recover while the rest votes;
+      // parts with another marker (or a store that cannot heal parts) rejoin whole.
       const incarnation = this.#incarnation;
       const parts = await this.deps.store.parts();
-      const lost = parts.filter((p) => p.marker !== incarnation).length;
-      if (lost > 0) await this.#stopVoting(`a rejoin recovers its store (${lost} parts lost)`);
+      const lost = parts.flatMap((p, i) => p.marker === null ? [i] : []);
+      const other = parts.some((p) => p.marker !== null && p.marker !== incarnation);
+      if (lost.length > 0 && !other && incarnation !== null &&
+        this.deps.store.restoreParts !== undefined) {
+        return this.#rejoinParts(ports, incarnation, lost);
+      }
+      if (lost.length > 0 || other) {
+        await this.#stopVoting(`a rejoin recovers its store (${lost.length} parts lost)`);
+      }
     }
     if (this.#voting) {
       return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is voting: nothing to rejoin`);

@@ -70,6 +70,11 @@ export class Harness {
     return server;
   }
 
+  /** Every Redis server of the acceptor: its Redis, or its cluster's primaries. */
+  redisServers(id: string): ServerHandle[] {
+    return [...this.redisCluster(id)?.primaries ?? [this.redisServer(id)]];
+  }
+
   /** The acceptor's Redis Cluster; undefined with one Redis per acceptor. */
   redisCluster(id: string): RedisClusterHandle | undefined {
     return this.cluster.redisClusters.get(id);
@@ -324,13 +329,21 @@ export class Harness {
     const keyOf = (name: string) => sharded ? name.slice(name.indexOf("}:") + 2)
       : name.slice(pattern.length - 1);
     const keys: string[] = [];
-    for (const node of sharded ? client.nodes("master") : [client]) {
-      let cursor = "0";
-      do {
-        const [next, page] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-        cursor = next;
-        keys.push(...page.map(keyOf).filter((k) => !k.startsWith("~")));
-      } while (cursor !== "0");
+    // Every primary the cluster was made of (the client's own list lacks one it is still
+    // reconnecting to, which would make its keys look vanished).
+    const primaries = this.redisCluster(id)?.primaries.map((p) => new Redis(p.url,
+      { maxRetriesPerRequest: 0, commandTimeout: 5000 }));
+    try {
+      for (const node of primaries ?? [client]) {
+        let cursor = "0";
+        do {
+          const [next, page] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+          cursor = next;
+          keys.push(...page.map(keyOf).filter((k) => !k.startsWith("~")));
+        } while (cursor !== "0");
+      }
+    } finally {
+      for (const node of primaries ?? []) node.disconnect();
     }
     // In pipelines of 500: each must finish within the client's 1 s command timeout, which a
     // single pipeline of every key (13,646 in a 300 s run) can outlast on a loaded machine.

@@ -259,7 +259,7 @@ function lateKeys(r8: readonly Anomaly[]): string[] {
 /** Resumes paused processes and restarts whatever is down. */
 async function healAll(harness: Harness): Promise<void> {
   const servers: ServerHandle[] = [...harness.natsServers,
-    ...ACCEPTORS.map((id) => harness.redisServer(id))];
+    ...ACCEPTORS.flatMap((id) => harness.redisServers(id))];
   await Promise.all(servers.map(async (server) => {
     await server.kill("SIGCONT");
     try {
@@ -276,7 +276,7 @@ async function healAll(harness: Harness): Promise<void> {
 async function restartEverything(harness: Harness): Promise<void> {
   harness.stopSupervising();
   await Promise.all([...harness.nodes.values()].map((node) => node.kill("SIGKILL")));
-  const redis = ACCEPTORS.map((id) => harness.redisServer(id));
+  const redis = ACCEPTORS.flatMap((id) => harness.redisServers(id));
   await Promise.all([...redis, ...harness.natsServers].map((s) => s.kill("SIGKILL")));
   await Promise.all([...redis, ...harness.natsServers].map((s) => s.restart()));
   await harness.waitJetStream();

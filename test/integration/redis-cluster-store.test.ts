@@ -310,3 +310,34 @@ describe("redis cluster store - PAXOSKV_REDIS_URL", () => {
     await Promise.all([one.stop(), two.stop()]);
   });
 });
+
+describe("redis cluster store - healing lost buckets", () => {
+  it("store - restoreParts heals only unmarked buckets, then never writes over them",
+    async () => {
+      const own = await startRedisCluster();
+      const store = await servingStore("H", own);
+      const keys = Array.from({ length: 200 }, (_, i) => `h.${i}`);
+      await store.acceptMany(keys.map((k) => accept(k, b(5), "v")));
+      await raw(own.primaries[0] as ServerHandle).flushall();
+      const parts = await store.parts();
+      const lost = parts.flatMap((p, i) => p.marker === null ? [i] : []);
+      const lostKeys = keys.filter((k) => lost.includes(bucketOf(k)));
+      expect(lostKeys.length).toBeGreaterThan(0);
+      const marks = parts.map((_p, i) => i + 100);
+      const recovered: AcceptorState = { promised: b(9, "R"), accepted: { ballot: b(9, "R"), value: "v" } };
+      const entries = lostKeys.map((key) => ({ key, state: recovered }));
+
+      expect((await store.restoreParts(entries, lost, "inc-1", marks)).sort((x, y) => x - y))
+        .toEqual(lost);
+      const healed = await store.parts();
+      for (const bucket of lost) {
+        expect(healed[bucket]).toEqual({ marker: "inc-1", writes: bucket + 100 });
+      }
+      expect(await store.read(lostKeys[0] ?? "")).toEqual(recovered);
+      expect((await store.unannounced(0, 0, 1000)).sort()).toEqual(expect.arrayContaining(lostKeys));
+      // The healed buckets vote; a second (late) restore of older states changes nothing.
+      expect((await store.prepare(prepare(lostKeys[0] ?? "", b(12))))?.type).toBe("promise");
+      expect(await store.restoreParts(entries, lost, "inc-1", marks)).toEqual([]);
+      expect((await store.read(lostKeys[0] ?? ""))?.promised).toEqual(b(12));
+    }, 60_000);
+});

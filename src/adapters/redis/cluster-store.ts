@@ -10,7 +10,9 @@ import {
   type StorePart,
 } from "../ports.js";
 import { BUCKET_COUNT, bucketOf, slotOfTag } from "./buckets.js";
-import { ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA, RETIRE_LUA } from "./scripts.js";
+import {
+  ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA, RESTORE_BUCKET_LUA, RETIRE_LUA,
+} from "./scripts.js";
 import {
   acceptedOf, ballotArgs, batchName, promiseOf, reconnectDelayMs, restoredFields,
   RedisStoreError, stateOf, type ScriptReply,
@@ -35,6 +37,7 @@ type ScriptedCluster = Cluster & {
   paxoskvAccept(...args: (string | number)[]): Promise<ScriptReply[]>;
   paxoskvRetire(...args: (string | number)[]): Promise<number>;
   paxoskvRead(...args: (string | number)[]): Promise<(string | null)[]>;
+  paxoskvRestoreBucket(...args: (string | number)[]): Promise<number>;
 };
 
 type ScriptName = "paxoskvPrepare" | "paxoskvAccept";
@@ -97,6 +100,7 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     cluster.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
     cluster.defineCommand("paxoskvRead", { lua: READ_LUA });
     cluster.defineCommand("paxoskvRetire", { lua: RETIRE_LUA });
+    cluster.defineCommand("paxoskvRestoreBucket", { lua: RESTORE_BUCKET_LUA });
     this.#cluster = cluster as ScriptedCluster;
   }
 
@@ -356,6 +360,46 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     // Last, so a restore cut short leaves buckets that are still refused.
     await this.#call("SET", () => Promise.all(BUCKETS.map((b) =>
       this.#cluster.set(this.#markerKey(b), incarnation))));
+  }
+
+  partOf(key: string): number {
+    return bucketOf(key);
+  }
+
+  /**
+   * Heals buckets that lost their state while the others vote: per bucket, the recovered
+   * states, then its counter (at least its mark) and the marker `incarnation`, each step only
+   * while the bucket has no marker (RESTORE_BUCKET_LUA): a bucket another process healed first
+   * votes already and is left alone. Answers the buckets it marked.
+   */
+  async restoreParts(
+    entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
+    marks: readonly number[],
+  ): Promise<number[]> {
+    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
+    const byBucket = new Map<number, RestoredKey[]>(parts.map((b) => [b, []]));
+    for (const entry of entries) {
+      const items = byBucket.get(bucketOf(entry.key));
+      assert(items !== undefined, `key ${entry.key} is not in a bucket being restored`);
+      items.push(entry);
+    }
+    const restore = (bucket: number, items: readonly RestoredKey[], mark: [string, number]) => {
+      const keys = [...items.map((e) => this.hashKey(e.key)), this.#unannouncedKey(bucket),
+        this.#writesKey(bucket), this.#markerKey(bucket)];
+      const args = [...items.flatMap(({ key, state }) => {
+        const fields = restoredFields(state);
+        return [key, fields.length, ...fields];
+      }), seconds ?? "0", ...mark];
+      return this.#call("restore", () => this.#cluster.paxoskvRestoreBucket(keys.length, ...keys,
+        ...args));
+    };
+    const marked = await Promise.all([...byBucket].map(async ([bucket, items]) => {
+      for (let i = 0; i < items.length; i += 200) {
+        if (await restore(bucket, items.slice(i, i + 200), ["", 0]) === 0) return null;
+      }
+      return await restore(bucket, [], [incarnation, marks[bucket] ?? 0]) === 1 ? bucket : null;
+    }));
+    return marked.filter((b) => b !== null);
   }
 
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
