@@ -225,6 +225,7 @@ async function main(): Promise<number> {
     }
     const all: (Anomaly | RunAnomaly)[] = [...history.anomalies, ...r8, ...anomalies];
     const report = formatReport({
+      redisCluster,
       seed, seconds, ops: recorder.ops, faults: nemesis.faults, anomalies: all,
       wallMs: Date.now() - startedAt, failpoints: harness.failpointCrashes.length,
       samples: samples.length, infrastructure,
