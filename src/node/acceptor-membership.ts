@@ -473,12 +473,23 @@ export class AcceptorMembership {
   /** Heals the parts that lost their state while the others vote (`rejoinLostParts`). */
   async #rejoinParts(ports: RejoinPorts, incarnation: string, lost: readonly number[]):
     Promise<unknown> {
-    const run = rejoinLostParts({
-      ...ports, store: this.deps.store, acceptors: this.deps.acceptors, incarnation, lost,
-      marks: this.#marks, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
-    }, this.id);
-    this.#rejoining = run;
+    if (this.#rejoining !== null) {
+      return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
+    }
+    this.#rejoining = Promise.resolve();
     try {
+      // A healed part's counter starts at its recorded mark: below it, it would look rolled
+      // back. The registry's marks, in case this process has not read them yet.
+      const registered = await this.deps.registry.get(this.id);
+      const count = (await this.deps.store.parts()).length;
+      const recorded = registered === null ? [] : marksOf(registered, count);
+      const marks = Array.from({ length: count },
+        (_, i) => Math.max(recorded[i] ?? 0, this.#marks[i] ?? 0));
+      const run = rejoinLostParts({
+        ...ports, store: this.deps.store, acceptors: this.deps.acceptors, incarnation, lost,
+        marks, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
+      }, this.id);
+      this.#rejoining = run;
       const report = await run;
       this.deps.log.info({ ...report }, `acceptor ${this.id} recovered ${report.parts ?? 0} ` +
         `of ${lost.length} lost parts of its store; the others voted meanwhile`);

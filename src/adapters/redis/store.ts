@@ -114,9 +114,8 @@ export class RedisAcceptorReader {
   }
 
   /**
-   * The write counter the scripts bump. One per acceptor store; a Redis Cluster move would put
-   * the acceptor ID in a hash tag (`{A}`) so the counter, the marker and the hashes share a
-   * slot, or keep one counter per slot and sum them.
+   * The write counter the scripts bump: one per store here; a Redis Cluster store keeps one
+   * per bucket, in the bucket's slot (`cluster-store.ts`).
    */
   protected get writesKey(): string {
     return `${this.keyPrefix}~writes`;
