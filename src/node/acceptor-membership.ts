@@ -504,27 +504,29 @@ export class AcceptorMembership {
   }
 
   async #rejoin(ports: RejoinPorts, automatic: boolean): Promise<unknown> {
-    if (this.#voting && !automatic && this.#rejoining === null) {
-      // A store with parts that lost their state: those parts recover while the rest votes;
-      // parts with another marker (or a store that cannot heal parts) rejoin whole.
+    const isVoting = () =>
+      errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is voting: nothing to rejoin`);
+    const already = () =>
+      errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
+    if (this.#voting) {
+      // Decided before any wait: a request queued for a process that stops voting meanwhile
+      // (a paused old process waking up) must not start a second rejoin.
+      if (automatic || this.deps.store.restoreParts === undefined) return isVoting();
+      if (this.#rejoining !== null) return already();
+      // A store of many parts, some of which lost their state: those recover while the rest
+      // votes; parts with another marker mean the whole store rejoins.
       const incarnation = this.#incarnation;
       const parts = await this.deps.store.parts();
+      if (!this.#voting || this.#incarnation !== incarnation || incarnation === null) {
+        return isVoting();
+      }
       const lost = parts.flatMap((p, i) => p.marker === null ? [i] : []);
       const other = parts.some((p) => p.marker !== null && p.marker !== incarnation);
-      if (lost.length > 0 && !other && incarnation !== null &&
-        this.deps.store.restoreParts !== undefined) {
-        return this.#rejoinParts(ports, incarnation, lost);
-      }
-      if (lost.length > 0 || other) {
-        await this.#stopVoting(`a rejoin recovers its store (${lost.length} parts lost)`);
-      }
+      if (!other && lost.length > 0) return this.#rejoinParts(ports, incarnation, lost);
+      if (!other) return isVoting();
+      await this.#stopVoting("a rejoin recovers its store (parts carry another incarnation)");
     }
-    if (this.#voting) {
-      return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is voting: nothing to rejoin`);
-    }
-    if (this.#rejoining !== null) {
-      return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
-    }
+    if (this.#rejoining !== null) return already();
     const run = rejoin({
       ...ports, store: this.deps.store, acceptors: this.deps.acceptors,
       registry: this.deps.registry, notBefore: this.#outSince + 2 * this.deps.phaseTimeoutMs,
