@@ -28,7 +28,9 @@ async function fsyncsDuring(pid: number, work: () => Promise<void>): Promise<num
   await work();
   strace.kill("SIGINT");
   await new Promise((resolve) => strace.once("exit", resolve));
-  const calls = [...report.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?f(?:data)?sync$/gm)];
+  // strace -c rows: % time, seconds, usecs/call, calls, [errors,] syscall.
+  const row = /^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?f(?:data)?sync$/gm;
+  const calls = [...report.matchAll(row)];
   return calls.length === 0 ? (/attach|not permitted/i.test(report) ? null : 0)
     : calls.reduce((sum, m) => sum + Number(m[1]), 0);
 }

@@ -106,11 +106,13 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const [natsServers, ...redisList] = await Promise.all([
     clusterSize > 1 ? startNatsCluster({ size: clusterSize }) :
       startNats(options.natsPort === undefined ? {} : { port: options.natsPort }).then((s) => [s]),
-    ...acceptors.map(() => sharded ? null : startRedis({ appendfsync: options.appendfsync ?? "always" })),
+    ...acceptors.map(() =>
+      sharded ? null : startRedis({ appendfsync: options.appendfsync ?? "always" })),
   ]);
   const nats = natsServers[0];
   if (nats === undefined) throw new Error("nats-server did not start");
-  const redis = new Map(sharded ? [] : acceptors.map((id, i) => [id, redisList[i] as ServerHandle]));
+  const redis = new Map(sharded ? []
+    : acceptors.map((id, i) => [id, redisList[i] as ServerHandle]));
   // One after another: each `redis-cli --cluster create` needs the machine for a moment.
   const redisClusters = new Map<string, RedisClusterHandle>();
   for (const id of sharded ? acceptors : []) redisClusters.set(id, await startRedisCluster());

@@ -441,9 +441,13 @@ function startClusterPrimary(): Promise<ServerHandle> {
 
 async function redisCli(args: readonly string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile("redis-cli", args, { timeout: 120_000, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`redis-cli ${args.join(" ")} failed: ${err.message}\n${stdout}${stderr}`));
-      else resolve(stdout);
+    const options = { timeout: 120_000, maxBuffer: 16 << 20 };
+    execFile("redis-cli", args, options, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`redis-cli ${args.join(" ")} failed: ${err.message}\n${stdout}${stderr}`));
+      } else {
+        resolve(stdout);
+      }
     });
   });
 }

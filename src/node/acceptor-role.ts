@@ -61,8 +61,9 @@ export class AcceptorRole {
     this.#serve("read", ReadBatchSchema, async (items) => answered(await Promise.all(
       items.map(async (m): Promise<AcceptorReply | null> => {
         const state = await this.store.read(m.key);
+        const from = this.store.acceptorId;
         return state === null ? null :
-          { type: "read-reply", key: m.key, readId: m.readId, from: this.store.acceptorId, ...state };
+          { type: "read-reply", key: m.key, readId: m.readId, from, ...state };
       }))));
     this.#serveList();
   }

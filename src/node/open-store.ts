@@ -19,8 +19,8 @@ export async function openRedisStore(config: NodeConfig, log: Logger): Promise<A
     prefix: config.prefix,
     commandTimeoutMs: config.phaseTimeoutMs,
     // ioredis retries on its own; one line every few seconds is enough while Redis is down.
-    onConnectionError: (err: Error) => down.failed({ err: err.message, code: ErrorCode.UNAVAILABLE },
-      "acceptor Redis unreachable"),
+    onConnectionError: (err: Error) => down.failed(
+      { err: err.message, code: ErrorCode.UNAVAILABLE }, "acceptor Redis unreachable"),
     onReady: () => down.ended({}, "acceptor Redis reachable again"),
   };
   const cluster = await isRedisCluster(config.redisUrls, log);
@@ -73,7 +73,8 @@ async function isRedisCluster(urls: readonly string[], log: Logger): Promise<boo
   };
   const cluster = await retryWhileStarting({
     waitMs: REDIS_WAIT_MS, maxPauseMs: 1000,
-    onWait: (err) => log.warn({ err, code: ErrorCode.UNAVAILABLE }, "waiting for the acceptor Redis"),
+    onWait: (err) => log.warn({ err, code: ErrorCode.UNAVAILABLE },
+      "waiting for the acceptor Redis"),
   }, probe).catch(() => urls.length > 1);
   if (urls.length > 1 && !cluster) {
     throw new ConfigError("invalid configuration:\n  PAXOSKV_REDIS_URL: names several Redis " +

@@ -132,8 +132,8 @@ async function recoverAndRegister(
   };
 }
 
-export interface PartsRejoinDeps extends Pick<RejoinDeps,
-  "store" | "acceptors" | "listKeys" | "recover" | "phaseTimeoutMs" | "now" | "log" | "concurrency"> {
+export interface PartsRejoinDeps extends Pick<RejoinDeps, "store" | "acceptors" | "listKeys" |
+  "recover" | "phaseTimeoutMs" | "now" | "log" | "concurrency"> {
   /** The incarnation the store serves as (its intact parts carry it, and keep voting). */
   readonly incarnation: string;
   /** The parts that lost their marker (`AcceptorMaintenanceStore.parts`), to heal. */

@@ -450,7 +450,8 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       return key.startsWith("~") ? [] : [key];
     });
     const last = next === "0" && index + 1 >= topology.primaries.length;
-    const following = next === "0" ? `${topology.id}/${index + 1}/0` : `${topology.id}/${index}/${next}`;
+    const following = next === "0" ? `${topology.id}/${index + 1}/0`
+      : `${topology.id}/${index}/${next}`;
     return { cursor: last ? "0" : following, keys };
   }
 
