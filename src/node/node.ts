@@ -243,6 +243,7 @@ async function startWith(
         const [ready, own] = await Promise.all([serving(), acceptorVoting?.() ?? null]);
         metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
         if (own !== null) metrics.redisUp.set(own.checks.redis === true ? 1 : 0);
+        if (membership !== null) metrics.acceptorBucketsLost.set(membership.partsLost);
         metrics.acceptorsConfigured.set(config.acceptors.length);
         for (const [acceptor, state] of Object.entries(votingView.all())) {
           metrics.acceptorVoting.set({ acceptor }, state === "voting" ? 1 : 0);

@@ -142,6 +142,8 @@ describe("acceptors on Redis Clusters", () => {
         return v.reason?.includes("buckets") === true ? v : undefined;
       });
       expect(voting.voting).toBe(true);
+      const metrics = await (await fetch(`http://127.0.0.1:${httpPorts.get("A")}/metrics`)).text();
+      expect(metrics).toMatch(/^paxoskv_acceptor_buckets_lost\{node="A"\} [1-9]\d*$/m);
       await poll("A's log names the lost buckets", async () =>
         /buckets of its Redis Cluster store lost their state/.test(log("A").slice(since)) ?
           true : undefined);
