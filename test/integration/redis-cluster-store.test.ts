@@ -19,6 +19,7 @@ import { slotOfTag } from "../../src/adapters/redis/buckets.js";
 import type { AcceptorStore } from "../../src/adapters/ports.js";
 import { ConfigError, loadConfig } from "../../src/node/config.js";
 import { createLogger } from "../../src/node/logger.js";
+import { AcceptorRedisReads } from "../../src/node/direct-reads.js";
 import { openRedisStore } from "../../src/node/open-store.js";
 import {
   cleanup, startRedis, startRedisCluster, type RedisClusterHandle, type ServerHandle,
@@ -299,6 +300,18 @@ describe("redis cluster store - PAXOSKV_REDIS_URL", () => {
       expect((await store.durability()).durable).toBe(true);
       await store.close();
     }
+  });
+
+  it("node - direct quorum reads of a cluster node: BAD_CONFIG at start", async () => {
+    const failure = await AcceptorRedisReads.open({
+      urls: new Map([["A", cluster.primaries[0]?.url ?? ""]]),
+      registry: { get: () => Promise.resolve(null), watch: () => Promise.resolve(() => undefined) },
+      prefix: "paxoskv", commandTimeoutMs: 1000, log: createLogger("A", "silent"),
+    }).catch((e: unknown) => e);
+    expect(failure).toBeInstanceOf(ConfigError);
+    expect(failure).toMatchObject({
+      message: expect.stringMatching(/PAXOSKV_ACCEPTOR_REDIS: the Redis of A is a node of a Redis Cluster/),
+    });
   });
 
   it("node - several URLs that are no cluster: BAD_CONFIG at start", async () => {

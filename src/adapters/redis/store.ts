@@ -131,6 +131,16 @@ export class RedisAcceptorReader {
         String(mark), incarnation)));
   }
 
+  /**
+   * Whether this Redis is a node of a Redis Cluster (`cluster_enabled:1`): it then holds only
+   * some of an acceptor's keys, in the cluster store's layout, which this reader cannot read.
+   * False when INFO is refused (an ACL without it): no cluster store's user.
+   */
+  async isClusterNode(): Promise<boolean> {
+    const info = await this.redis.info("cluster").catch(() => "");
+    return /cluster_enabled:1/.test(info);
+  }
+
   /** True while connected (commands go out now rather than fail or wait). */
   get ready(): boolean {
     return this.redis.status === "ready";
