@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { loadNatsTls } from "../node/config.js";
+import { loadNatsTls } from "../node/infrastructure/config.js";
 import { startStandaloneUi } from "../ui/standalone.js";
 
 /** `paxoskv ui [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C] [--race]`. */

@@ -4,7 +4,7 @@ import { quorumSize } from "./quorum.js";
 
 /*
  * The rules of an acceptor's recovery (a rejoin after its store was lost, or a new store's first
- * claim), shared by the node (`src/node/rejoin.ts`) and the simulator, which runs them as the
+ * claim), shared by the node (`src/node/repair/rejoin.ts`) and the simulator, which runs them as the
  * node does. The waits and the I/O stay in the node.
  */
 

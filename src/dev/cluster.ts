@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { connectNats } from "../adapters/nats/connection.js";
-import { loadNatsTls } from "../node/config.js";
+import { loadNatsTls } from "../node/infrastructure/config.js";
 import { paxosListSubject } from "../protocol/subjects.js";
 import { WIRE_VERSION } from "../protocol/wire.js";
 import { ManagedChild } from "./child.js";

@@ -1,12 +1,12 @@
 import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { Svcm, type ServiceIdentity } from "@nats-io/services";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { AcceptorVotingView } from "../node/status.js";
+import { AcceptorVotingView } from "../node/infrastructure/status.js";
 import type { Readiness } from "../protocol/readiness.js";
 import { CHOSEN_STREAM } from "../protocol/subjects.js";
 import type { ClusterStatus, NodeStatus } from "./api.js";
 
-/** The micro service every node registers (`SERVICE_NAME` in src/node/start-client-endpoints.ts). */
+/** The micro service every node registers (`SERVICE_NAME` in src/node/roles/start-client-endpoints.ts). */
 export const UI_SERVICE_NAME = "paxoskv";
 
 export interface ClusterSource {

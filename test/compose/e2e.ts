@@ -27,7 +27,7 @@ import {
 } from "@nats-io/transport-node";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { ErrorCode, PaxosKvError } from "../../src/protocol/codes.js";
-import { listAcceptorKeys } from "../../src/node/rebuild.js";
+import { listAcceptorKeys } from "../../src/node/repair/rebuild.js";
 import { NatsCli, replyBody } from "../integration/support/nats-cli.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");

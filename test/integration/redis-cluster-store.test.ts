@@ -17,10 +17,10 @@ import {
 } from "../../src/adapters/redis/index.js";
 import { slotOfTag } from "../../src/adapters/redis/buckets.js";
 import type { AcceptorStore } from "../../src/adapters/ports.js";
-import { ConfigError, loadConfig } from "../../src/node/config.js";
-import { createLogger } from "../../src/node/logger.js";
-import { AcceptorRedisReads } from "../../src/node/direct-reads.js";
-import { openRedisStore } from "../../src/node/open-store.js";
+import { ConfigError, loadConfig } from "../../src/node/infrastructure/config.js";
+import { createLogger } from "../../src/node/infrastructure/logger.js";
+import { AcceptorRedisReads } from "../../src/node/roles/direct-reads.js";
+import { openRedisStore } from "../../src/node/infrastructure/open-store.js";
 import {
   cleanup, startRedis, startRedisCluster, type RedisClusterHandle, type ServerHandle,
 } from "./support/servers.js";

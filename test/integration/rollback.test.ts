@@ -14,8 +14,8 @@ import { AcceptorRegistry } from "../../src/adapters/jetstream/acceptor-registry
 import { checkHistory } from "../../src/check/index.js";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
-import { AcceptorRedisReads } from "../../src/node/direct-reads.js";
-import { createLogger } from "../../src/node/logger.js";
+import { AcceptorRedisReads } from "../../src/node/roles/direct-reads.js";
+import { createLogger } from "../../src/node/infrastructure/logger.js";
 import { paxosRejoinSubject } from "../../src/protocol/subjects.js";
 import { Recorder, isOk } from "../chaos/recorder.js";
 import { AcceptorRedis, poll, spawnWithHttp } from "./support/cluster-tools.js";

@@ -17,7 +17,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
-import { ConfigError, loadConfig, loadNatsTls } from "../../src/node/config.js";
+import { ConfigError, loadConfig, loadNatsTls } from "../../src/node/infrastructure/config.js";
 import { cleanup, startNats, type ServerHandle } from "./support/servers.js";
 
 const CLI = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));

@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster } from "../../src/dev/cluster.js";
-import { FAST_RECENT_MS } from "../../src/node/proposer-driver.js";
+import { FAST_RECENT_MS } from "../../src/node/roles/proposer-driver.js";
 import { formatTraceEvent, traceSubject, type TraceEvent } from "../../src/protocol/trace.js";
 import { enableTracing } from "../../src/ui/trace-feed.js";
 import { poll } from "./support/cluster-tools.js";

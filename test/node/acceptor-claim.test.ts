@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Registration } from "../../src/adapters/jetstream/acceptor-registry.js";
 import type { StorePart } from "../../src/adapters/ports.js";
-import { claimAcceptor, marksOf, partBehind } from "../../src/node/acceptor-membership.js";
+import { claimAcceptor, marksOf, partBehind } from "../../src/node/roles/acceptor-membership.js";
 
 /** A store's marker, whether it holds keys and its write counter, as the claim sees them. */
 function store(marker: string | null, holdsState = false, writes = 0) {

@@ -4,9 +4,9 @@ import type {
   AcceptorRegistry, Registration,
 } from "../../src/adapters/jetstream/acceptor-registry.js";
 import type { AcceptorStore, RestoredKey } from "../../src/adapters/ports.js";
-import { AcceptorMembership } from "../../src/node/acceptor-membership.js";
-import type { AcceptorRole } from "../../src/node/acceptor-role.js";
-import { createLogger } from "../../src/node/logger.js";
+import { AcceptorMembership } from "../../src/node/roles/acceptor-membership.js";
+import type { AcceptorRole } from "../../src/node/roles/acceptor-role.js";
+import { createLogger } from "../../src/node/infrastructure/logger.js";
 
 /** NATS subscriptions by subject; `request` runs a callback as a message with a reply would. */
 function fakeNats() {

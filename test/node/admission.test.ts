@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   admissionOf, FairAdmission, sourceOf, type AdmissionLimits,
-} from "../../src/node/admission.js";
+} from "../../src/node/roles/admission.js";
 import { PaxosKvError } from "../../src/protocol/codes.js";
 
 const LIMITS: AdmissionLimits = {

@@ -6,9 +6,9 @@
  */
 import { expect, it } from "vitest";
 import type { ChosenLog } from "../../src/adapters/jetstream/chosen-log.js";
-import { AnnouncementRepair, type LogSight } from "../../src/node/announce-repair.js";
-import type { Learned } from "../../src/node/learner-role.js";
-import { createLogger } from "../../src/node/logger.js";
+import { AnnouncementRepair, type LogSight } from "../../src/node/repair/announce-repair.js";
+import type { Learned } from "../../src/node/roles/learner-role.js";
+import { createLogger } from "../../src/node/infrastructure/logger.js";
 import type { ChosenEvent } from "../../src/protocol/replies.js";
 
 const OPTIONS = { intervalMs: 60_000, minAgeSeconds: 3, batchSize: 2 };

@@ -1,7 +1,7 @@
 /** PAXOSKV_ACCEPTOR_REDIS: the acceptors' Redis for direct quorum reads, validated at start. */
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/node/config.js";
-import { proposerConfigOf } from "../../src/node/start-proposer.js";
+import { ConfigError, loadConfig } from "../../src/node/infrastructure/config.js";
+import { proposerConfigOf } from "../../src/node/roles/start-proposer.js";
 
 describe("config - PAXOSKV_ACCEPTOR_REDIS", () => {
   it("config - unset or empty: reads over NATS", () => {

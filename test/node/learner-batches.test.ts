@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { expect, it } from "vitest";
 import type { ChosenLog, ChosenRecord } from "../../src/adapters/jetstream/chosen-log.js";
 import { SqliteReplicaStore } from "../../src/adapters/sqlite/replica-store.js";
-import { APPLY_BATCH_MAX, LearnerRole } from "../../src/node/learner-role.js";
-import { createLogger } from "../../src/node/logger.js";
+import { APPLY_BATCH_MAX, LearnerRole } from "../../src/node/roles/learner-role.js";
+import { createLogger } from "../../src/node/infrastructure/logger.js";
 import type { ChosenEvent } from "../../src/protocol/replies.js";
 
 /** A log whose follow hands out `records` and then waits to be stopped. */

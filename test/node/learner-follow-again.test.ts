@@ -12,10 +12,10 @@ import {
   StallDetector, type ChosenLog, type ChosenRecord,
 } from "../../src/adapters/jetstream/chosen-log.js";
 import { SqliteReplicaStore } from "../../src/adapters/sqlite/replica-store.js";
-import { createLogger } from "../../src/node/logger.js";
+import { createLogger } from "../../src/node/infrastructure/logger.js";
 import {
   CATCH_UP_FLUSH_MS, FOLLOW_RETRY_MS, LearnerRole,
-} from "../../src/node/learner-role.js";
+} from "../../src/node/roles/learner-role.js";
 
 it("learner: follows the chosen stream again after its consumer failed to attach", async () => {
   let calls = 0;

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { ballot } from "../../src/core/ballot.js";
 import {
   createLogger, formatDuration, Ongoing, REPEAT_LOG_INTERVAL_MS,
-} from "../../src/node/logger.js";
-import { retryWhileStarting } from "../../src/node/start-retry.js";
+} from "../../src/node/infrastructure/logger.js";
+import { retryWhileStarting } from "../../src/node/infrastructure/start-retry.js";
 
 /** A logger writing into an array of parsed lines. */
 function capture(level = "info") {

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { Metrics } from "../../src/node/metrics.js";
+import { Metrics } from "../../src/node/infrastructure/metrics.js";
 
 const ALERTS = "deploy/prometheus/paxoskv-alerts.yml";
 const DASHBOARD = "deploy/grafana/paxoskv-dashboard.json";

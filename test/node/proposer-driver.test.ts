@@ -6,7 +6,7 @@ import { seededRandom } from "../../src/core/random.js";
 import { pino } from "pino";
 import {
   FAST_PAUSE_MS, FAST_RECENT_MS, ProposerDriver, type DriverConfig,
-} from "../../src/node/proposer-driver.js";
+} from "../../src/node/roles/proposer-driver.js";
 
 const ACCEPTORS = ["A", "B", "C"];
 

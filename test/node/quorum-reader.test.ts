@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ballot, FAST_BALLOT } from "../../src/core/ballot.js";
 import type { AcceptedProposal } from "../../src/core/messages.js";
-import { DirectQuorumReader } from "../../src/node/quorum-reader.js";
+import { DirectQuorumReader } from "../../src/node/roles/quorum-reader.js";
 
 const ACCEPTORS = ["A", "B", "C"];
 const TIMEOUT_MS = 500;

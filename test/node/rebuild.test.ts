@@ -4,10 +4,10 @@
  */
 import { describe, expect, it } from "vitest";
 import type { KeyPage } from "../../src/adapters/ports.js";
-import type { Learned } from "../../src/node/learner-role.js";
+import type { Learned } from "../../src/node/roles/learner-role.js";
 import {
   rebuildReplica, type RebuildDeps, type RebuildPosition,
-} from "../../src/node/rebuild.js";
+} from "../../src/node/repair/rebuild.js";
 
 const PAGE = 1000;
 const KEYS = 20_000;

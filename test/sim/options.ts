@@ -27,7 +27,7 @@ export interface SimOptions {
   readonly crashes: boolean;
   /**
    * An acceptor loses its durable state (a wiped Redis) and must rejoin: it stays out until
-   * the rejoin procedure has recovered every key the others hold (see `src/node/rejoin.ts`).
+   * the rejoin procedure has recovered every key the others hold (see `src/node/repair/rejoin.ts`).
    */
   readonly amnesia: boolean;
   /** Creates start with a fast round (Accept at the fast ballot, no Prepare) 70 % of the time. */

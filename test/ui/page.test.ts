@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { bundlePage, readCommittedBundle } from "../../scripts/build-page.js";
-import { SERVICE_NAME } from "../../src/node/start-client-endpoints.js";
+import { SERVICE_NAME } from "../../src/node/roles/start-client-endpoints.js";
 import { UI_SERVICE_NAME } from "../../src/ui/cluster.js";
 import { PAGE_HTML } from "../../src/ui/page.js";
 import { PAGE_SCRIPT } from "../../src/ui/page-bundle.generated.js";

@@ -1,15 +1,15 @@
 import type { ServiceMsg } from "@nats-io/services";
-import type { ChosenLog, ChosenRecord } from "../adapters/jetstream/chosen-log.js";
-import type { ReplicaStore } from "../adapters/ports.js";
-import { formatBallot } from "../core/ballot.js";
-import type { Chosen } from "../core/learner.js";
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import type { ChosenEvent, GetReply } from "../protocol/replies.js";
-import { keyMatchesFilter, type Operation } from "../protocol/subjects.js";
+import type { ChosenLog, ChosenRecord } from "../../adapters/jetstream/chosen-log.js";
+import type { ReplicaStore } from "../../adapters/ports.js";
+import { formatBallot } from "../../core/ballot.js";
+import type { Chosen } from "../../core/learner.js";
+import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import type { ChosenEvent, GetReply } from "../../protocol/replies.js";
+import { keyMatchesFilter, type Operation } from "../../protocol/subjects.js";
 import { sourceOf } from "./admission.js";
 import { keyOf } from "./endpoint.js";
-import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
-import type { ReadResult } from "./metrics.js";
+import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "../infrastructure/logger.js";
+import type { ReadResult } from "../infrastructure/metrics.js";
 import type { ProposerDriver } from "./proposer-driver.js";
 import type { QuorumReads } from "./quorum-reader.js";
 

@@ -1,13 +1,13 @@
 import type { NatsConnection } from "@nats-io/transport-node";
-import { decodeJson } from "../adapters/nats/connection.js";
-import { quorumSize } from "../core/quorum.js";
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import { paxosFreshSubject, paxosListSubject } from "../protocol/subjects.js";
+import { decodeJson } from "../../adapters/nats/connection.js";
+import { quorumSize } from "../../core/quorum.js";
+import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import { paxosFreshSubject, paxosListSubject } from "../../protocol/subjects.js";
 import {
   FreshReplySchema, ListReplySchema, LIST_PAGE_MAX, WIRE_VERSION,
-} from "../protocol/wire.js";
-import type { KeyPage } from "../adapters/ports.js";
-import type { Learned } from "./learner-role.js";
+} from "../../protocol/wire.js";
+import type { KeyPage } from "../../adapters/ports.js";
+import type { Learned } from "../roles/learner-role.js";
 
 export interface RebuildReport {
   /** Acceptors whose whole key list was read (at least a majority). */

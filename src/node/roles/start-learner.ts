@@ -1,11 +1,11 @@
-import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
-import type { AcceptorMaintenanceStore, ReplicaStore } from "../adapters/ports.js";
+import type { ChosenLog } from "../../adapters/jetstream/chosen-log.js";
+import type { AcceptorMaintenanceStore, ReplicaStore } from "../../adapters/ports.js";
 import { admissionOf, type FairAdmission } from "./admission.js";
-import { AnnouncedBatcher } from "./announce-repair.js";
-import type { NodeConfig } from "./config.js";
+import { AnnouncedBatcher } from "../repair/announce-repair.js";
+import type { NodeConfig } from "../infrastructure/config.js";
 import { LearnerRole, type Learned } from "./learner-role.js";
-import type { Logger } from "./logger.js";
-import type { Metrics } from "./metrics.js";
+import type { Logger } from "../infrastructure/logger.js";
+import type { Metrics } from "../infrastructure/metrics.js";
 
 export interface LearnerDeps {
   readonly config: NodeConfig;

@@ -1,10 +1,10 @@
 import { randomUUID } from "node:crypto";
-import type { Registration } from "../adapters/jetstream/acceptor-registry.js";
-import type { AcceptorStore, RestoredKey } from "../adapters/ports.js";
-import type { ProposalOutcome } from "../core/proposer.js";
-import { keysToRecover, listingsNeeded, recoveredState } from "../core/rejoin.js";
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import type { Logger } from "./logger.js";
+import type { Registration } from "../../adapters/jetstream/acceptor-registry.js";
+import type { AcceptorStore, RestoredKey } from "../../adapters/ports.js";
+import type { ProposalOutcome } from "../../core/proposer.js";
+import { keysToRecover, listingsNeeded, recoveredState } from "../../core/rejoin.js";
+import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import type { Logger } from "../infrastructure/logger.js";
 
 export interface RejoinReport {
   readonly acceptor: string;

@@ -3,10 +3,10 @@ import { getHeapStatistics } from "node:v8";
 import {
   collectDefaultMetrics, Counter, Gauge, Histogram, Registry,
 } from "prom-client";
-import { isFastBallot } from "../core/ballot.js";
-import type { ProposerEvent } from "../core/proposer.js";
-import { ADMITTED_OPERATIONS, REFUSAL_REASONS } from "./admission.js";
-import type { ProposalView, ProposerObserver } from "./proposer-driver.js";
+import { isFastBallot } from "../../core/ballot.js";
+import type { ProposerEvent } from "../../core/proposer.js";
+import { ADMITTED_OPERATIONS, REFUSAL_REASONS } from "../roles/admission.js";
+import type { ProposalView, ProposerObserver } from "../roles/proposer-driver.js";
 
 export const CREATE_OUTCOMES = ["created", "exists", "timeout", "unavailable", "rejected"] as const;
 export type CreateOutcome = (typeof CREATE_OUTCOMES)[number];

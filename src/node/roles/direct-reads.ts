@@ -1,11 +1,11 @@
-import type { AcceptorRegistry, Registration } from "../adapters/jetstream/acceptor-registry.js";
-import { AcceptorFencedError } from "../adapters/ports.js";
-import { RedisAcceptorReader } from "../adapters/redis/index.js";
-import { AssertionFailure } from "../core/assert.js";
-import type { AcceptedProposal } from "../core/messages.js";
-import { ErrorCode } from "../protocol/codes.js";
-import { ConfigError } from "./config.js";
-import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
+import type { AcceptorRegistry, Registration } from "../../adapters/jetstream/acceptor-registry.js";
+import { AcceptorFencedError } from "../../adapters/ports.js";
+import { RedisAcceptorReader } from "../../adapters/redis/index.js";
+import { AssertionFailure } from "../../core/assert.js";
+import type { AcceptedProposal } from "../../core/messages.js";
+import { ErrorCode } from "../../protocol/codes.js";
+import { ConfigError } from "../infrastructure/config.js";
+import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "../infrastructure/logger.js";
 
 export interface DirectReadsOptions {
   /** Each acceptor ID with its Redis URL (PAXOSKV_ACCEPTOR_REDIS). */

@@ -1,9 +1,9 @@
-import type { ChosenLog, ChosenRecord } from "../adapters/jetstream/chosen-log.js";
-import type { AcceptorMaintenanceStore } from "../adapters/ports.js";
-import { ErrorCode } from "../protocol/codes.js";
-import type { ChosenEvent } from "../protocol/replies.js";
-import { chosenEventOf, type Learned } from "./learner-role.js";
-import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
+import type { ChosenLog, ChosenRecord } from "../../adapters/jetstream/chosen-log.js";
+import type { AcceptorMaintenanceStore } from "../../adapters/ports.js";
+import { ErrorCode } from "../../protocol/codes.js";
+import type { ChosenEvent } from "../../protocol/replies.js";
+import { chosenEventOf, type Learned } from "../roles/learner-role.js";
+import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "../infrastructure/logger.js";
 
 export interface RepairOptions {
   /** Time between passes. */

@@ -1,16 +1,16 @@
-import type { NatsConnection } from "../adapters/nats/connection.js";
-import type { Readiness } from "../protocol/readiness.js";
-import { STATUS_VERSION } from "../protocol/status.js";
+import type { NatsConnection } from "../../adapters/nats/connection.js";
+import type { Readiness } from "../../protocol/readiness.js";
+import { STATUS_VERSION } from "../../protocol/status.js";
 import type { NodeConfig } from "./config.js";
 import { startHttp, type MountPage } from "./http.js";
 import type { JetStreamWatch } from "./jetstream-watch.js";
-import type { LearnerRole } from "./learner-role.js";
+import type { LearnerRole } from "../roles/learner-role.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import type { RunningAcceptor } from "./start-acceptor.js";
-import { SERVICE_VERSION, type RunningClientEndpoints } from "./start-client-endpoints.js";
-import type { RunningLearner } from "./start-learner.js";
-import type { RunningProposer } from "./start-proposer.js";
+import type { RunningAcceptor } from "../roles/start-acceptor.js";
+import { SERVICE_VERSION, type RunningClientEndpoints } from "../roles/start-client-endpoints.js";
+import type { RunningLearner } from "../roles/start-learner.js";
+import type { RunningProposer } from "../roles/start-proposer.js";
 import { serveStatus, type AcceptorVotingView } from "./status.js";
 
 /** What a node says of itself, over NATS and on its HTTP port. */

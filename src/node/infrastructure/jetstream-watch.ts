@@ -2,7 +2,7 @@ import {
   jetstreamManager, JetStreamApiCodes, JetStreamApiError, type JetStreamManager,
 } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { ErrorCode } from "../protocol/codes.js";
+import { ErrorCode } from "../../protocol/codes.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 

@@ -1,5 +1,5 @@
 import { pino, type DestinationStream, type Logger } from "pino";
-import { formatBallot, type Ballot } from "../core/ballot.js";
+import { formatBallot, type Ballot } from "../../core/ballot.js";
 
 export type { Logger };
 

@@ -1,17 +1,17 @@
 import { nuid } from "@nats-io/transport-node";
-import type { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
-import type { NatsConnection } from "../adapters/nats/connection.js";
-import { NatsPaxosTransport } from "../adapters/nats/paxos-transport.js";
-import { ErrorCode } from "../protocol/codes.js";
-import type { AcceptorReply } from "../protocol/wire.js";
-import type { NodeConfig } from "./config.js";
+import type { AcceptorRegistry } from "../../adapters/jetstream/acceptor-registry.js";
+import type { NatsConnection } from "../../adapters/nats/connection.js";
+import { NatsPaxosTransport } from "../../adapters/nats/paxos-transport.js";
+import { ErrorCode } from "../../protocol/codes.js";
+import type { AcceptorReply } from "../../protocol/wire.js";
+import type { NodeConfig } from "../infrastructure/config.js";
 import { AcceptorRedisReads } from "./direct-reads.js";
 import { resolveChosen, type Learned } from "./learner-role.js";
-import type { Logger } from "./logger.js";
-import type { Metrics } from "./metrics.js";
+import type { Logger } from "../infrastructure/logger.js";
+import type { Metrics } from "../infrastructure/metrics.js";
 import { ProposerDriver, type DriverConfig } from "./proposer-driver.js";
 import { DirectQuorumReader, QuorumReader, type QuorumReads } from "./quorum-reader.js";
-import { Tracer } from "./trace.js";
+import { Tracer } from "../infrastructure/trace.js";
 
 /** Derives the proposer's limits from the node configuration (ticks are milliseconds). */
 export function proposerConfigOf(config: NodeConfig): DriverConfig {

@@ -1,11 +1,11 @@
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { z } from "zod";
-import type { NatsTlsFiles } from "../adapters/nats/connection.js";
-import { isValidNodeId } from "../core/ballot.js";
-import { ALL_KEYS, DEFAULT_PREFIX, validateKeyFilter } from "../protocol/subjects.js";
-import { OperatorCode } from "../protocol/codes.js";
-import { FAST_PAUSE_MS, FAST_RECENT_MS } from "./proposer-driver.js";
+import type { NatsTlsFiles } from "../../adapters/nats/connection.js";
+import { isValidNodeId } from "../../core/ballot.js";
+import { ALL_KEYS, DEFAULT_PREFIX, validateKeyFilter } from "../../protocol/subjects.js";
+import { OperatorCode } from "../../protocol/codes.js";
+import { FAST_PAUSE_MS, FAST_RECENT_MS } from "../roles/proposer-driver.js";
 
 export const ROLES = ["proposer", "acceptor", "learner"] as const;
 export type Role = (typeof ROLES)[number];

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { NatsConnection, NatsTlsFiles } from "../adapters/nats/connection.js";
-import type { Readiness } from "../protocol/readiness.js";
+import type { NatsConnection, NatsTlsFiles } from "../../adapters/nats/connection.js";
+import type { Readiness } from "../../protocol/readiness.js";
 import type { Logger } from "./logger.js";
 
 /**

@@ -1,18 +1,18 @@
 import { randomUUID } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import type { AcceptorRegistry, Registration } from "../adapters/jetstream/acceptor-registry.js";
-import type { AcceptorFencedError, AcceptorStore, StorePart } from "../adapters/ports.js";
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import { errorReply } from "../protocol/replies.js";
+import type { AcceptorRegistry, Registration } from "../../adapters/jetstream/acceptor-registry.js";
+import type { AcceptorFencedError, AcceptorStore, StorePart } from "../../adapters/ports.js";
+import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import { errorReply } from "../../protocol/replies.js";
 import {
   acceptorQueue, paxosFreshSubject, paxosRejoinSubject,
-} from "../protocol/subjects.js";
-import { WIRE_VERSION, type FreshReply } from "../protocol/wire.js";
+} from "../../protocol/subjects.js";
+import { WIRE_VERSION, type FreshReply } from "../../protocol/wire.js";
 import type { AcceptorRole } from "./acceptor-role.js";
-import type { Logger } from "./logger.js";
+import type { Logger } from "../infrastructure/logger.js";
 import {
   rejoin, rejoinLostParts, REJOINING_PREFIX, type RejoinDeps, type RejoinReport,
-} from "./rejoin.js";
+} from "../repair/rejoin.js";
 
 /** The marker prefix of an incarnation retired because its store was found rolled back. */
 export const RETIRED_PREFIX = "retired:";

@@ -1,22 +1,22 @@
 import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { z } from "zod";
-import { decodeJson } from "../adapters/nats/connection.js";
+import { decodeJson } from "../../adapters/nats/connection.js";
 import {
   AcceptorFencedError, type AcceptorMaintenanceStore, type AcceptorVotingStore,
-} from "../adapters/ports.js";
-import { AssertionFailure } from "../core/assert.js";
-import { ErrorCode } from "../protocol/codes.js";
-import { errorReply } from "../protocol/replies.js";
+} from "../../adapters/ports.js";
+import { AssertionFailure } from "../../core/assert.js";
+import { ErrorCode } from "../../protocol/codes.js";
+import { errorReply } from "../../protocol/replies.js";
 import {
   acceptorQueue, paxosListSubject, paxosSubject, type PaxosVerb,
-} from "../protocol/subjects.js";
+} from "../../protocol/subjects.js";
 import {
   AcceptBatchSchema, encodeBatches, ListRequestSchema, parseWire, PrepareBatchSchema,
   ReadBatchSchema, wireBytesMax,
   WIRE_VERSION, type AcceptorReply, type ListReply,
-} from "../protocol/wire.js";
-import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
-import type { Metrics } from "./metrics.js";
+} from "../../protocol/wire.js";
+import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "../infrastructure/logger.js";
+import type { Metrics } from "../infrastructure/metrics.js";
 
 /**
  * Serves Prepare, Accept and Read for one acceptor ID. Every process of that ID joins the same

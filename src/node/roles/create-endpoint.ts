@@ -1,15 +1,15 @@
 import type { Msg } from "@nats-io/transport-node";
-import { AssertionFailure } from "../core/assert.js";
-import type { Ballot } from "../core/ballot.js";
-import type { ProposalOutcome } from "../core/proposer.js";
-import { decodeUtf8 } from "../adapters/nats/connection.js";
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import type { CreateReply } from "../protocol/replies.js";
+import { AssertionFailure } from "../../core/assert.js";
+import type { Ballot } from "../../core/ballot.js";
+import type { ProposalOutcome } from "../../core/proposer.js";
+import { decodeUtf8 } from "../../adapters/nats/connection.js";
+import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import type { CreateReply } from "../../protocol/replies.js";
 import { sourceOf } from "./admission.js";
 import { keyOf } from "./endpoint.js";
-import type { Metrics } from "./metrics.js";
+import type { Metrics } from "../infrastructure/metrics.js";
 import type { ProposerDriver } from "./proposer-driver.js";
-import type { Tracer } from "./trace.js";
+import type { Tracer } from "../infrastructure/trace.js";
 
 /** Room for the key, ballot and field names around a value in one wire item. */
 const WIRE_ITEM_OVERHEAD_BYTES = 1024;

@@ -1,11 +1,11 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodeJson } from "../adapters/nats/connection.js";
-import { formatBallot } from "../core/ballot.js";
-import type { AcceptorToProposer, ProposerToAcceptor } from "../core/messages.js";
-import type { ProposerEvent } from "../core/proposer.js";
-import type { ProposalView, ProposerObserver } from "./proposer-driver.js";
-import { TraceControlSchema, traceControlSubject } from "../protocol/trace-control.js";
-import { keyMatches, traceSubject, type TraceEvent } from "../protocol/trace.js";
+import { decodeJson } from "../../adapters/nats/connection.js";
+import { formatBallot } from "../../core/ballot.js";
+import type { AcceptorToProposer, ProposerToAcceptor } from "../../core/messages.js";
+import type { ProposerEvent } from "../../core/proposer.js";
+import type { ProposalView, ProposerObserver } from "../roles/proposer-driver.js";
+import { TraceControlSchema, traceControlSubject } from "../../protocol/trace-control.js";
+import { keyMatches, traceSubject, type TraceEvent } from "../../protocol/trace.js";
 
 /**
  * Publishes trace events for proposals whose key some tracer asked for. Off by default, so

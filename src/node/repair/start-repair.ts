@@ -1,21 +1,21 @@
-import type { ChosenLog } from "../adapters/jetstream/chosen-log.js";
-import type { NatsConnection } from "../adapters/nats/connection.js";
-import type { ReplicaStore } from "../adapters/ports.js";
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import { errorReply } from "../protocol/replies.js";
-import { keyMatchesFilter, paxosListSubject, paxosRebuildSubject } from "../protocol/subjects.js";
-import { WIRE_VERSION } from "../protocol/wire.js";
+import type { ChosenLog } from "../../adapters/jetstream/chosen-log.js";
+import type { NatsConnection } from "../../adapters/nats/connection.js";
+import type { ReplicaStore } from "../../adapters/ports.js";
+import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import { errorReply } from "../../protocol/replies.js";
+import { keyMatchesFilter, paxosListSubject, paxosRebuildSubject } from "../../protocol/subjects.js";
+import { WIRE_VERSION } from "../../protocol/wire.js";
 import { AnnouncementRepair, DEFAULT_REPAIR } from "./announce-repair.js";
-import type { NodeConfig } from "./config.js";
-import type { Learned } from "./learner-role.js";
-import type { Logger } from "./logger.js";
+import type { NodeConfig } from "../infrastructure/config.js";
+import type { Learned } from "../roles/learner-role.js";
+import type { Logger } from "../infrastructure/logger.js";
 import {
   listAcceptorPage, listKeysForRecovery, rebuildReplica,
   type RebuildDeps, type RebuildPosition, type RebuildReport,
 } from "./rebuild.js";
-import type { RunningAcceptor } from "./start-acceptor.js";
-import type { RunningLearner } from "./start-learner.js";
-import type { RunningProposer } from "./start-proposer.js";
+import type { RunningAcceptor } from "../roles/start-acceptor.js";
+import type { RunningLearner } from "../roles/start-learner.js";
+import type { RunningProposer } from "../roles/start-proposer.js";
 
 export interface RepairDeps {
   readonly nc: NatsConnection;

@@ -2,12 +2,12 @@ import { randomBytes } from "node:crypto";
 import {
   ballotFloor, nextWakeAt, onReply, onTick, startProposal, type ProposalOutcome,
   type ProposalState, type ProposerConfig, type ProposerEvent, type ProposerStep,
-} from "../core/proposer.js";
-import { isFastBallot, type Ballot } from "../core/ballot.js";
-import type { AcceptorToProposer, ProposerToAcceptor } from "../core/messages.js";
-import type { Random } from "../core/random.js";
-import { FAILPOINTS_ARMED, proposerFailpoints } from "./failpoint.js";
-import type { Logger } from "./logger.js";
+} from "../../core/proposer.js";
+import { isFastBallot, type Ballot } from "../../core/ballot.js";
+import type { AcceptorToProposer, ProposerToAcceptor } from "../../core/messages.js";
+import type { Random } from "../../core/random.js";
+import { FAILPOINTS_ARMED, proposerFailpoints } from "../infrastructure/failpoint.js";
+import type { Logger } from "../infrastructure/logger.js";
 
 /** A running proposal as observers see it. */
 export interface ProposalView {

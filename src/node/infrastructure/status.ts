@@ -1,9 +1,9 @@
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { decodeJson } from "../adapters/nats/connection.js";
+import { decodeJson } from "../../adapters/nats/connection.js";
 import {
   STATUS_VERSION, VotingBeatSchema, type AcceptorVoting, type NodeStatus, type VotingBeat,
-} from "../protocol/status.js";
-import { paxosStatusSubject, paxosVotingSubject } from "../protocol/subjects.js";
+} from "../../protocol/status.js";
+import { paxosStatusSubject, paxosVotingSubject } from "../../protocol/subjects.js";
 
 /** How often an acceptor's process says whether it votes (at once when that changes). */
 export const VOTING_BEAT_MS = 2_000;

@@ -1,6 +1,6 @@
-import { classifyQuorumRead, type AcceptorReport, type QuorumRead } from "../core/learner.js";
-import type { AcceptedProposal, MsgRead, MsgReadReply } from "../core/messages.js";
-import { quorumSize } from "../core/quorum.js";
+import { classifyQuorumRead, type AcceptorReport, type QuorumRead } from "../../core/learner.js";
+import type { AcceptedProposal, MsgRead, MsgReadReply } from "../../core/messages.js";
+import { quorumSize } from "../../core/quorum.js";
 
 /** Reads one key from a majority of acceptors, over NATS or straight from their Redis. */
 export interface QuorumReads {

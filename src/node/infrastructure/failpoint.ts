@@ -1,5 +1,5 @@
 import { writeSync } from "node:fs";
-import type { ProposerStep } from "../core/proposer.js";
+import type { ProposerStep } from "../../core/proposer.js";
 
 /**
  * Test-only crash points for the fault-injection suite (`npm run chaos`), off unless

@@ -1,13 +1,13 @@
-import type { AcceptorRegistry } from "../adapters/jetstream/acceptor-registry.js";
-import type { NatsConnection } from "../adapters/nats/connection.js";
-import type { AcceptorFencedError, AcceptorStore } from "../adapters/ports.js";
+import type { AcceptorRegistry } from "../../adapters/jetstream/acceptor-registry.js";
+import type { NatsConnection } from "../../adapters/nats/connection.js";
+import type { AcceptorFencedError, AcceptorStore } from "../../adapters/ports.js";
 import { AcceptorMembership } from "./acceptor-membership.js";
 import { AcceptorRole } from "./acceptor-role.js";
-import type { NodeConfig } from "./config.js";
-import type { Voting } from "./http.js";
-import type { Logger } from "./logger.js";
-import type { Metrics } from "./metrics.js";
-import { startVotingBeat } from "./status.js";
+import type { NodeConfig } from "../infrastructure/config.js";
+import type { Voting } from "../infrastructure/http.js";
+import type { Logger } from "../infrastructure/logger.js";
+import type { Metrics } from "../infrastructure/metrics.js";
+import { startVotingBeat } from "../infrastructure/status.js";
 
 export interface AcceptorDeps {
   readonly nc: NatsConnection;

@@ -1,14 +1,14 @@
 import { Svcm, type Service } from "@nats-io/services";
-import type { NatsConnection } from "../adapters/nats/connection.js";
-import { publicSubject, publicWildcard } from "../protocol/subjects.js";
-import { wireBytesMax } from "../protocol/wire.js";
+import type { NatsConnection } from "../../adapters/nats/connection.js";
+import { publicSubject, publicWildcard } from "../../protocol/subjects.js";
+import { wireBytesMax } from "../../protocol/wire.js";
 import { admissionOf, type FairAdmission } from "./admission.js";
-import type { NodeConfig } from "./config.js";
+import type { NodeConfig } from "../infrastructure/config.js";
 import { handleCreate } from "./create-endpoint.js";
 import { serve } from "./endpoint.js";
 import type { Learned } from "./learner-role.js";
-import type { Logger } from "./logger.js";
-import type { Metrics } from "./metrics.js";
+import type { Logger } from "../infrastructure/logger.js";
+import type { Metrics } from "../infrastructure/metrics.js";
 import type { RunningProposer } from "./start-proposer.js";
 import type { RunningLearner } from "./start-learner.js";
 

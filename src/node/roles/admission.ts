@@ -1,6 +1,6 @@
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import type { NodeConfig } from "./config.js";
-import type { Metrics } from "./metrics.js";
+import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import type { NodeConfig } from "../infrastructure/config.js";
+import type { Metrics } from "../infrastructure/metrics.js";
 
 /** What is admitted: creates into the proposer, or gets' quorum reads. */
 export const ADMITTED_OPERATIONS = ["create", "get"] as const;

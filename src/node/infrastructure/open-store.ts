@@ -1,9 +1,9 @@
-import type { AcceptorStore, Durability } from "../adapters/ports.js";
+import type { AcceptorStore, Durability } from "../../adapters/ports.js";
 import { Redis, ReplyError } from "ioredis";
 import {
   checkDurability, RedisAcceptorStore, RedisClusterAcceptorStore,
-} from "../adapters/redis/index.js";
-import { ErrorCode } from "../protocol/codes.js";
+} from "../../adapters/redis/index.js";
+import { ErrorCode } from "../../protocol/codes.js";
 import { ConfigError, type NodeConfig } from "./config.js";
 import { formatDuration, Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "./logger.js";
 import { retryWhileStarting } from "./start-retry.js";

@@ -1,8 +1,8 @@
 import type { ServiceMsg } from "@nats-io/services";
-import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
-import { errorReply } from "../protocol/replies.js";
-import { keyOfSubject, validateKey, type Operation } from "../protocol/subjects.js";
-import type { Logger } from "./logger.js";
+import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import { errorReply } from "../../protocol/replies.js";
+import { keyOfSubject, validateKey, type Operation } from "../../protocol/subjects.js";
+import type { Logger } from "../infrastructure/logger.js";
 
 /**
  * Runs one client request: the handler's result is the JSON reply; a PaxosKvError becomes its
