@@ -84,6 +84,12 @@ export interface ServerSpec {
   args(port: number, dir: string): string[];
 }
 
+/**
+ * Settings of every acceptor Redis we ship: a key's hash stays a listpack (about half the
+ * memory of a hashtable) for values up to 1 KiB. See docs/operations.md, "Sizing".
+ */
+export const REDIS_MEMORY_ARGS = ["--hash-max-listpack-value", "1024"] as const;
+
 export async function startRedis(options: RedisServerOptions = {}): Promise<ServerHandle> {
   const appendonly = options.appendonly ?? true;
   return start(options.port, {
@@ -93,7 +99,7 @@ export async function startRedis(options: RedisServerOptions = {}): Promise<Serv
       "--port", String(port), "--bind", "127.0.0.1", "--dir", dir,
       "--appendonly", appendonly ? "yes" : "no",
       "--appendfsync", options.appendfsync ?? "always",
-      "--save", "", "--protected-mode", "no", ...(options.extraArgs ?? []),
+      "--save", "", "--protected-mode", "no", ...REDIS_MEMORY_ARGS, ...(options.extraArgs ?? []),
     ],
   });
 }
