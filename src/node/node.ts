@@ -195,7 +195,7 @@ function watchedStreams(parts: {
       // What this replica holds is chosen: the new stream gets it back (in batches; learners
       // announcing the same keys add duplicates, which learners take as no-ops); the rebuild
       // adds the rest.
-      if (learner !== null) await reannounce(learner.role.replica, chosenLog, nc);
+      if (learner !== null) await reannounce(learner.role.replica, chosenLog);
       learner?.role.refollow();
       void parts.rebuild?.();
     },
@@ -247,14 +247,12 @@ function logOptions(config: NodeConfig, log: Logger): OpenOptions {
 }
 
 /** Announces every value of the replica again, a page at a time (memory stays flat). */
-async function reannounce(
-  replica: ReplicaStore, chosenLog: ChosenLog, nc: NatsConnection,
-): Promise<void> {
+async function reannounce(replica: ReplicaStore, chosenLog: ChosenLog): Promise<void> {
   const PAGE = 1000;
   for (let after: string | null = null; ;) {
     const page = replica.page(after, PAGE);
-    for (const chosen of page) chosenLog.announceQuietly(chosenEventOf(chosen));
-    await nc.flush();
+    // Acknowledged, page by page: a batch lost here would otherwise wait for the rebuild.
+    await Promise.all(page.map((chosen) => chosenLog.announce(chosenEventOf(chosen))));
     const last = page.at(-1);
     if (page.length < PAGE || last === undefined) return;
     after = last.key;
