@@ -86,3 +86,21 @@ it("learner: duplicates are no-ops, a second value is never stored, and a partia
     expect(seen).toEqual(["orders.1", "orders.1", "users.1", "orders.1", "orders.2"]);
   });
 });
+
+it("learner: an event whose ballot does not parse is neither stored nor reported seen (the " +
+  "acceptors' repair must still announce its key), and the rest of its message is", async () => {
+  const seen: string[] = [];
+  await withReplica(async (replica) => {
+    const learner = new LearnerRole("paxoskv", logOf([
+      { events: [{ key: "bad.1", value: "x", ballot: "not-a-ballot" }, event("good.1", "g")],
+        sequence: 1, pending: 0 },
+    ]), replica, ">", async () => null, () => undefined, (key) => seen.push(key),
+    createLogger("T", "silent"));
+    learner.start();
+    await settle();
+    learner.stop();
+    expect(replica.get("bad.1")).toBeUndefined();
+    expect(replica.get("good.1")?.value).toBe("g");
+    expect(seen).toEqual(["good.1"]);
+  });
+});

@@ -185,7 +185,13 @@ export class LearnerRole {
     // A write failed: what this consumer reads now is read again by the next one.
     const staging = this.#following !== null && !this.#stop.signal.aborted;
     for (const { key, value, ballot } of record.events) {
-      if (staging) this.#stage(key, value, ballot);
+      const b = parseBallotText(ballot);
+      if (b === null) {
+        // Not taken, so not marked seen either: the acceptors' repair announces it properly.
+        this.log.warn({ key, code: ErrorCode.BAD_REQUEST }, `chosen event with bad ballot ${ballot}`);
+        continue;
+      }
+      if (staging) this.#stage(key, value, b);
       // Every key, this replica's or not: an acceptor on this node stops tracking it.
       this.onStreamed(key);
     }
