@@ -13,7 +13,7 @@ import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
 import {
   AcceptorRedis, connectTo, eventOnLog, majorityAccepted, mapLimit, poll, readChosenLog,
-  tearDown,
+  tearDown, waitReplicaHolds
 } from "./support/cluster-tools.js";
 import type { ServerHandle } from "./support/servers.js";
 
@@ -62,20 +62,6 @@ function entriesOf(name: string, count: number): Map<string, string> {
   return new Map(Array.from({ length: count }, (_, i) => [`${name}.${i}`, `${name}-value-${i}`]));
 }
 
-/** Polls replica-get until it finds every key; a wrong value fails at once. */
-async function waitReplicaHolds(entries: ReadonlyMap<string, string>): Promise<void> {
-  let missing = [...entries.keys()];
-  await poll(`the learner's replica to hold ${entries.size} keys`, async () => {
-    const found = await mapLimit(missing, 100, async (key) => {
-      const reply = await client.get(key, { replica: true });
-      if (reply.found) expect(reply.value, key).toBe(entries.get(key));
-      return reply.found;
-    });
-    missing = missing.filter((_, i) => !found[i]);
-    return missing.length === 0 ? true : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 200 });
-}
-
 /**
  * The announced event carries the orphan's value, at its ballot or, when the quorum read that
  * found it was undecided (one acceptor of the majority answering empty), at the higher ballot
@@ -116,7 +102,7 @@ describe("learner - the replica", () => {
     // The start log may reach our pipe just after the node says it serves (over IPC).
     await poll("L's start log", async () =>
       learner.output().includes('"quorumReads":"nats"') ? true : undefined, { timeoutMs: 5000 });
-    await waitReplicaHolds(chosen);
+    await waitReplicaHolds(client, chosen);
   });
 
   it("learner - killed and restarted, it resumes from its replica on disk: it reads only " +
@@ -126,7 +112,7 @@ describe("learner - the replica", () => {
     const whileDown = entriesOf("while-down", 300);
     await createAll(whileDown);
     await learner.start();
-    await waitReplicaHolds(chosen);
+    await waitReplicaHolds(client, chosen);
     // Not a replay: the consumer starts after the sequence the replica recorded, so the keys
     // chosen before the kill (served above) came from disk, not from the stream again.
     const attached = logLine(learner, "following the chosen stream");
@@ -150,7 +136,7 @@ describe("learner - the replica", () => {
     chosen.set("after-nats-restart.probe", "p");
     const after = entriesOf("after-nats-restart", 100);
     await createAll(after);
-    await waitReplicaHolds(after);
+    await waitReplicaHolds(client, after);
   });
 
   it("learner - serves its replica with every acceptor's Redis down", async () => {
@@ -285,7 +271,7 @@ describe("learner - a proposer killed between accept and announcement", () => {
     expect(await client.get(key)).toEqual({ key, found: true, value: "orphan-value" });
     const event = await poll(`${key} on the log`, () => eventOnLog(nc, cluster.prefix, key));
     expectEventAtOrAbove(event, key, "orphan-value", round);
-    await waitReplicaHolds(new Map([[key, "orphan-value"]]));
+    await waitReplicaHolds(client, new Map([[key, "orphan-value"]]));
     // A create of the key now learns the orphan's value.
     expect(await client.create(key, "late"))
       .toEqual({ key, value: "orphan-value", created: false });
@@ -350,7 +336,7 @@ describe("learner - a proposer killed between accept and announcement", () => {
       () => eventOnLog(nc, cluster.prefix, key), { timeoutMs: 25_000, intervalMs: 250 });
     chosen.set(key, "unread-value");
     expectEventAtOrAbove(event, key, "unread-value", round);
-    await waitReplicaHolds(new Map([[key, "unread-value"]]));
+    await waitReplicaHolds(client, new Map([[key, "unread-value"]]));
     // Looked for now: a node's output keeps only its last 20,000 characters, and later
     // repairs (e.g. after the NATS restart) can push this line out of it.
     orphanRepairLogged = await poll("the orphan's repair in an acceptor node's log", async () =>
@@ -370,7 +356,7 @@ describe("learner - a proposer killed between accept and announcement", () => {
       // The first event of a key on the log is its chosen value.
       expect(log.events.get(key)?.[0]?.value, key).toBe(value);
     }
-    await waitReplicaHolds(chosen);
+    await waitReplicaHolds(client, chosen);
   });
 
   it("learner - in steady state the acceptors' repair announces nothing: each acceptor-only " +

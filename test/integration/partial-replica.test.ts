@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { REPLICA_FILE } from "../../src/adapters/sqlite/replica-store.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
-import { mapLimit, poll, tearDown } from "./support/cluster-tools.js";
+import { mapLimit, tearDown, waitReplicaHolds } from "./support/cluster-tools.js";
 
 const COUNT = 150;
 const orders = new Map(Array.from({ length: COUNT }, (_, i) => [`orders.${i}`, `o-${i}`]));
@@ -32,23 +32,9 @@ beforeAll(async () => {
 
 afterAll(() => tearDown(cluster, client));
 
-/** Polls replica-get until every key is found; a wrong value fails at once. */
-async function waitReplicaHolds(entries: ReadonlyMap<string, string>): Promise<void> {
-  let missing = [...entries.keys()];
-  await poll(`replicas to hold ${entries.size} keys`, async () => {
-    const found = await mapLimit(missing, 50, async (key) => {
-      const reply = await client.get(key, { replica: true });
-      if (reply.found) expect(reply.value, key).toBe(entries.get(key));
-      return reply.found;
-    });
-    missing = missing.filter((_, i) => !found[i]);
-    return missing.length === 0 ? true : undefined;
-  }, { timeoutMs: 30_000, intervalMs: 200 });
-}
-
 describe("partial replica", () => {
   it("partial replica - alone, it serves its keys and does not answer for others", async () => {
-    await waitReplicaHolds(orders);
+    await waitReplicaHolds(client, orders, 50);
     // It reads the whole log (a batch mixes keys) and keeps its keys only (below, on disk).
     const attached = partial.output().split("\n")
       .find((l) => l.includes('"msg":"following the chosen stream"'));
@@ -69,7 +55,7 @@ describe("partial replica", () => {
   it("partial replica - beside a full learner, every get and replica-get of any key is " +
     "answered right", async () => {
     await cluster.spawnNode("F", "learner");
-    await waitReplicaHolds(new Map([...orders, ...users]));
+    await waitReplicaHolds(client, new Map([...orders, ...users]), 50);
     // Each request goes to one member of the queue group that listens on its subject: had P
     // listened on every key, about half of these would be its found:false.
     for (let round = 0; round < 2; round++) {

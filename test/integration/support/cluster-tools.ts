@@ -7,6 +7,8 @@ import {
   connect, createInbox, type Msg, type NatsConnection,
 } from "@nats-io/transport-node";
 import { Redis } from "ioredis";
+import { expect } from "vitest";
+import type { PaxosKvClient } from "../../../src/client/client.js";
 import type { LocalCluster, NodeProcess } from "../../../src/dev/cluster.js";
 import { chosenEventsOf } from "../../../src/adapters/jetstream/chosen-log.js";
 import type { ChosenEvent } from "../../../src/protocol/replies.js";
@@ -236,6 +238,24 @@ export async function mapLimit<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
+}
+
+/**
+ * Polls replica-get until a learner holds every one of `entries`; a wrong value fails at once.
+ */
+export async function waitReplicaHolds(
+  client: PaxosKvClient, entries: ReadonlyMap<string, string>, concurrency = 100,
+): Promise<void> {
+  let missing = [...entries.keys()];
+  await poll(`replicas to hold ${entries.size} keys`, async () => {
+    const found = await mapLimit(missing, concurrency, async (key) => {
+      const reply = await client.get(key, { replica: true });
+      if (reply.found) expect(reply.value, key).toBe(entries.get(key));
+      return reply.found;
+    });
+    missing = missing.filter((_, i) => !found[i]);
+    return missing.length === 0 ? true : undefined;
+  }, { timeoutMs: 30_000, intervalMs: 200 });
 }
 
 /** Closes what a test file opened on its cluster, then stops its nodes and every server. */
