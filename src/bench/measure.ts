@@ -1,4 +1,6 @@
-/** Measuring helpers for `paxoskv bench`: latency percentiles, throughput, a progress bar. */
+/** Measuring helpers for `paxoskv bench`: latency percentiles, throughput, a progress bar, a process's CPU time and RSS. */
+
+import { readFileSync } from "node:fs";
 
 export interface Result {
   readonly system: string;
@@ -90,5 +92,31 @@ export class Progress {
     const line = `${bar} ${this.#done}/${this.#total} ${this.#label}`;
     if (process.stderr.isTTY) process.stderr.write(`\r${line.padEnd(100)}`);
     else if (this.#done === this.#total || this.#done === 0) process.stderr.write(`${line}\n`);
+  }
+}
+
+/**
+ * User and system CPU time of a process so far (from /proc, clock ticks of 10 ms); `gone` when
+ * there is no such process (not started, or exited).
+ */
+export function processCpuSeconds(pid: number | undefined, gone: number): number {
+  if (pid === undefined) return gone;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return gone;
+  }
+}
+
+/** A process's resident memory in MB (from /proc), `gone` when there is no such process. */
+export function processRssMb(pid: number | undefined, gone: number): number {
+  if (pid === undefined) return gone;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? gone) / 1024;
+  } catch {
+    return gone;
   }
 }

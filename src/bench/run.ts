@@ -9,14 +9,14 @@
  * answers) with the fastest durable peer, and apart from that with the non-durable default.
  * Prints a table with ratios and writes JSON.
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Kvm } from "@nats-io/kv";
 import { PaxosKvClient } from "../client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../dev/cluster.js";
 import { cleanup, startNats, startNatsCluster } from "../dev/servers.js";
 import { etcdAvailable, etcdCreate, startEtcdCluster } from "./etcd.js";
-import { measure, Progress, type Result } from "./measure.js";
+import { measure, Progress, type Result, processCpuSeconds, processRssMb } from "./measure.js";
 
 export interface BenchOptions {
   /** Ops of each sequential workload. */
@@ -184,28 +184,7 @@ async function soak(
   };
 }
 
-/** User and system CPU time of a process so far (clock ticks of 10 ms), or 0 when it is gone. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return 0;
-  }
-}
 
-function rssMb(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return kb / 1024;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * The systems' names, with their durability: whether an acknowledged create is on disk (synced)
@@ -327,4 +306,13 @@ export function writeResults(results: readonly Result[], outDir: string): string
   const file = `${outDir}/bench-${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
   writeFileSync(file, `${JSON.stringify({ when: new Date().toISOString(), results }, null, 2)}\n`);
   return file;
+}
+
+/** A node's CPU seconds and RSS as this bench reports them (0 for a process that is gone). */
+function cpuSeconds(pid: number | undefined): number {
+  return processCpuSeconds(pid, 0);
+}
+
+function rssMb(pid: number | undefined): number {
+  return processRssMb(pid, 0);
 }

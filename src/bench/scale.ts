@@ -18,7 +18,7 @@ import { startLocalCluster, type LocalCluster, type NodeProcess } from "../dev/c
 import { cleanup, freePort } from "../dev/servers.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { paxosRebuildSubject } from "../protocol/subjects.js";
-import { percentile, Progress } from "./measure.js";
+import { percentile, Progress, processCpuSeconds, processRssMb } from "./measure.js";
 
 export interface ScaleOptions {
   /** Keys to create. */
@@ -394,27 +394,7 @@ function natsPid(port: number): number | undefined {
   }
 }
 
-/** User and system CPU time of a process so far (clock ticks of 10 ms), NaN when it is gone. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return NaN;
-  }
-}
 
-function rssMb(pid: number | undefined): number {
-  if (pid === undefined) return NaN;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN) / 1024;
-  } catch {
-    return NaN;
-  }
-}
 
 function duBytes(dir: string): number {
   let bytes = 0;
@@ -570,4 +550,13 @@ export function writeScale(r: ScaleResult, outDir: string): string {
   const file = `${outDir}/scale-${r.options.keys}-${r.when.replace(/[:.]/g, "-")}.json`;
   writeFileSync(file, `${JSON.stringify(r, null, 2)}\n`);
   return file;
+}
+
+/** A node's CPU seconds and RSS as this bench reports them (NaN for a process that is gone). */
+function cpuSeconds(pid: number | undefined): number {
+  return processCpuSeconds(pid, NaN);
+}
+
+function rssMb(pid: number | undefined): number {
+  return processRssMb(pid, NaN);
 }
