@@ -15,7 +15,7 @@ import { Redis } from "ioredis";
 import { decodeJson } from "../adapters/nats/connection.js";
 import { PaxosKvClient } from "../client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../dev/cluster.js";
-import { cleanup, freePort } from "../dev/servers.js";
+import { cleanup, freePort, startRedisCluster } from "../dev/servers.js";
 import { ErrorCode, PaxosKvError } from "../protocol/codes.js";
 import { paxosRebuildSubject } from "../protocol/subjects.js";
 import { percentile, Progress, processCpuSeconds, processRssMb } from "./measure.js";
@@ -35,7 +35,7 @@ export interface ScaleOptions {
   readonly rebuild: boolean;
 }
 
-export type AcceptorStoreKind = "redis";
+export type AcceptorStoreKind = "redis" | "cluster";
 
 /** One acceptor's store as the bench sees it: its URL for the node and a memory probe. */
 export interface AcceptorStoreProbe {
@@ -43,11 +43,15 @@ export interface AcceptorStoreProbe {
   readonly url: string;
   /** Bytes of `used_memory` (summed over its Redis, for a store of several). */
   usedMemory(): Promise<number>;
+  /** Whether direct quorum reads (PAXOSKV_ACCEPTOR_REDIS) can use it: not a cluster. */
+  readonly direct: boolean;
+  /** Stops what the bench started for it alone (a cluster's primaries). */
+  stop(): Promise<void>;
 }
 
 /**
- * The acceptors' stores of `kind`. One place to add another kind (a Redis Cluster per acceptor:
- * start it here, return its URL for PAXOSKV_REDIS_URL and a probe summing its primaries).
+ * The acceptors' stores of `kind`: the local cluster's one Redis per acceptor, or a Redis
+ * Cluster of 3 primaries per acceptor (its URL the primaries' list, its memory their sum).
  */
 export async function acceptorStores(
   kind: AcceptorStoreKind, cluster: LocalCluster,
@@ -56,8 +60,20 @@ export async function acceptorStores(
     case "redis":
       return new Map(cluster.acceptors.map((id) => {
         const url = cluster.redis.get(id)?.url ?? "";
-        return [id, { url, usedMemory: () => redisUsedMemory(url) }];
+        return [id, { url, usedMemory: () => redisUsedMemory(url), direct: true,
+          stop: () => Promise.resolve() }];
       }));
+    case "cluster":
+      return new Map(await Promise.all(cluster.acceptors.map(async (id) => {
+        const shards = await startRedisCluster(3);
+        const probe: AcceptorStoreProbe = {
+          url: shards.url, direct: false,
+          usedMemory: async () => (await Promise.all(shards.primaries.map((p) =>
+            redisUsedMemory(p.url)))).reduce((a, b) => a + b, 0),
+          stop: async () => { await Promise.all(shards.primaries.map((p) => p.stop())); },
+        };
+        return [id, probe] as const;
+      })));
   }
 }
 
@@ -153,7 +169,10 @@ export async function runScale(o: ScaleOptions, progress = new Progress()): Prom
       undefined, {
         PAXOSKV_HTTP_PORT: String(await freePort()),
         PAXOSKV_REDIS_URL: stores.get(id)?.url ?? "",
-        PAXOSKV_ACCEPTOR_REDIS: [...stores].map(([a, s]) => `${a}=${s.url}`).join(","),
+        // Direct quorum reads take one Redis per acceptor; over clusters they go over NATS.
+        ...([...stores.values()].every((s) => s.direct) ? {
+          PAXOSKV_ACCEPTOR_REDIS: [...stores].map(([a, s]) => `${a}=${s.url}`).join(","),
+        } : {}),
       })));
     const natsPids = cluster.natsServers.map((s) => natsPid(s.port));
     // As a client at full load should: a create refused by admission control (UNAVAILABLE,
@@ -194,6 +213,7 @@ export async function runScale(o: ScaleOptions, progress = new Progress()): Prom
     } finally {
       await client.close();
       await cluster.stopNodes();
+      await Promise.all([...stores.values()].map((s) => s.stop()));
     }
   } finally {
     await cleanup();

@@ -57,7 +57,8 @@ const USAGE = `usage:
                  [--workloads REGEX]  (only the workloads whose name matches)
                  paxoskv vs NATS KV (R1, R3, R3 sync always) and etcd on local servers (npm run bench)
   paxoskv bench  --scale N [--value-bytes 24] [--concurrency 256] [--nats-servers 1|3]
-                 [--skip-rebuild] [--graph FILE.png] [--out DIR]   N creates on a local cluster:
+                 [--acceptor-stores redis|cluster] [--skip-rebuild] [--graph FILE.png] [--out DIR]
+                 N creates on a local cluster (each acceptor on one Redis, or a 3-primary cluster):
                  throughput, latency and every process's memory every 10 %, a learner restart,
                  a full rebuild (docs/benchmarks.md, "Scale"); --from RUN.json --graph FILE.png
                  graphs an earlier run
@@ -350,7 +351,7 @@ async function runBenchCommand(args: string[]): Promise<number> {
     scale: { type: "string" }, "value-bytes": { type: "string" },
     concurrency: { type: "string" }, "nats-servers": { type: "string" },
     "skip-rebuild": { type: "boolean", default: false }, graph: { type: "string" },
-    from: { type: "string" },
+    from: { type: "string" }, "acceptor-stores": { type: "string" },
   } });
   if (values.scale !== undefined || values.from !== undefined) return runScaleCommand(values);
   const { runBench, formatHeadline, formatResults, writeResults } = await import("../bench/run.js");
@@ -371,6 +372,7 @@ async function runBenchCommand(args: string[]): Promise<number> {
 async function runScaleCommand(values: {
   scale?: string; "value-bytes"?: string; concurrency?: string; "nats-servers"?: string;
   "skip-rebuild": boolean; graph?: string; from?: string; out: string;
+  "acceptor-stores"?: string;
 }): Promise<number> {
   const { formatScale, readScale, runScale, shapeViolations, writeScale } =
     await import("../bench/scale.js");
@@ -382,11 +384,17 @@ async function runScaleCommand(values: {
     if (natsServers !== 1 && natsServers !== 3) {
       throw new PaxosKvError(ErrorCode.BAD_REQUEST, "--nats-servers must be 1 or 3");
     }
+    const stores = values["acceptor-stores"] ?? "redis";
+    if (stores !== "redis" && stores !== "cluster") {
+      throw new PaxosKvError(ErrorCode.BAD_REQUEST,
+        `--acceptor-stores must be redis (one Redis per acceptor) or cluster (a 3-primary ` +
+        `Redis Cluster per acceptor), not ${stores}`);
+    }
     result = await runScale({
       keys: wholeNumber("scale", values.scale, 0, 10),
       valueBytes: wholeNumber("value-bytes", values["value-bytes"], 24, 8),
       concurrency: wholeNumber("concurrency", values.concurrency, 256, 1),
-      natsServers, acceptors: "redis", rebuild: !values["skip-rebuild"],
+      natsServers, acceptors: stores, rebuild: !values["skip-rebuild"],
     });
     console.log(`\nJSON: ${writeScale(result, values.out)}`);
   }
