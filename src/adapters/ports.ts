@@ -13,13 +13,17 @@ import { ErrorCode } from "../protocol/codes.js";
 export interface AcceptorVotingStore {
   /** The acceptor ID whose state this store holds. */
   readonly acceptorId: string;
-  prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack>;
-  accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack>;
-  /** A batch in one atomic, durable step (group commit); one reply per message, in order. */
-  prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack)[]>;
-  acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack)[]>;
-  /** The state of one key, without changing it. */
-  read(key: string): Promise<AcceptorState>;
+  prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack | null>;
+  accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack | null>;
+  /**
+   * A batch in one atomic, durable step per part of the store (group commit); one reply per
+   * message, in order. Null: the part holding that key refused (a Redis Cluster shard that
+   * lost its state): no answer for that key, while the other keys still vote.
+   */
+  prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack | null)[]>;
+  acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack | null)[]>;
+  /** The state of one key, without changing it; null as in `prepareMany`. */
+  read(key: string): Promise<AcceptorState | null>;
   /**
    * From now on every transition and read requires the marker to equal `incarnation` (null:
    * refuse all) and fails with AcceptorFencedError otherwise, so a store wiped under a running
@@ -48,11 +52,13 @@ export interface AcceptorMaintenanceStore {
   /** Writes `candidate` as the marker unless one exists; returns the marker held now. */
   adoptIncarnation(candidate: string): Promise<string>;
   /**
-   * How many transitions changed the store: a counter the scripts bump with each write (0 for
-   * a store written before the counter existed). It never goes down, except when the store is
-   * rolled back (a backup restored, a replica promoted) or cleared by a rejoin.
+   * Each part of the store: its marker and how many transitions changed it (a counter the
+   * scripts bump with each write, in the same script; 0 for a store written before the
+   * counter existed). A counter never goes down, except when its part is rolled back (a backup
+   * restored, a replica promoted) or cleared by a rejoin. One Redis is one part; a Redis
+   * Cluster store has one part per bucket of keys (`BUCKET_COUNT`), each fenced on its own.
    */
-  writeCount(): Promise<number>;
+  parts(): Promise<readonly StorePart[]>;
   /**
    * Replaces the marker `incarnation` by `replacement` (never registered), if it still holds:
    * the store is then refused by every script. False when the marker was something else.
@@ -64,6 +70,15 @@ export interface AcceptorMaintenanceStore {
   clear(): Promise<void>;
   /** Writes recovered key states, then the marker `incarnation` (a rejoin's last steps). */
   restore(entries: readonly RestoredKey[], incarnation: string): Promise<void>;
+  /** A store of many parts (a Redis Cluster store): the part that holds `key`. */
+  partOf?(key: string): number;
+  /**
+   * A store of many parts: installs recovered states into `parts` (which lost their state),
+   * then marks each with `incarnation` and a write counter at least its mark in `marks`, each
+   * part only while it has no marker. Answers the parts it marked.
+   */
+  restoreParts?(entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
+    marks: readonly number[]): Promise<number[]>;
   /** Every key this acceptor holds state for (anti-entropy); cursor "0" starts and ends. */
   scanKeys(cursor: string, count: number): Promise<KeyPage>;
   /** Whether a crash of the store can lose an acknowledged write. */
@@ -90,6 +105,13 @@ export interface Durability {
 export class AcceptorFencedError extends Error {
   override readonly name = "AcceptorFencedError";
   readonly code = ErrorCode.UNAVAILABLE;
+}
+
+/** One part of an acceptor's store (see `AcceptorMaintenanceStore.parts`). */
+export interface StorePart {
+  /** Its incarnation marker; null when it lost it (a wiped or replaced shard). */
+  readonly marker: string | null;
+  readonly writes: number;
 }
 
 /** One key's state as a rejoin recovered it. */

@@ -3,6 +3,9 @@
  * local cluster (3 nodes with every role, 3 acceptor Redis, one nats-server): each acceptor
  * Redis's `used_memory` and AOF size, each learner's replica on disk, each node's RSS, the
  * nats-server's RSS and JetStream store, per key. The numbers behind docs/operations.md's sizing.
+ * `--redis-cluster`: each acceptor on a 3-primary Redis Cluster (its primaries summed).
+ * `--listpack-value N`: sets `hash-max-listpack-value` on every acceptor Redis first (64 is
+ * Redis's default; what we ship is 1024), to compare.
  */
 import { execFileSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
@@ -11,7 +14,7 @@ import { parseArgs } from "node:util";
 import { Redis } from "ioredis";
 import { PaxosKvClient } from "../client/client.js";
 import { startLocalCluster } from "../dev/cluster.js";
-import { cleanup } from "../dev/servers.js";
+import { cleanup, type ServerHandle } from "../dev/servers.js";
 
 const VALUE = "v".repeat(100);
 
@@ -37,29 +40,53 @@ function duBytes(dir: string): number {
   return bytes;
 }
 
-async function usedMemory(url: string): Promise<number> {
-  const redis = new Redis(url);
-  try {
-    const info = await redis.info("memory");
-    return Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
-  } finally {
-    redis.disconnect();
+async function usedMemory(servers: readonly ServerHandle[]): Promise<number> {
+  let bytes = 0;
+  for (const server of servers) {
+    const redis = new Redis(server.url);
+    try {
+      const info = await redis.info("memory");
+      bytes += Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+    } finally {
+      redis.disconnect();
+    }
+  }
+  return bytes;
+}
+
+async function configSet(servers: readonly ServerHandle[], name: string, value: string):
+  Promise<void> {
+  for (const server of servers) {
+    const redis = new Redis(server.url);
+    await redis.config("SET", name, value).finally(() => redis.disconnect());
   }
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { keys: { type: "string", default: "50000" } } });
+  const { values } = parseArgs({ options: {
+    keys: { type: "string", default: "50000" }, "redis-cluster": { type: "boolean" },
+    "listpack-value": { type: "string" },
+  } });
   const keys = Number(values.keys);
-  const cluster = await startLocalCluster({ logLevel: "warn" });
+  const cluster = await startLocalCluster({ logLevel: "warn",
+    redisCluster: values["redis-cluster"] === true });
+  const redisOf = (id: string): ServerHandle[] => {
+    const one = cluster.redis.get(id);
+    return one === undefined ? [...cluster.redisClusters.get(id)?.primaries ?? []] : [one];
+  };
   try {
+    if (values["listpack-value"] !== undefined) {
+      for (const id of cluster.acceptors) {
+        await configSet(redisOf(id), "hash-max-listpack-value", values["listpack-value"]);
+      }
+    }
     const nodes = await Promise.all(cluster.acceptors.map((id) => cluster.spawnNode(id)));
     const client = await PaxosKvClient.connect({ servers: cluster.natsUrl, timeoutMs: 30_000,
       retries: 3 });
-    const redisUrls = cluster.acceptors.map((id) => cluster.redis.get(id)?.url ?? "");
     const natsPid = pidOfPort(cluster.nats.port);
     const measure = async () => ({
-      redis: await Promise.all(redisUrls.map(usedMemory)),
-      aof: cluster.acceptors.map((id) => duBytes(cluster.redis.get(id)?.dir ?? "")),
+      redis: await Promise.all(cluster.acceptors.map((id) => usedMemory(redisOf(id)))),
+      aof: cluster.acceptors.map((id) => redisOf(id).reduce((sum, r) => sum + duBytes(r.dir), 0)),
       replica: nodes.map((n) => duBytes(n.env.PAXOSKV_DATA_DIR ?? "")),
       nodeRss: nodes.map((n) => rssMb(n.pid)),
       natsRss: rssMb(natsPid),

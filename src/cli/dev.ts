@@ -5,12 +5,13 @@ import { cleanup, freePort, MissingBinaryError } from "../dev/servers.js";
 /**
  * `paxoskv dev`: a whole cluster on this machine: nats-server with JetStream and three
  * redis-servers (AOF, fsync always) from PATH, and nodes A, B, C as child processes.
+ * `--redis-cluster`: each acceptor on a Redis Cluster of its own (3 primaries) instead.
  */
 export async function runDev(args: string[]): Promise<number> {
   const { values } = parseArgs({
     args, options: {
       "nats-port": { type: "string" }, "log-level": { type: "string" },
-      "http-port": { type: "string" },
+      "http-port": { type: "string" }, "redis-cluster": { type: "boolean" },
     },
   });
   const natsPort = Number(values["nats-port"] ?? 4222);
@@ -18,6 +19,7 @@ export async function runDev(args: string[]): Promise<number> {
   try {
     cluster = await startLocalCluster({
       natsPort, logLevel: values["log-level"] ?? "warn",
+      redisCluster: values["redis-cluster"] === true,
       echo: (_id, text) => process.stdout.write(text),
     });
   } catch (err) {
@@ -41,7 +43,8 @@ export async function runDev(args: string[]): Promise<number> {
   const cli = import.meta.url.endsWith(".ts") ? "npm run paxoskv --" : "npx paxoskv";
   console.log(`paxoskv dev: a local cluster is up
   NATS       ${server} (JetStream)
-  acceptors  ${cluster.acceptors.map((id) => `${id} ${cluster.redis.get(id)?.url}`).join(", ")}
+  acceptors  ${cluster.acceptors.map((id) => `${id} ${cluster.redis.get(id)?.url ??
+    `cluster ${cluster.redisClusters.get(id)?.url}`}`).join(", ")}
   nodes      ${nodes.map((n) => n.id).join(", ")} (proposer, acceptor, learner)
   web page   http://127.0.0.1:${httpPorts[0]}/  (any node: ${nodes.map((n, i) =>
     `${n.id} on ${httpPorts[i]}`).join(", ")}; /metrics, /readyz)

@@ -52,7 +52,9 @@ const USAGE = `usage:
                  (--json: one TraceEvent per line, for the web page's replay)
   paxoskv ui     [--nats URL] [--port 8080] [--host 127.0.0.1] [--acceptors A,B,C] [--race]
                  the web page (cluster view, live sequence diagrams) against a cluster
-  paxoskv dev    [--nats-port 4222] [--log-level warn] a local 3-node cluster (npm start)
+  paxoskv dev    [--nats-port 4222] [--log-level warn] [--redis-cluster]
+                 a local 3-node cluster (npm start); --redis-cluster: each acceptor's state
+                 on a Redis Cluster of its own (3 primaries) instead of one Redis
   paxoskv bench  [--seq 1000] [--par 10000] [--soak 0] [--soak-roles R] [--only] [--out DIR]
                  [--workloads REGEX]  (only the workloads whose name matches)
                  paxoskv vs NATS KV (R1, R3, R3 sync always) and etcd on local servers (npm run bench)

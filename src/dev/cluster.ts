@@ -9,7 +9,8 @@ import { paxosListSubject } from "../protocol/subjects.js";
 import { WIRE_VERSION } from "../protocol/wire.js";
 import { ManagedChild } from "./child.js";
 import {
-  startNats, startNatsCluster, startRedis, track, type Destroyable, type ServerHandle,
+  startNats, startNatsCluster, startRedis, startRedisCluster, track, type Destroyable,
+  type RedisClusterHandle, type ServerHandle,
 } from "./servers.js";
 
 /** A paxoskv node run as a child process (`paxoskv node`), so it can crash for real. */
@@ -52,6 +53,11 @@ export interface LocalClusterOptions {
    * default true. False: over NATS, through the acceptors' processes.
    */
   readonly directReads?: boolean;
+  /**
+   * Each acceptor's state over a Redis Cluster of its own (3 primaries, no replicas) instead
+   * of one Redis. Quorum reads then go over NATS (direct reads need one Redis per acceptor).
+   */
+  readonly redisCluster?: boolean;
   /** The acceptors' Redis fsync policy; default `always` (the only durable one). */
   readonly appendfsync?: "always" | "everysec";
   /** Receives every node's output as it comes (default: kept in memory only). */
@@ -72,7 +78,10 @@ export interface LocalCluster {
   readonly natsServers: readonly ServerHandle[];
   /** Their URLs, comma-separated, as nodes get them in PAXOSKV_NATS_URL. */
   readonly natsUrl: string;
+  /** Each acceptor's Redis (none with `redisCluster`). */
   readonly redis: ReadonlyMap<string, ServerHandle>;
+  /** Each acceptor's Redis Cluster (only with `redisCluster`). */
+  readonly redisClusters: ReadonlyMap<string, RedisClusterHandle>;
   readonly acceptors: readonly string[];
   readonly prefix: string;
   /**
@@ -99,14 +108,20 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   const acceptors = options.acceptors ?? ["A", "B", "C"];
   const prefix = options.prefix ?? "paxoskv";
   const clusterSize = options.natsClusterSize ?? 1;
+  const sharded = options.redisCluster === true;
   const [natsServers, ...redisList] = await Promise.all([
     clusterSize > 1 ? startNatsCluster({ size: clusterSize }) :
       startNats(options.natsPort === undefined ? {} : { port: options.natsPort }).then((s) => [s]),
-    ...acceptors.map(() => startRedis({ appendfsync: options.appendfsync ?? "always" })),
+    ...acceptors.map(() =>
+      sharded ? null : startRedis({ appendfsync: options.appendfsync ?? "always" })),
   ]);
   const nats = natsServers[0];
   if (nats === undefined) throw new Error("nats-server did not start");
-  const redis = new Map(acceptors.map((id, i) => [id, redisList[i] as ServerHandle]));
+  const redis = new Map(sharded ? []
+    : acceptors.map((id, i) => [id, redisList[i] as ServerHandle]));
+  // One after another: each `redis-cli --cluster create` needs the machine for a moment.
+  const redisClusters = new Map<string, RedisClusterHandle>();
+  for (const id of sharded ? acceptors : []) redisClusters.set(id, await startRedisCluster());
   const nodes: NodeProcess[] = [];
   const execArgv = options.nodeExecArgv ??
     (process.env.PAXOSKV_NODE_EXEC_ARGV ?? "").split(" ").filter((a) => a !== "");
@@ -125,8 +140,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
     PAXOSKV_ACCEPTORS: acceptors.join(","),
     PAXOSKV_NATS_URL: natsServers.map((s) => s.url).join(","),
     ...(clusterSize > 1 ? { PAXOSKV_STREAM_REPLICAS: String(clusterSize) } : {}),
-    PAXOSKV_REDIS_URL: redis.get(id)?.url ?? "redis://127.0.0.1:1",
-    ...(options.directReads === false ? {} : {
+    PAXOSKV_REDIS_URL: redis.get(id)?.url ?? redisClusters.get(id)?.url ?? "redis://127.0.0.1:1",
+    ...(options.directReads === false || sharded ? {} : {
       PAXOSKV_ACCEPTOR_REDIS: [...redis].map(([acceptor, r]) => `${acceptor}=${r.url}`).join(","),
     }),
     PAXOSKV_PREFIX: prefix,
@@ -168,7 +183,8 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
   };
 
   return {
-    nats, natsServers, natsUrl, redis, acceptors, prefix, nodeEnv, waitAcceptorsVoting,
+    nats, natsServers, natsUrl, redis, redisClusters, acceptors, prefix, nodeEnv,
+    waitAcceptorsVoting,
     async spawnNode(id, roles, env) {
       const node = new ChildNode(id, nodeEnv(id, roles, env), execArgv, options.echo);
       nodes.push(node);

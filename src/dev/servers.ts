@@ -9,6 +9,7 @@
  * is there (docs/nats-versions.md), else the one on PATH; `PAXOSKV_NATS_SERVER` names another
  * binary (CI runs a set of tests on Debian's 2.9.10 with it).
  */
+import { execFile } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
@@ -86,7 +87,7 @@ export interface ServerSpec {
 
 /**
  * Settings of every acceptor Redis we ship: a key's hash stays a listpack (about half the
- * memory of a hashtable) for values up to 1 KiB. See docs/operations.md, "Sizing".
+ * memory of a hashtable) for values up to 1 KiB. See docs/operations.md, "Memory per key".
  */
 export const REDIS_MEMORY_ARGS = ["--hash-max-listpack-value", "1024"] as const;
 
@@ -368,4 +369,100 @@ function probe(kind: ServerKind, host: string, port: number): Promise<boolean> {
       }
     });
   });
+}
+
+/** A Redis Cluster of primaries only (no replicas: an acceptor shard must never fail over). */
+export interface RedisClusterHandle {
+  /** The primaries, in the order they were started (the first ones made the cluster). */
+  readonly primaries: readonly ServerHandle[];
+  /** Every primary's URL, comma-separated: the form PAXOSKV_REDIS_URL takes for a cluster. */
+  readonly url: string;
+  /** Starts one more empty primary and joins it to the cluster (it holds no slots yet). */
+  addPrimary(): Promise<ServerHandle>;
+  /**
+   * Moves `slots` slots from the primary `from` to the primary `to` with the engine's own
+   * tool (`redis-cli --cluster reshard`), keys and all, while the cluster keeps serving.
+   */
+  reshard(from: ServerHandle, to: ServerHandle, slots: number): Promise<void>;
+  /** The node ID the cluster gives a primary (`CLUSTER MYID`). */
+  nodeId(primary: ServerHandle): Promise<string>;
+}
+
+/**
+ * A Redis Cluster of `size` primaries (default 3) on loopback: each an AOF `appendfsync
+ * always` redis-server with `cluster-enabled yes`, joined by `redis-cli --cluster create`
+ * with no replicas. Needs the native `redis-server` and `redis-cli`.
+ */
+export async function startRedisCluster(size = 3): Promise<RedisClusterHandle> {
+  if (!onPath("redis-cli")) {
+    throw new MissingBinaryError({ kind: "redis", binary: "redis-cli", aptPackage: "redis-tools",
+      image: "", containerPort: 0, readyLog: /$/, args: () => [] });
+  }
+  const primaries = await Promise.all(Array.from({ length: size }, () => startClusterPrimary()));
+  const address = (s: ServerHandle) => `127.0.0.1:${s.port}`;
+  await redisCli(["--cluster", "create", ...primaries.map(address), "--cluster-replicas", "0",
+    "--cluster-yes"]);
+  await waitClusterOk(primaries);
+  const nodeId = async (primary: ServerHandle) =>
+    (await redisCli(["-p", String(primary.port), "CLUSTER", "MYID"])).trim();
+  return {
+    primaries, nodeId,
+    get url() {
+      return primaries.map((s) => s.url).join(",");
+    },
+    async addPrimary() {
+      const added = await startClusterPrimary();
+      const seed = primaries[0];
+      if (seed === undefined) throw new Error("a cluster with no primary");
+      await redisCli(["--cluster", "add-node", address(added), address(seed)]);
+      primaries.push(added);
+      await waitClusterOk(primaries);
+      return added;
+    },
+    async reshard(from, to, slots) {
+      await redisCli(["--cluster", "reshard", address(from),
+        "--cluster-from", await nodeId(from), "--cluster-to", await nodeId(to),
+        "--cluster-slots", String(slots), "--cluster-yes"]);
+      await waitClusterOk(primaries);
+    },
+  };
+}
+
+function startClusterPrimary(): Promise<ServerHandle> {
+  return startRedis({ extraArgs: [
+    "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+    "--cluster-node-timeout", "5000",
+    // Never fail a shard over: an asynchronous replica lacks acknowledged votes.
+    "--cluster-replica-no-failover", "yes",
+    // A shard that lost its slots' owner keeps the rest of the cluster serving.
+    "--cluster-require-full-coverage", "no",
+  ] });
+}
+
+async function redisCli(args: readonly string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const options = { timeout: 120_000, maxBuffer: 16 << 20 };
+    execFile("redis-cli", args, options, (err, stdout, stderr) => {
+      if (err) {
+        reject(new Error(`redis-cli ${args.join(" ")} failed: ${err.message}\n${stdout}${stderr}`));
+      } else {
+        resolve(stdout);
+      }
+    });
+  });
+}
+
+/** Waits until every primary sees the cluster as `ok` and agrees on its size. */
+async function waitClusterOk(primaries: readonly ServerHandle[], timeoutMs = 20_000):
+  Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const infos = await Promise.all(primaries.map((s) =>
+      redisCli(["-p", String(s.port), "CLUSTER", "INFO"]).catch(() => "")));
+    const ok = infos.every((info) => /cluster_state:ok/.test(info) &&
+      new RegExp(`cluster_known_nodes:${primaries.length}\\b`).test(info));
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`redis cluster not ok:\n${infos.join("\n")}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

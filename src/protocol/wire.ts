@@ -295,10 +295,15 @@ export function wireBytesMax(maxPayload: number | undefined): number {
 
 export const LIST_PAGE_MAX = 1000;
 
-/** A page of the keys one acceptor holds; cursor "0" starts, and a reply cursor "0" ends. */
+/**
+ * A page of the keys one acceptor holds; cursor "0" starts, and a reply cursor "0" ends. A
+ * cursor is a Redis SCAN cursor, or for a Redis Cluster store `<slot map>/<primary>/<cursor>`
+ * (only such an acceptor hands one out, and only it is asked with it: older versions never
+ * see one).
+ */
 export const ListRequestSchema = z.object({
   v: z.literal(WIRE_VERSION),
-  cursor: z.string().regex(/^\d{1,20}$/),
+  cursor: z.string().regex(/^(\d{1,20}|\d{1,10}\/\d{1,4}\/\d{1,20})$/),
   count: z.number().int().min(1).max(LIST_PAGE_MAX),
 }).strict();
 

@@ -1,6 +1,7 @@
 /**
  * The system under test for a chaos run, as child processes: a 3-server NATS cluster with
- * JetStream (the chosen stream has 3 replicas), one Redis per acceptor (AOF always), nodes
+ * JetStream (the chosen stream has 3 replicas), one Redis per acceptor (AOF always; with
+ * `redisCluster`, a 3-primary Redis Cluster per acceptor), nodes
  * A, B, C (proposer, acceptor, learner) and D (learner only). Node output goes to files in
  * the run dir. A supervisor notices processes that die when the nemesis did not kill them.
  */
@@ -8,11 +9,12 @@ import { appendFileSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { bucketOf } from "../../src/adapters/redis/buckets.js";
 import type { AcceptorHash, AcceptorSnapshot } from "../../src/check/index.js";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
-import type { ServerHandle } from "../../src/dev/servers.js";
+import type { RedisClusterHandle, ServerHandle } from "../../src/dev/servers.js";
 import { CHOSEN_STREAM } from "../../src/protocol/subjects.js";
 import { chosenEventsOf } from "../../src/adapters/jetstream/chosen-log.js";
 import { sleep } from "./workload.js";
@@ -40,15 +42,16 @@ export class Harness {
   readonly failpointCrashes: { node: string; at: number; failpoint: string }[] = [];
   #supervisor: NodeJS.Timeout | null = null;
   #connections: NatsConnection[] = [];
-  #redis = new Map<string, Redis>();
+  #redis = new Map<string, Redis | Cluster>();
 
   private constructor(
     readonly cluster: LocalCluster, readonly runDir: string, readonly now: () => number,
   ) {}
 
-  static async start(runDir: string, now: () => number, logLevel = "info"): Promise<Harness> {
+  static async start(runDir: string, now: () => number, logLevel = "info", redisCluster = false):
+    Promise<Harness> {
     const cluster = await startLocalCluster({
-      natsClusterSize: 3, logLevel,
+      natsClusterSize: 3, logLevel, redisCluster,
       echo: (id, text) => appendFileSync(join(runDir, `node-${id}.log`), text),
     });
     const harness = new Harness(cluster, runDir, now);
@@ -61,10 +64,21 @@ export class Harness {
     return this.cluster.natsServers;
   }
 
+  /** The acceptor's Redis; on a Redis Cluster, its first primary (a shard of its keys). */
   redisServer(id: string): ServerHandle {
-    const server = this.cluster.redis.get(id);
+    const server = this.cluster.redis.get(id) ?? this.cluster.redisClusters.get(id)?.primaries[0];
     if (server === undefined) throw new Error(`no redis for ${id}`);
     return server;
+  }
+
+  /** Every Redis server of the acceptor: its Redis, or its cluster's primaries. */
+  redisServers(id: string): ServerHandle[] {
+    return [...this.redisCluster(id)?.primaries ?? [this.redisServer(id)]];
+  }
+
+  /** The acceptor's Redis Cluster; undefined with one Redis per acceptor. */
+  redisCluster(id: string): RedisClusterHandle | undefined {
+    return this.cluster.redisClusters.get(id);
   }
 
   node(id: string): NodeProcess {
@@ -250,21 +264,26 @@ export class Harness {
     return map;
   }
 
-  #redisClient(id: string): Redis {
+  #redisClient(id: string): Redis | Cluster {
     let client = this.#redis.get(id);
     if (client === undefined) {
-      client = new Redis(this.redisServer(id).url, {
-        maxRetriesPerRequest: 0, enableOfflineQueue: false, commandTimeout: 1000,
-        retryStrategy: () => 200, lazyConnect: false,
-      });
+      const options = { maxRetriesPerRequest: 0, commandTimeout: 1000, lazyConnect: false };
+      const sharded = this.redisCluster(id);
+      client = sharded === undefined
+        ? new Redis(this.redisServer(id).url,
+          { ...options, enableOfflineQueue: false, retryStrategy: () => 200 })
+        : new Cluster(sharded.primaries.map((p) => ({ host: "127.0.0.1", port: p.port })),
+          { redisOptions: options, clusterRetryStrategy: () => 200 });
       client.on("error", () => undefined);
       this.#redis.set(id, client);
     }
     return client;
   }
 
-  #hashPrefix(id: string): string {
-    return `${this.cluster.prefix}:acc:${id}:`;
+  /** The Redis key of a Paxos key's hash on acceptor `id` (see src/adapters/redis/). */
+  #hashKey(id: string, key: string): string {
+    return this.redisCluster(id) === undefined ? `${this.cluster.prefix}:acc:${id}:${key}`
+      : `${this.cluster.prefix}:acc:{${id}:${bucketOf(key)}}:${key}`;
   }
 
   /** Hashes of `keys` on one acceptor now, or null when its Redis does not answer. */
@@ -272,9 +291,12 @@ export class Harness {
     const client = this.#redisClient(id);
     const at = this.now();
     try {
-      const pipeline = client.pipeline();
-      for (const key of keys) pipeline.hgetall(this.#hashPrefix(id) + key);
-      const results = (await pipeline.exec()) ?? [];
+      // A cluster's pipeline must stay in one slot: one command per key there.
+      const results: [Error | null, unknown][] = client instanceof Cluster
+        ? await Promise.all(keys.map((key) => client.hgetall(this.#hashKey(id, key))
+          .then((hash): [null, unknown] => [null, hash], (err: Error): [Error, null] => [err, null])))
+        : (await keys.reduce((p, key) => p.hgetall(this.#hashKey(id, key)), client.pipeline())
+          .exec()) ?? [];
       const out: Record<string, AcceptorHash> = {};
       results.forEach(([err, hash], i) => {
         if (err === null && hash !== null && Object.keys(hash as object).length > 0) {
@@ -306,17 +328,30 @@ export class Harness {
 
   async #snapshotOnce(id: string): Promise<AcceptorSnapshot> {
     const client = this.#redisClient(id);
-    const prefix = this.#hashPrefix(id);
-    const names: string[] = [];
-    let cursor = "0";
-    do {
-      const [next, page] = await client.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
-      cursor = next;
-      names.push(...page.filter((n) => !n.slice(prefix.length).startsWith("~")));
-    } while (cursor !== "0");
+    const sharded = client instanceof Cluster;
+    // Every Redis key of the acceptor; on a cluster, on each primary, past the `{id:bucket}:` tag.
+    const pattern = `${this.cluster.prefix}:acc:${sharded ? `{${id}:` : `${id}:`}*`;
+    const keyOf = (name: string) => sharded ? name.slice(name.indexOf("}:") + 2)
+      : name.slice(pattern.length - 1);
+    const keys: string[] = [];
+    // Every primary the cluster was made of (the client's own list lacks one it is still
+    // reconnecting to, which would make its keys look vanished).
+    const primaries = this.redisCluster(id)?.primaries.map((p) => new Redis(p.url,
+      { maxRetriesPerRequest: 0, commandTimeout: 5000 }));
+    try {
+      for (const node of primaries ?? [client]) {
+        let cursor = "0";
+        do {
+          const [next, page] = await node.scan(cursor, "MATCH", pattern, "COUNT", 1000);
+          cursor = next;
+          keys.push(...page.map(keyOf).filter((k) => !k.startsWith("~")));
+        } while (cursor !== "0");
+      }
+    } finally {
+      for (const node of primaries ?? []) node.disconnect();
+    }
     // In pipelines of 500: each must finish within the client's 1 s command timeout, which a
     // single pipeline of every key (13,646 in a 300 s run) can outlast on a loaded machine.
-    const keys = names.map((n) => n.slice(prefix.length));
     const at = this.now();
     const hashes: Record<string, AcceptorHash> = {};
     for (let i = 0; i < keys.length || i === 0; i += 500) {

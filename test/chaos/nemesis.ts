@@ -19,7 +19,7 @@ import { sleep } from "./workload.js";
 export const FAULT_KINDS = [
   "kill-node", "pause-node", "kill-redis", "pause-redis", "kill-nats", "crash-proposer",
   "kill-redis-majority", "partition-redis", "partition-nats", "wipe-redis", "skew-clock",
-  "rolling-restart", "truncate-blk", "bridge-nats",
+  "rolling-restart", "truncate-blk", "bridge-nats", "reshard",
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
@@ -27,7 +27,7 @@ export type FaultKind = (typeof FAULT_KINDS)[number];
  * Faults run only when named in `--faults`: added after runs were reported by seed, they stay
  * out of the default set so that a seed still draws the same schedule.
  */
-export const OPT_IN_KINDS: readonly FaultKind[] = ["bridge-nats"];
+export const OPT_IN_KINDS: readonly FaultKind[] = ["bridge-nats", "reshard"];
 export const DEFAULT_KINDS: readonly FaultKind[] =
   FAULT_KINDS.filter((k) => !OPT_IN_KINDS.includes(k));
 
@@ -35,7 +35,16 @@ const WEIGHTS: Record<FaultKind, number> = {
   "kill-node": 3, "pause-node": 2, "kill-redis": 3, "pause-redis": 2, "kill-nats": 2,
   "crash-proposer": 3, "kill-redis-majority": 1, "partition-redis": 2, "partition-nats": 2,
   "wipe-redis": 2, "skew-clock": 2, "rolling-restart": 1, "truncate-blk": 1, "bridge-nats": 2,
+  "reshard": 3,
 };
+
+/**
+ * Faults that need one Redis per acceptor: killing two acceptors' Redis loses a quorum for
+ * every key only then (on clusters it is two shards, and the other keys rightly go on).
+ */
+export const SINGLE_REDIS_KINDS: readonly FaultKind[] = ["kill-redis-majority"];
+/** Faults that need each acceptor on a Redis Cluster (`--redis-cluster`). */
+export const CLUSTER_KINDS: readonly FaultKind[] = ["reshard"];
 
 /** Faults that need libfaketime (Debian `faketime`); left out, and said so, where missing. */
 export const CLOCK_KINDS: readonly FaultKind[] = ["skew-clock"];
@@ -216,6 +225,22 @@ export class Nemesis {
         }
         await server.kill("SIGSTOP");
         return { record, heal: () => server.kill("SIGCONT") };
+      }
+      case "reshard": {
+        // Slots of one acceptor's cluster move between two of its primaries, keys and all,
+        // while creates race (redis-cli --cluster reshard); nothing to heal.
+        const id = this.#choose(free(ACCEPTORS.map((a) => `reshard-${a}`)))?.slice("reshard-".length);
+        const sharded = id === undefined ? undefined : h.redisCluster(id);
+        if (id === undefined || sharded === undefined) return null;
+        const from = this.#choose(sharded.primaries);
+        const to = this.#choose(sharded.primaries.filter((p) => p !== from));
+        const slots = 200 + randomInt(this.#random, 2000);
+        const record = this.#record(kind, `reshard-${id}`, `${slots} slots ${from.port}→${to.port}`);
+        await sharded.reshard(from, to, slots).catch((err: unknown) => {
+          // A primary another fault took down, or none of its slots left: say so and go on.
+          record.detail += ` (not done: ${err instanceof Error ? err.message.split("\n")[0] : String(err)})`;
+        });
+        return { record, heal: async () => undefined };
       }
       case "wipe-redis": {
         // B4: the Redis loses its data (AOF deleted) under a running node; the heal rejoins.

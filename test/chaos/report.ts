@@ -13,6 +13,8 @@ export interface ReportInput {
   readonly samples: number;
   /** Failures of the infrastructure the design tolerates (e.g. JetStream losing messages). */
   readonly infrastructure?: readonly string[];
+  /** Each acceptor on a 3-primary Redis Cluster (`--redis-cluster`). */
+  readonly redisCluster?: boolean;
 }
 
 const OUTCOMES = ["created", "exists", "value", "absent", "fail", "unknown"] as const;
@@ -37,7 +39,8 @@ export function formatReport(input: ReportInput): string {
   const later = input.ops.filter((op) => op.phase !== "run");
   out.push(`paxoskv chaos report: seed ${input.seed}, ${input.seconds} s of faults ` +
     `(${Math.round(input.wallMs / 1000)} s wall), 3 NATS servers (JetStream R3), ` +
-    "3 acceptor Redis (AOF always), nodes A B C + learner D");
+    `${input.redisCluster === true ? "3 acceptor Redis Clusters of 3 primaries" :
+      "3 acceptor Redis"} (AOF always), nodes A B C + learner D`);
   out.push("");
   out.push(`Operations during the faults (${run.length}; ${later.length} more in heal/final/restart phases):`);
   const rows = (["create", "lread", "rread"] as const).map((kind) => {

@@ -17,7 +17,9 @@
  *
  * Flags: --time S (default 60), --seed N (default 1), --faults k1,k2 (default all kinds),
  * --out DIR (run dir for logs and the history), --keep (keep the run dir on success),
- * --log-level L (the nodes' LOG_LEVEL, default info).
+ * --log-level L (the nodes' LOG_LEVEL, default info), --redis-cluster (each acceptor on a
+ * 3-primary Redis Cluster; Redis faults hit its first primary; `--faults ...,reshard` moves
+ * slots of one acceptor's cluster while creates race; kill-redis-majority is left out).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -30,8 +32,8 @@ import type { PaxosKvClient } from "../../src/client/client.js";
 import { cleanup, waitReady, type ServerHandle } from "../../src/dev/servers.js";
 import { ACCEPTORS, Harness, NODE_ROLES } from "./harness.js";
 import {
-  CLOCK_KINDS, DEFAULT_KINDS, FAULT_KINDS, LIBFAKETIME, Nemesis, PARTITION_KINDS,
-  type FaultKind,
+  CLOCK_KINDS, CLUSTER_KINDS, DEFAULT_KINDS, FAULT_KINDS, LIBFAKETIME, Nemesis, PARTITION_KINDS,
+  SINGLE_REDIS_KINDS, type FaultKind,
 } from "./nemesis.js";
 import { partitionsAvailable } from "./partition.js";
 import { isOk, Recorder } from "./recorder.js";
@@ -53,8 +55,10 @@ const { values } = parseArgs({
     out: { type: "string" },
     keep: { type: "boolean", default: false },
     "log-level": { type: "string", default: "info" },
+    "redis-cluster": { type: "boolean", default: false },
   },
 });
+const redisCluster = values["redis-cluster"] === true;
 
 const seed = Number(values.seed);
 const seconds = Number(values.time);
@@ -62,7 +66,8 @@ const requested = values.faults === undefined ? DEFAULT_KINDS :
   values.faults.split(",").map((k) => k.trim()) as FaultKind[];
 const canPartition = partitionsAvailable();
 const kinds = requested.filter((k) => (canPartition || !PARTITION_KINDS.includes(k)) &&
-  (LIBFAKETIME !== null || !CLOCK_KINDS.includes(k)));
+  (LIBFAKETIME !== null || !CLOCK_KINDS.includes(k)) &&
+  (redisCluster ? !SINGLE_REDIS_KINDS.includes(k) : !CLUSTER_KINDS.includes(k)));
 if (!Number.isInteger(seed) || seed < 0 || !(seconds > 0) || kinds.length === 0 ||
   requested.some((k) => !FAULT_KINDS.includes(k))) {
   console.error(`usage: npm run chaos -- --time SECONDS --seed N [--faults ${FAULT_KINDS.join(",")}]` +
@@ -81,10 +86,12 @@ async function main(): Promise<number> {
   const startedAt = Date.now();
   log(`seed ${seed}, ${seconds} s of faults, run dir ${runDir}`);
   if (kinds.length < requested.length) {
-    log(`no iptables (needs root) or libfaketime (Debian faketime) here: skipping ` +
+    log(`no iptables (needs root) or libfaketime (Debian faketime) here, or faults for the ` +
+      `other Redis layout (--redis-cluster): skipping ` +
       requested.filter((k) => !kinds.includes(k)).join(", "));
   }
-  const harness = await Harness.start(runDir, () => recorder.now(), values["log-level"]);
+  const harness = await Harness.start(runDir, () => recorder.now(), values["log-level"],
+    redisCluster);
   // Interrupted: the servers' exit handler kills the servers; no node may be restarted after.
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.once(signal, () => harness.stopSupervising());
@@ -218,6 +225,7 @@ async function main(): Promise<number> {
     }
     const all: (Anomaly | RunAnomaly)[] = [...history.anomalies, ...r8, ...anomalies];
     const report = formatReport({
+      redisCluster,
       seed, seconds, ops: recorder.ops, faults: nemesis.faults, anomalies: all,
       wallMs: Date.now() - startedAt, failpoints: harness.failpointCrashes.length,
       samples: samples.length, infrastructure,
@@ -252,7 +260,7 @@ function lateKeys(r8: readonly Anomaly[]): string[] {
 /** Resumes paused processes and restarts whatever is down. */
 async function healAll(harness: Harness): Promise<void> {
   const servers: ServerHandle[] = [...harness.natsServers,
-    ...ACCEPTORS.map((id) => harness.redisServer(id))];
+    ...ACCEPTORS.flatMap((id) => harness.redisServers(id))];
   await Promise.all(servers.map(async (server) => {
     await server.kill("SIGCONT");
     try {
@@ -269,7 +277,7 @@ async function healAll(harness: Harness): Promise<void> {
 async function restartEverything(harness: Harness): Promise<void> {
   harness.stopSupervising();
   await Promise.all([...harness.nodes.values()].map((node) => node.kill("SIGKILL")));
-  const redis = ACCEPTORS.map((id) => harness.redisServer(id));
+  const redis = ACCEPTORS.flatMap((id) => harness.redisServers(id));
   await Promise.all([...redis, ...harness.natsServers].map((s) => s.kill("SIGKILL")));
   await Promise.all([...redis, ...harness.natsServers].map((s) => s.restart()));
   await harness.waitJetStream();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Registration } from "../../src/adapters/jetstream/acceptor-registry.js";
-import { claimAcceptor } from "../../src/node/roles/acceptor-membership.js";
+import type { StorePart } from "../../src/adapters/ports.js";
+import { claimAcceptor, marksOf, partBehind } from "../../src/node/roles/acceptor-membership.js";
 
 /** A store's marker, whether it holds keys and its write counter, as the claim sees them. */
 function store(marker: string | null, holdsState = false, writes = 0) {
@@ -9,7 +10,7 @@ function store(marker: string | null, holdsState = false, writes = 0) {
     incarnation: () => Promise.resolve(s.marker),
     adoptIncarnation: (candidate: string) => Promise.resolve(s.marker ??= candidate),
     holdsState: () => Promise.resolve(holdsState),
-    writeCount: () => Promise.resolve(s.writes),
+    parts: () => Promise.resolve([{ marker: s.marker, writes: s.writes }]),
     retireIncarnation: (incarnation: string, replacement: string) => {
       if (s.marker !== incarnation) return Promise.resolve(false);
       s.marker = replacement;
@@ -24,12 +25,13 @@ function registry(initial: string | null, racer: string | null = null, initialMa
   const r = {
     value: initial, revision: 1, mark: initialMark,
     get: (): Promise<Registration | null> => Promise.resolve(r.value === null ? null :
-      { incarnation: r.value, revision: r.revision, mark: r.mark }),
-    register: (_id: string, incarnation: string, mark = 0): Promise<boolean> => {
+      { incarnation: r.value, revision: r.revision, mark: r.mark, marks: [r.mark] }),
+    register: (_id: string, incarnation: string, marks: readonly number[] = [0]):
+      Promise<boolean> => {
       if (racer !== null && r.value === null) r.value = racer;
       if (r.value !== null) return Promise.resolve(false);
       r.value = incarnation;
-      r.mark = mark;
+      r.mark = marks[0] ?? 0;
       return Promise.resolve(true);
     },
   };
@@ -100,4 +102,19 @@ describe("acceptor claim", () => {
     expect(await claimAcceptor(store("i1", true, 0), registry("i1", null, 0), next))
       .toEqual({ kind: "voting", incarnation: "i1", reregistered: false });
   });
+
+  it("claim - a cluster store votes with buckets that lost their marker, not with one rolled back",
+    async () => {
+      const parts = (...p: [string | null, number][]): StorePart[] =>
+        p.map(([marker, writes]) => ({ marker, writes }));
+      const registered = { incarnation: "i1", revision: 3, mark: 15, marks: [5, 7, 3] };
+      // A wiped shard's bucket: no marker, its counter gone too; not a rollback.
+      expect(partBehind(parts(["i1", 6], [null, 0], ["i1", 3]), "i1", marksOf(registered, 3)))
+        .toBeNull();
+      // A bucket whose shard came back from a backup: its marker, an older counter.
+      expect(partBehind(parts(["i1", 6], ["i1", 2], ["i1", 3]), "i1", marksOf(registered, 3)))
+        .toEqual({ writes: 2, mark: 7 });
+      // Marks recorded for a store of another shape (one Redis before): none apply yet.
+      expect(marksOf({ ...registered, marks: [15] }, 3)).toEqual([0, 0, 0]);
+    });
 });

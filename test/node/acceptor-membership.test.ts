@@ -35,7 +35,7 @@ function fakeStore() {
     incarnation: () => Promise.resolve(s.marker),
     adoptIncarnation: (c: string) => Promise.resolve(s.marker ??= c),
     holdsState: () => Promise.resolve(s.keys > 0),
-    writeCount: () => Promise.resolve(0),
+    parts: () => Promise.resolve([{ marker: s.marker, writes: 0 }]),
     retireIncarnation: () => Promise.resolve(false),
     serveAs: () => undefined,
     clear: () => Promise.resolve(),
@@ -51,13 +51,13 @@ function fakeStore() {
 /** The registry; with `loseAcks`, a replace by a store's incarnation lands, then throws. */
 function fakeRegistry(initial: string) {
   const r = {
-    entry: { incarnation: initial, revision: 1, mark: 0 } as Registration | null,
+    entry: { incarnation: initial, revision: 1, mark: 0, marks: [0] } as Registration | null,
     loseAcks: false,
     get: () => Promise.resolve(r.entry),
     register: () => Promise.resolve(false),
     replace: (_id: string, incarnation: string, revision: number) => {
       if (r.entry?.revision !== revision) return Promise.resolve(false);
-      r.entry = { incarnation, revision: revision + 1, mark: 0 };
+      r.entry = { incarnation, revision: revision + 1, mark: 0, marks: [0] };
       if (r.loseAcks && !incarnation.startsWith("rejoining:")) {
         return Promise.reject(new Error("timeout: the acknowledgement was lost"));
       }

@@ -99,3 +99,20 @@ describe("config - the proposer's limits", () => {
     });
   });
 });
+
+describe("config - PAXOSKV_REDIS_URL", () => {
+  it("config - one URL, or several seed nodes of a Redis Cluster", () => {
+    expect(loadConfig({}).redisUrls).toEqual(["redis://127.0.0.1:6379"]);
+    expect(loadConfig({ PAXOSKV_REDIS_URL: "redis://a:7000, redis://b:7001,rediss://:pw@c:7002" })
+      .redisUrls).toEqual(["redis://a:7000", "redis://b:7001", "rediss://:pw@c:7002"]);
+  });
+
+  it.each([
+    ["a seed of another scheme", "redis://a:7000,http://b:7001", /must start with redis:\/\//],
+    ["a seed that does not parse", "redis://a:7000,redis://b:70 01", /not a valid URL/],
+    ["nothing", ",", /name a Redis/],
+  ])("config - refuses %s, naming the variable", (_, value, message) => {
+    expect(() => loadConfig({ PAXOSKV_REDIS_URL: value })).toThrow(/PAXOSKV_REDIS_URL/);
+    expect(() => loadConfig({ PAXOSKV_REDIS_URL: value })).toThrow(message);
+  });
+});

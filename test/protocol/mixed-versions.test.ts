@@ -11,7 +11,7 @@ import type { AcceptorToProposer } from "../../src/core/messages.js";
 import { onReply, startProposal, type ProposerConfig } from "../../src/core/proposer.js";
 import { seededRandom } from "../../src/core/random.js";
 import {
-  BallotSchema, MsgAcceptSchema, MsgPrepareSchema, parseWire, PrepareBatchSchema,
+  BallotSchema, ListRequestSchema, MsgAcceptSchema, MsgPrepareSchema, parseWire, PrepareBatchSchema,
   ReplyBatchSchema,
 } from "../../src/protocol/wire.js";
 
@@ -67,5 +67,33 @@ describe("mixed versions: proposal IDs", () => {
     }
     expect(state.accepts).toEqual([]);
     expect(state.outcome).toBeNull();
+  });
+});
+
+describe("mixed versions: acceptor state on a Redis Cluster", () => {
+  // The registration as versions before per-bucket marks read it (not strict: extra fields
+  // are dropped), and the listing request as they checked it.
+  const OldRegistration = z.object({
+    incarnation: z.string().min(1), mark: z.number().int().nonnegative().optional(),
+  });
+  const OldListRequest = z.object({
+    v: z.literal(1), cursor: z.string().regex(/^\d{1,20}$/), count: z.number().int(),
+  }).strict();
+
+  it("a cluster store's registry entry reads in an old version: its incarnation and mark", () => {
+    const marks = Array.from({ length: 256 }, (_, i) => i % 3);
+    const entry = { incarnation: "i1", mark: marks.reduce((a, b) => a + b, 0), marks };
+    expect(OldRegistration.parse(wire(entry))).toEqual({ incarnation: "i1", mark: 255 });
+  });
+
+  it("listing cursors: one Redis's stay what old versions accept; a cluster's parse here", () => {
+    const single = { v: 1, cursor: "1234", count: 10 };
+    expect(OldListRequest.safeParse(single).success).toBe(true);
+    expect(ListRequestSchema.safeParse(single).success).toBe(true);
+    const sharded = { v: 1, cursor: "3735928559/2/917504", count: 10 };
+    expect(ListRequestSchema.safeParse(sharded).success).toBe(true);
+    for (const cursor of ["1/2", "a/1/2", "1/2/3/4", "1/2/x", ""]) {
+      expect(ListRequestSchema.safeParse({ ...single, cursor }).success, cursor).toBe(false);
+    }
   });
 });

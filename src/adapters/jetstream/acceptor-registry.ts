@@ -13,13 +13,27 @@ export interface Registration {
    * by a version from before marks): a store of this incarnation below it was rolled back.
    */
   readonly mark: number;
+  /**
+   * The mark of each part of the store (`AcceptorMaintenanceStore.parts`): `[mark]` for one
+   * Redis, one per bucket for a Redis Cluster store, whose entry also keeps `mark` (their sum)
+   * for versions that read only that.
+   */
+  readonly marks: readonly number[];
 }
 
-// Unknown fields are ignored, so a registration with `mark` reads fine in older versions.
+// Unknown fields are ignored, so a registration with `mark` or `marks` reads fine in older
+// versions (they never serve a cluster store; they read `mark` for direct reads alone).
 const RegistrationSchema = z.object({
   incarnation: z.string().min(1),
   mark: z.number().int().nonnegative().optional(),
+  marks: z.array(z.number().int().nonnegative()).optional(),
 });
+
+/** The entry's JSON: exactly today's `{incarnation, mark}` for a store of one part. */
+function entryOf(incarnation: string, marks: readonly number[]): string {
+  if (marks.length <= 1) return JSON.stringify({ incarnation, mark: marks[0] ?? 0 });
+  return JSON.stringify({ incarnation, mark: marks.reduce((a, b) => a + b, 0), marks });
+}
 
 /** The bucket name of the registry for a subject prefix. */
 export function registryBucket(prefix: string): string {
@@ -53,17 +67,19 @@ export class AcceptorRegistry {
   }
 
   /** Registers `incarnation` if the ID has none; false when another registration exists. */
-  async register(acceptorId: string, incarnation: string, mark = 0): Promise<boolean> {
-    return this.#casWrite(() => this.kv.create(acceptorId, JSON.stringify({ incarnation, mark })));
+  async register(acceptorId: string, incarnation: string, marks: readonly number[] = [0]):
+    Promise<boolean> {
+    return this.#casWrite(() => this.kv.create(acceptorId, entryOf(incarnation, marks)));
   }
 
   /**
-   * Replaces the registration read at `revision` (a new incarnation, or the same one with a
-   * higher mark); false when it changed since.
+   * Replaces the registration read at `revision` (a new incarnation, or the same one with
+   * higher marks); false when it changed since.
    */
-  async replace(acceptorId: string, incarnation: string, revision: number, mark = 0):
-    Promise<boolean> {
-    return this.#casWrite(() => this.kv.update(acceptorId, JSON.stringify({ incarnation, mark }),
+  async replace(
+    acceptorId: string, incarnation: string, revision: number, marks: readonly number[] = [0],
+  ): Promise<boolean> {
+    return this.#casWrite(() => this.kv.update(acceptorId, entryOf(incarnation, marks),
       revision));
   }
 
@@ -104,5 +120,6 @@ function registrationOf(entry: KvEntry | null): Registration | null {
   const parsed = RegistrationSchema.safeParse(decodeJson(entry.value));
   // A value this version cannot read is someone else's: never treat it as free.
   const incarnation = parsed.success ? parsed.data.incarnation : `unreadable:${entry.revision}`;
-  return { incarnation, revision: entry.revision, mark: parsed.data?.mark ?? 0 };
+  const mark = parsed.data?.mark ?? 0;
+  return { incarnation, revision: entry.revision, mark, marks: parsed.data?.marks ?? [mark] };
 }

@@ -178,3 +178,38 @@ if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call("SET", KEYS[1], ARGV[2])
 return 1
 `;
+
+/**
+ * Installs recovered key states into one bucket of a Redis Cluster store that lost its state,
+ * only while the bucket has no marker (KEYS[#KEYS]): once any process marked it, the bucket
+ * votes, and writing an older recovered state over what it promised since would be unsafe.
+ * KEYS: the hashes, then the unannounced set, the write counter and the marker. ARGV: per
+ * key its Paxos key and field count then the fields (none: an empty state), then the time
+ * (unannounced score) and, last, the incarnation to mark the bucket with and the write mark
+ * its counter must not fall below ("" in both: write the states only, mark nothing).
+ * Answers 1 if it wrote, 0 if the bucket was marked already.
+ */
+export const RESTORE_BUCKET_LUA = `
+local marker = KEYS[#KEYS]
+if redis.call("EXISTS", marker) == 1 then return 0 end
+local n = #KEYS - 3
+local a = 1
+for i = 1, n do
+  local key, count = ARGV[a], tonumber(ARGV[a + 1])
+  a = a + 2
+  redis.call("DEL", KEYS[i])
+  if count > 0 then
+    redis.call("HSET", KEYS[i], unpack(ARGV, a, a + count - 1))
+    for f = a, a + count - 1, 2 do
+      if ARGV[f] == "accepted_value" then redis.call("ZADD", KEYS[n + 1], ARGV[#ARGV - 2], key) end
+    end
+  end
+  a = a + count
+end
+if ARGV[#ARGV - 1] ~= "" then
+  local writes = tonumber(redis.call("GET", KEYS[n + 2]) or "0")
+  if writes < tonumber(ARGV[#ARGV]) then redis.call("SET", KEYS[n + 2], ARGV[#ARGV]) end
+  redis.call("SET", marker, ARGV[#ARGV - 1])
+end
+return 1
+`;

@@ -9,6 +9,7 @@ import type {
 } from "../../core/messages.js";
 import {
   AcceptorFencedError, type AcceptorStore, type Durability, type KeyPage, type RestoredKey,
+  type StorePart,
 } from "../ports.js";
 import { ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA, RETIRE_LUA } from "./scripts.js";
 import { ErrorCode } from "../../protocol/codes.js";
@@ -46,7 +47,7 @@ export function reconnectDelayMs(attempt: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 10), 1000);
 }
 
-type ScriptReply = readonly (string | null)[];
+export type ScriptReply = readonly (string | null)[];
 
 /** The client with the two scripts registered by `defineCommand` (called by EVALSHA). */
 type ScriptedRedis = Redis & {
@@ -113,9 +114,8 @@ export class RedisAcceptorReader {
   }
 
   /**
-   * The write counter the scripts bump. One per acceptor store; a Redis Cluster move would put
-   * the acceptor ID in a hash tag (`{A}`) so the counter, the marker and the hashes share a
-   * slot, or keep one counter per slot and sum them.
+   * The write counter the scripts bump: one per store here; a Redis Cluster store keeps one
+   * per bucket, in the bucket's slot (`cluster-store.ts`).
    */
   protected get writesKey(): string {
     return `${this.keyPrefix}~writes`;
@@ -126,14 +126,19 @@ export class RedisAcceptorReader {
    * acceptor); AcceptorFencedError otherwise, RedisStoreError when Redis fails.
    */
   async readFenced(key: string, incarnation: string, mark = 0): Promise<AcceptorState> {
-    const [pRound, pNode, aRound, aNode, value] = await this.call("read", key,
+    return stateOf(key, await this.call("read", key,
       () => this.redis.paxoskvRead(3, this.hashKey(key), this.writesKey, this.markerKey,
-        String(mark), incarnation));
-    const promised = pRound == null ? null : decodeBallot(pRound, pNode);
-    const accepted = aRound == null ? null : decodeAccepted(aRound, aNode, value);
-    assert(accepted === null || compareBallots(accepted.ballot, promised) <= 0,
-      `accepted above promised for key ${key}`);
-    return { promised, accepted };
+        String(mark), incarnation)));
+  }
+
+  /**
+   * Whether this Redis is a node of a Redis Cluster (`cluster_enabled:1`): it then holds only
+   * some of an acceptor's keys, in the cluster store's layout, which this reader cannot read.
+   * False when INFO is refused (an ACL without it): no cluster store's user.
+   */
+  async isClusterNode(): Promise<boolean> {
+    const info = await this.redis.info("cluster").catch(() => "");
+    return /cluster_enabled:1/.test(info);
   }
 
   /** True while connected (commands go out now rather than fail or wait). */
@@ -218,9 +223,10 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
     });
   }
 
-  async writeCount(): Promise<number> {
-    const text = await this.call("GET", null, () => this.redis.get(this.writesKey));
-    return text === null ? 0 : Number(text);
+  async parts(): Promise<readonly StorePart[]> {
+    const [marker, writes] = await this.call("MGET", null,
+      () => this.redis.mget(this.markerKey, this.writesKey));
+    return [{ marker: marker ?? null, writes: writes == null ? 0 : Number(writes) }];
   }
 
   async retireIncarnation(incarnation: string, replacement: string): Promise<boolean> {
@@ -258,14 +264,9 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
     for (let i = 0; i < entries.length; i += 500) {
       const batch = this.redis.pipeline(); // not MULTI: the ACL needs no @transaction
       for (const { key, state } of entries.slice(i, i + 500)) {
-        const fields: string[] = [];
-        if (state.promised !== null) fields.push(...hashPair("promised", state.promised));
-        if (state.accepted !== null) {
-          fields.push(...hashPair("accepted", state.accepted.ballot),
-            "accepted_value", state.accepted.value);
-          // Announced by the repair if no learner has it yet.
-          batch.zadd(this.#unannouncedKey, Number(seconds), key);
-        }
+        const fields = restoredFields(state);
+        // Announced by the repair if no learner has it yet.
+        if (state.accepted !== null) batch.zadd(this.#unannouncedKey, Number(seconds), key);
         batch.del(this.hashKey(key));
         if (fields.length > 0) batch.hset(this.hashKey(key), ...fields);
       }
@@ -306,7 +307,7 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
     const replies = await this.call("prepare", batchName(msgs),
       () => this.redis.paxoskvPrepare(keys.length, ...keys, ...args));
     assert(replies.length === msgs.length, "prepare batch reply has the wrong length");
-    return msgs.map((msg, i) => this.#promiseOf(msg, replies[i] ?? []));
+    return msgs.map((msg, i) => promiseOf(this.acceptorId, msg, replies[i] ?? []));
   }
 
   /** Accepts a batch in one script call: one round trip and one fsync for all of it. */
@@ -318,47 +319,7 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
     const replies = await this.call("accept", batchName(msgs),
       () => this.redis.paxoskvAccept(keys.length, ...keys, ...args));
     assert(replies.length === msgs.length, "accept batch reply has the wrong length");
-    return msgs.map((msg, i) => this.#acceptedOf(msg, replies[i] ?? []));
-  }
-
-  #promiseOf(msg: MsgPrepare, reply: ScriptReply): MsgPromise | MsgNack {
-    const [kind, ...rest] = reply;
-    if (kind === "nack") {
-      const promised = decodeBallot(rest[0], rest[1]);
-      // Pair assertion: the script refused, so it must hold a promise at or above n.
-      assert(compareBallots(promised, msg.ballot) >= 0,
-        `prepare nack below the ballot sent for key ${msg.key}`);
-      return this.#nack(msg, "prepare", promised);
-    }
-    assert(kind === "promise", `unexpected prepare reply: ${String(kind)}`);
-    assert(ballotsEqual(decodeBallot(rest[0], rest[1]), msg.ballot),
-      `promise does not echo the ballot sent for key ${msg.key}`);
-    const accepted = rest.length > 2 ? decodeAccepted(rest[2], rest[3], rest[4]) : null;
-    assert(accepted === null || compareBallots(accepted.ballot, msg.ballot) < 0,
-      `promise answers with an accepted proposal at or above its ballot for key ${msg.key}`);
-    return {
-      type: "promise", key: msg.key, from: this.acceptorId, ballot: msg.ballot, accepted,
-      ...echoProposal(msg),
-    };
-  }
-
-  #acceptedOf(msg: MsgAccept, reply: ScriptReply): MsgAccepted | MsgNack {
-    const [kind, ...rest] = reply;
-    if (kind === "nack") {
-      const promised = decodeBallot(rest[0], rest[1]);
-      // Pair assertion: Accept(n) is refused only when something above n was promised, or
-      // for the fast ballot, anything at all.
-      assert(compareBallots(promised, msg.ballot) > 0 || isFastBallot(msg.ballot),
-        `accept nack not above the ballot sent for key ${msg.key}`);
-      return this.#nack(msg, "accept", promised);
-    }
-    assert(kind === "accepted", `unexpected accept reply: ${String(kind)}`);
-    assert(ballotsEqual(decodeBallot(rest[0], rest[1]), msg.ballot),
-      `accepted does not echo the ballot sent for key ${msg.key}`);
-    return {
-      type: "accepted", key: msg.key, from: this.acceptorId, ballot: msg.ballot,
-      ...echoProposal(msg),
-    };
+    return msgs.map((msg, i) => acceptedOf(this.acceptorId, msg, replies[i] ?? []));
   }
 
   async read(key: string): Promise<AcceptorState> {
@@ -383,17 +344,84 @@ export class RedisAcceptorStore extends RedisAcceptorReader implements AcceptorS
     }
     return value;
   }
+}
 
-  #nack(msg: MsgPrepare | MsgAccept, phase: MsgNack["phase"], promised: Ballot): MsgNack {
-    return {
-      type: "nack", key: msg.key, from: this.acceptorId, phase, ballot: msg.ballot, promised,
-      ...echoProposal(msg),
-    };
+/** A Prepare script reply as the core's message, with the pair assertions. */
+export function promiseOf(acceptorId: string, msg: MsgPrepare, reply: ScriptReply):
+  MsgPromise | MsgNack {
+  const [kind, ...rest] = reply;
+  if (kind === "nack") {
+    const promised = decodeBallot(rest[0], rest[1]);
+    // Pair assertion: the script refused, so it must hold a promise at or above n.
+    assert(compareBallots(promised, msg.ballot) >= 0,
+      `prepare nack below the ballot sent for key ${msg.key}`);
+    return nackOf(acceptorId, msg, "prepare", promised);
   }
+  assert(kind === "promise", `unexpected prepare reply: ${String(kind)}`);
+  assert(ballotsEqual(decodeBallot(rest[0], rest[1]), msg.ballot),
+    `promise does not echo the ballot sent for key ${msg.key}`);
+  const accepted = rest.length > 2 ? decodeAccepted(rest[2], rest[3], rest[4]) : null;
+  assert(accepted === null || compareBallots(accepted.ballot, msg.ballot) < 0,
+    `promise answers with an accepted proposal at or above its ballot for key ${msg.key}`);
+  return {
+    type: "promise", key: msg.key, from: acceptorId, ballot: msg.ballot, accepted,
+    ...echoProposal(msg),
+  };
+}
+
+/** An Accept script reply as the core's message, with the pair assertions. */
+export function acceptedOf(acceptorId: string, msg: MsgAccept, reply: ScriptReply):
+  MsgAccepted | MsgNack {
+  const [kind, ...rest] = reply;
+  if (kind === "nack") {
+    const promised = decodeBallot(rest[0], rest[1]);
+    // Pair assertion: Accept(n) is refused only when something above n was promised, or
+    // for the fast ballot, anything at all.
+    assert(compareBallots(promised, msg.ballot) > 0 || isFastBallot(msg.ballot),
+      `accept nack not above the ballot sent for key ${msg.key}`);
+    return nackOf(acceptorId, msg, "accept", promised);
+  }
+  assert(kind === "accepted", `unexpected accept reply: ${String(kind)}`);
+  assert(ballotsEqual(decodeBallot(rest[0], rest[1]), msg.ballot),
+    `accepted does not echo the ballot sent for key ${msg.key}`);
+  return {
+    type: "accepted", key: msg.key, from: acceptorId, ballot: msg.ballot,
+    ...echoProposal(msg),
+  };
+}
+
+function nackOf(
+  acceptorId: string, msg: MsgPrepare | MsgAccept, phase: MsgNack["phase"], promised: Ballot,
+): MsgNack {
+  return {
+    type: "nack", key: msg.key, from: acceptorId, phase, ballot: msg.ballot, promised,
+    ...echoProposal(msg),
+  };
+}
+
+/** A read script reply (the hash fields in HASH_FIELDS order) as an acceptor state. */
+export function stateOf(key: string, fields: readonly (string | null)[]): AcceptorState {
+  const [pRound, pNode, aRound, aNode, value] = fields;
+  const promised = pRound == null ? null : decodeBallot(pRound, pNode);
+  const accepted = aRound == null ? null : decodeAccepted(aRound, aNode, value);
+  assert(accepted === null || compareBallots(accepted.ballot, promised) <= 0,
+    `accepted above promised for key ${key}`);
+  return { promised, accepted };
+}
+
+/** The hash fields of a recovered state, for HSET (none for an empty state). */
+export function restoredFields(state: AcceptorState): string[] {
+  const fields: string[] = [];
+  if (state.promised !== null) fields.push(...hashPair("promised", state.promised));
+  if (state.accepted !== null) {
+    fields.push(...hashPair("accepted", state.accepted.ballot),
+      "accepted_value", state.accepted.value);
+  }
+  return fields;
 }
 
 /** The key named in an error: the only one, or how many. */
-function batchName(msgs: readonly { key: string }[]): string {
+export function batchName(msgs: readonly { key: string }[]): string {
   return msgs.length === 1 ? (msgs[0]?.key ?? "") : `(batch of ${msgs.length})`;
 }
 
@@ -408,7 +436,7 @@ function hashPair(field: "promised" | "accepted", b: Ballot): string[] {
   return [`${field}_round`, round, `${field}_node`, nodeId];
 }
 
-function ballotArgs(b: Ballot): [round: string, nodeId: string] {
+export function ballotArgs(b: Ballot): [round: string, nodeId: string] {
   const checked = ballot(b.round, b.nodeId); // asserts a safe integer round and a valid ID
   return [String(checked.round), checked.nodeId];
 }

@@ -66,8 +66,11 @@ const EnvSchema = z.object({
   PAXOSKV_NATS_TLS_CA: optionalPemFile,
   PAXOSKV_NATS_TLS_CERT: optionalPemFile,
   PAXOSKV_NATS_TLS_KEY: optionalPemFile,
-  PAXOSKV_REDIS_URL: z.string().regex(REDIS_URL, "must start with redis:// or rediss://")
-    .default("redis://127.0.0.1:6379"),
+  // One URL: one Redis, or a Redis Cluster (found at start: cluster_enabled:1). Several,
+  // comma-separated: seed nodes of a Redis Cluster.
+  PAXOSKV_REDIS_URL: z.string().default("redis://127.0.0.1:6379").transform(csv)
+    .pipe(z.array(z.string().regex(REDIS_URL, "must start with redis:// or rediss://")
+      .refine((url) => URL.canParse(url), "not a valid URL")).min(1, "name a Redis")),
   PAXOSKV_ACCEPTOR_REDIS: acceptorRedis,
   PAXOSKV_REQUIRE_DURABLE: bool.default(false),
   PAXOSKV_PREFIX: z.string().regex(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, "must be subject tokens")
@@ -111,7 +114,8 @@ export interface NodeConfig {
   readonly natsPassword: string | undefined;
   /** TLS to NATS (any PAXOSKV_NATS_TLS_* set): required then, never plaintext. */
   readonly natsTls: NatsTlsFiles | undefined;
-  readonly redisUrl: string;
+  /** The acceptor's Redis: one URL, or seed nodes of a Redis Cluster (several). */
+  readonly redisUrls: readonly string[];
   /** Every acceptor's Redis URL, when quorum reads go to them directly instead of over NATS. */
   readonly acceptorRedis: ReadonlyMap<string, string> | undefined;
   readonly requireDurable: boolean;
@@ -204,7 +208,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     natsUser: e.PAXOSKV_NATS_USER,
     natsPassword: e.PAXOSKV_NATS_PASSWORD,
     natsTls,
-    redisUrl: e.PAXOSKV_REDIS_URL,
+    redisUrls: e.PAXOSKV_REDIS_URL,
     acceptorRedis: e.PAXOSKV_ACCEPTOR_REDIS,
     requireDurable: e.PAXOSKV_REQUIRE_DURABLE,
     prefix: e.PAXOSKV_PREFIX,

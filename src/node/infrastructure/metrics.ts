@@ -112,6 +112,12 @@ export class Metrics implements ProposerObserver {
       "not vote (fenced, rejoining) or was not heard lately",
     labelNames: ["acceptor"] as const, registers: [this.registry],
   });
+  readonly acceptorBucketsLost = new Gauge({
+    name: "paxoskv_acceptor_buckets_lost",
+    help: "Buckets of this node's acceptor store (a Redis Cluster store) that lost their " +
+      "state, a wiped or replaced primary: their keys do not vote until acceptor rejoin",
+    registers: [this.registry],
+  });
   readonly acceptorsConfigured = new Gauge({
     name: "paxoskv_acceptors_configured",
     help: "Acceptors in PAXOSKV_ACCEPTORS: a quorum is a strict majority of them",

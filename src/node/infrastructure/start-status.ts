@@ -106,6 +106,7 @@ async function metricsText(deps: StatusDeps): Promise<string> {
   const [ready, own] = await Promise.all([deps.readiness(), acceptor?.voting() ?? null]);
   metrics.natsConnected.set(ready.checks.nats === true ? 1 : 0);
   if (own !== null) metrics.redisUp.set(own.checks.redis === true ? 1 : 0);
+  if (acceptor !== null) metrics.acceptorBucketsLost.set(acceptor.membership.partsLost);
   metrics.acceptorsConfigured.set(config.acceptors.length);
   for (const [id, state] of Object.entries(deps.votingView.all())) {
     metrics.acceptorVoting.set({ acceptor: id }, state === "voting" ? 1 : 0);

@@ -17,6 +17,8 @@ export interface RejoinReport {
   readonly empty: number;
   readonly incarnation: string;
   readonly ms: number;
+  /** A rejoin of the lost parts only (`rejoinLostParts`): how many parts it healed. */
+  readonly parts?: number;
 }
 
 export interface RejoinDeps {
@@ -116,14 +118,7 @@ async function recoverAndRegister(
   const { listed, keys } = await listKeysToRecover(deps.acceptors, others, deps.listKeys);
 
   await deps.store.clear();
-  const restored: RestoredKey[] = [];
-  const pending = [...keys];
-  const worker = async (): Promise<void> => {
-    for (let key = pending.pop(); key !== undefined; key = pending.pop()) {
-      restored.push({ key, state: await recoverKey(deps, key) });
-    }
-  };
-  await Promise.all(Array.from({ length: deps.concurrency ?? 64 }, worker));
+  const restored = await recoverAll(deps, keys);
 
   const incarnation = randomUUID();
   await deps.store.restore(restored, incarnation);
@@ -137,6 +132,67 @@ async function recoverAndRegister(
   };
 }
 
+export interface PartsRejoinDeps extends Pick<RejoinDeps, "store" | "acceptors" | "listKeys" |
+  "recover" | "phaseTimeoutMs" | "now" | "log" | "concurrency"> {
+  /** The incarnation the store serves as (its intact parts carry it, and keep voting). */
+  readonly incarnation: string;
+  /** The parts that lost their marker (`AcceptorMaintenanceStore.parts`), to heal. */
+  readonly lost: readonly number[];
+  /** Each part's write mark, as recorded in the registry: a healed part's counter starts there. */
+  readonly marks: readonly number[];
+}
+
+/**
+ * Heals the parts of a store that lost their state (a wiped shard of a Redis Cluster store)
+ * while its other parts keep voting: the steps of `rejoin` for the keys of those parts only,
+ * and no new incarnation (the intact parts keep theirs; the registration does not move).
+ *
+ * Why it is safe without moving the registration: a lost part has answered nothing since its
+ * marker vanished (its scripts refuse), which was before this rejoin began; a proposer counts
+ * no reply after its phase timed out, so after two phase timeouts from now every phase that
+ * counted one of its old answers is over, and the partner promises are in the other
+ * acceptors' stores when they are listed. A part is marked only while it has no marker, so a
+ * part another process healed first (and that votes again) is never written over.
+ */
+export async function rejoinLostParts(deps: PartsRejoinDeps, self: string): Promise<RejoinReport> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const { partOf, restoreParts } = deps.store;
+  if (partOf === undefined || restoreParts === undefined) {
+    throw new PaxosKvError(ErrorCode.BAD_REQUEST, `acceptor ${self}'s store has one part: a ` +
+      "rejoin recovers all of it");
+  }
+  await new Promise((resolve) => setTimeout(resolve, 2 * deps.phaseTimeoutMs));
+  const others = deps.acceptors.filter((id) => id !== self);
+  const { listed, keys } = await listKeysToRecover(deps.acceptors, others, deps.listKeys);
+  const lost = new Set(deps.lost);
+  const restored = await recoverAll(deps,
+    new Set([...keys].filter((key) => lost.has(partOf.call(deps.store, key)))));
+  const healed = await restoreParts.call(deps.store, restored, deps.lost, deps.incarnation,
+    deps.marks);
+  const chosen = restored.filter((r) => r.state.accepted !== null).length;
+  return {
+    acceptor: self, acceptorsListed: listed, keys: restored.length, chosen,
+    empty: restored.length - chosen, incarnation: deps.incarnation, ms: now() - started,
+    parts: healed.length,
+  };
+}
+
+/** A recovery proposal for each key, `concurrency` at a time: the states to install. */
+async function recoverAll(
+  deps: Pick<RejoinDeps, "recover" | "concurrency">, keys: ReadonlySet<string>,
+): Promise<RestoredKey[]> {
+  const restored: RestoredKey[] = [];
+  const pending = [...keys];
+  const worker = async (): Promise<void> => {
+    for (let key = pending.pop(); key !== undefined; key = pending.pop()) {
+      restored.push({ key, state: await recoverKey(deps, key) });
+    }
+  };
+  await Promise.all(Array.from({ length: deps.concurrency ?? 64 }, worker));
+  return restored;
+}
+
 /** The registration a rejoin holds while it runs: never a store's marker. */
 export const REJOINING_PREFIX = "rejoining:";
 
@@ -145,7 +201,8 @@ function changedWhileRejoining(self: string): PaxosKvError {
     "changed while it rejoined (another process claimed it): this store stays refused");
 }
 
-async function recoverKey(deps: RejoinDeps, key: string): Promise<RestoredKey["state"]> {
+async function recoverKey(deps: Pick<RejoinDeps, "recover">, key: string):
+  Promise<RestoredKey["state"]> {
   for (let attempt = 1; ; attempt++) {
     const outcome = await deps.recover(key);
     const state = recoveredState(outcome);

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { AcceptorRegistry, Registration } from "../../adapters/jetstream/acceptor-registry.js";
-import type { AcceptorFencedError, AcceptorStore } from "../../adapters/ports.js";
+import type { AcceptorFencedError, AcceptorStore, StorePart } from "../../adapters/ports.js";
 import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
 import { errorReply } from "../../protocol/replies.js";
 import {
@@ -10,7 +10,9 @@ import {
 import { WIRE_VERSION, type FreshReply } from "../../protocol/wire.js";
 import type { AcceptorRole } from "./acceptor-role.js";
 import type { Logger } from "../infrastructure/logger.js";
-import { rejoin, REJOINING_PREFIX, type RejoinDeps, type RejoinReport } from "../repair/rejoin.js";
+import {
+  rejoin, rejoinLostParts, REJOINING_PREFIX, type RejoinDeps, type RejoinReport,
+} from "../repair/rejoin.js";
 
 /** The marker prefix of an incarnation retired because its store was found rolled back. */
 export const RETIRED_PREFIX = "retired:";
@@ -42,16 +44,42 @@ export function retiredMarker(incarnation: string, writes: number, mark: number)
 }
 
 /**
- * Matches the store's incarnation marker and write counter against the registry. A store with
+ * The registered mark of each of `partCount` parts; zeros when they were recorded for a store
+ * of another shape (an acceptor moved from one Redis to a cluster, before its first record).
+ */
+export function marksOf(registered: Registration, partCount: number): readonly number[] {
+  return registered.marks.length === partCount ? registered.marks :
+    Array.from({ length: partCount }, () => 0);
+}
+
+/** The first part carrying `incarnation` whose counter is below its mark: rolled back. */
+export function partBehind(
+  parts: readonly StorePart[], incarnation: string, marks: readonly number[],
+): { readonly writes: number; readonly mark: number } | null {
+  for (const [i, part] of parts.entries()) {
+    const mark = marks[i] ?? 0;
+    if (part.marker === incarnation && part.writes < mark) return { writes: part.writes, mark };
+  }
+  return null;
+}
+
+/** Each part's counter, 0 for a part that lost the marker (it has nothing to protect). */
+function writesOf(parts: readonly StorePart[], incarnation: string): number[] {
+  return parts.map((p) => p.marker === incarnation ? p.writes : 0);
+}
+
+/**
+ * Matches the store's incarnation marker and write counters against the registry. A store with
  * state but no marker (made before markers existed) gets one. A store with a marker whose ID
  * has no registration (the registry was lost) registers it again: the marker proves the store
  * is the one that voted. An empty store never registers here: it must first recover from the
  * other acceptors (`new-store`), and the registration is the last step of that recovery. A
- * store below its registered mark is retired in the store itself.
+ * store with any part below its registered mark is retired in the store itself. (Parts that
+ * lost the marker, a wiped cluster shard, do not stop the claim: they refuse on their own.)
  */
 export async function claimAcceptor(
   store: Pick<AcceptorStore, "acceptorId" | "incarnation" | "adoptIncarnation" | "holdsState" |
-    "writeCount" | "retireIncarnation">,
+    "parts" | "retireIncarnation">,
   registry: Pick<AcceptorRegistry, "get" | "register">,
   newIncarnation: () => string = randomUUID,
 ): Promise<Claim> {
@@ -62,7 +90,7 @@ export async function claimAcceptor(
     const registered = await registry.get(store.acceptorId);
     if (registered === null) {
       if (own === null) return { kind: "new-store" };
-      if (await registry.register(store.acceptorId, own, await store.writeCount())) {
+      if (await registry.register(store.acceptorId, own, writesOf(await store.parts(), own))) {
         return { kind: "voting", incarnation: own, reregistered: true };
       }
       // Another process registered first: compare with what it wrote.
@@ -73,9 +101,10 @@ export async function claimAcceptor(
       return { kind: "rejoin-unfinished", registered: registered.incarnation };
     }
     if (registered.incarnation === own) {
-      const writes = await store.writeCount();
-      if (writes >= registered.mark) return { kind: "voting", incarnation: own, reregistered: false };
-      const retired = retiredMarker(own, writes, registered.mark);
+      const parts = await store.parts();
+      const behind = partBehind(parts, own, marksOf(registered, parts.length));
+      if (behind === null) return { kind: "voting", incarnation: own, reregistered: false };
+      const retired = retiredMarker(own, behind.writes, behind.mark);
       if (await store.retireIncarnation(own, retired)) return { kind: "rolled-back", retired };
       throw new Error(`the marker of acceptor ${store.acceptorId}'s store changed while it ` +
         "was checked");
@@ -122,8 +151,10 @@ type RejoinPorts = Pick<RejoinDeps, "listKeys" | "servedElsewhere" | "recover">;
 export class AcceptorMembership {
   #voting = false;
   #incarnation: string | null = null;
-  /** The highest write count known to be recorded in the registry for #incarnation. */
-  #mark = 0;
+  /** Per part, the highest write count known to be recorded in the registry. */
+  #marks: readonly number[] = [];
+  /** How many parts of the store lost the marker (wiped cluster shards), as last seen. */
+  #partsLost = 0;
   #claimed: Claim | null = null;
   #refusal: string | null = "starting";
   /** When the acceptor last stopped voting (or the process started). */
@@ -161,6 +192,11 @@ export class AcceptorMembership {
 
   get voting(): boolean {
     return this.#voting;
+  }
+
+  /** How many parts of a voting store lost their state and refuse (see `parts`). */
+  get partsLost(): number {
+    return this.#voting ? this.#partsLost : 0;
   }
 
   get id(): string {
@@ -275,24 +311,27 @@ export class AcceptorMembership {
   }
 
   /**
-   * Records the store's write counter in the registry when it grew, and fences the store when
-   * it went below the recorded mark (rolled back under the running node).
+   * Records the store's write counters in the registry when they grew, fences the store when
+   * a part went below its recorded mark (rolled back under the running node), and stops
+   * voting when every part lost the marker (a part that lost it refuses on its own).
    */
   async #recordMark(): Promise<void> {
     const incarnation = this.#incarnation;
     if (incarnation === null) return;
-    const writes = await this.deps.store.writeCount();
+    const parts = await this.deps.store.parts();
+    const lost = parts.filter((p) => p.marker !== incarnation).length;
+    if (lost === parts.length) {
+      await this.#stopVoting("its Redis no longer carries its marker");
+      return this.#claim();
+    }
+    this.#notePartsLost(lost, parts.length);
+    const writes = writesOf(parts, incarnation);
     const asked = performance.now();
     const registered = await this.deps.registry.get(this.id);
     if (registered === null) {
-      // The registry lost the entry (JetStream lost its data): register what this store is,
-      // if it still is (a store wiped meanwhile must recover first, not be registered).
-      if (await this.deps.store.incarnation() !== incarnation) {
-        await this.#stopVoting("its Redis no longer carries its marker");
-        return this.#claim();
-      }
+      // The registry lost the entry (JetStream lost its data): register what this store is.
       if (await this.deps.registry.register(this.id, incarnation, writes)) {
-        this.#mark = writes;
+        this.#marks = writes;
         this.#confirmedAt = asked;
         this.deps.log.warn({ incarnation, code: ErrorCode.UNAVAILABLE }, `acceptor ${this.id} ` +
           "was not registered (JetStream lost the registry?): registered its store again");
@@ -301,13 +340,30 @@ export class AcceptorMembership {
     }
     if (registered.incarnation !== incarnation) return this.#onRegistration(registered);
     this.#confirmedAt = asked;
-    const mark = Math.max(registered.mark, this.#mark);
-    if (writes < mark) return this.#rolledBack(incarnation, writes, mark);
-    this.#mark = mark;
-    if (writes > registered.mark &&
-      await this.deps.registry.replace(this.id, incarnation, registered.revision, writes)) {
-      this.#mark = writes;
+    const recorded = marksOf(registered, parts.length);
+    const marks = recorded.map((m, i) => Math.max(m, this.#marks[i] ?? 0));
+    const behind = partBehind(parts, incarnation, marks);
+    if (behind !== null) return this.#rolledBack(incarnation, behind.writes, behind.mark);
+    this.#marks = marks;
+    const next = marks.map((m, i) => Math.max(m, writes[i] ?? 0));
+    if (next.some((m, i) => m > (recorded[i] ?? 0)) &&
+      await this.deps.registry.replace(this.id, incarnation, registered.revision, next)) {
+      this.#marks = next;
     }
+  }
+
+  /** Logs when the number of parts that lost their state changes. */
+  #notePartsLost(lost: number, of: number): void {
+    if (lost === this.#partsLost) return;
+    this.#partsLost = lost;
+    if (lost === 0) {
+      this.deps.log.info({}, `acceptor ${this.id}: every part of its store votes again`);
+      return;
+    }
+    this.deps.log.error({ code: ErrorCode.UNAVAILABLE, partsLost: lost, parts: of },
+      `acceptor ${this.id}: ${lost} of the ${of} buckets of its Redis Cluster store lost their ` +
+      "state (a shard was wiped or replaced): their keys do not vote, the others do; run " +
+      `\`paxoskv acceptor rejoin ${this.id}\` to recover them from the other acceptors`);
   }
 
   async #rolledBack(incarnation: string, writes: number, mark: number): Promise<void> {
@@ -332,7 +388,8 @@ export class AcceptorMembership {
       }
       this.#incarnation = claim.incarnation;
       this.#confirmedAt = asked;
-      this.#mark = 0;
+      this.#marks = [];
+      this.#partsLost = 0;
       this.deps.store.serveAs(claim.incarnation);
       this.deps.role.start();
       this.#voting = true;
@@ -413,13 +470,63 @@ export class AcceptorMembership {
     await this.#rejoin(ports, true);
   }
 
-  async #rejoin(ports: RejoinPorts, automatic: boolean): Promise<unknown> {
-    if (this.#voting) {
-      return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is voting: nothing to rejoin`);
-    }
+  /** Heals the parts that lost their state while the others vote (`rejoinLostParts`). */
+  async #rejoinParts(ports: RejoinPorts, incarnation: string, lost: readonly number[]):
+    Promise<unknown> {
     if (this.#rejoining !== null) {
       return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
     }
+    this.#rejoining = Promise.resolve();
+    try {
+      // A healed part's counter starts at its recorded mark: below it, it would look rolled
+      // back. The registry's marks, in case this process has not read them yet.
+      const registered = await this.deps.registry.get(this.id);
+      const count = (await this.deps.store.parts()).length;
+      const recorded = registered === null ? [] : marksOf(registered, count);
+      const marks = Array.from({ length: count },
+        (_, i) => Math.max(recorded[i] ?? 0, this.#marks[i] ?? 0));
+      const run = rejoinLostParts({
+        ...ports, store: this.deps.store, acceptors: this.deps.acceptors, incarnation, lost,
+        marks, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
+      }, this.id);
+      this.#rejoining = run;
+      const report = await run;
+      this.deps.log.info({ ...report }, `acceptor ${this.id} recovered ${report.parts ?? 0} ` +
+        `of ${lost.length} lost parts of its store; the others voted meanwhile`);
+      return { ok: true, ...report };
+    } catch (err) {
+      const code = err instanceof PaxosKvError ? err.code : ErrorCode.INTERNAL;
+      this.deps.log.warn({ err, code }, "rejoin of the lost parts failed");
+      return errorReply(code, err instanceof Error ? err.message : String(err));
+    } finally {
+      this.#rejoining = null;
+    }
+  }
+
+  async #rejoin(ports: RejoinPorts, automatic: boolean): Promise<unknown> {
+    const isVoting = () =>
+      errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is voting: nothing to rejoin`);
+    const already = () =>
+      errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
+    if (this.#voting) {
+      // Decided before any wait: a request queued for a process that stops voting meanwhile
+      // (a paused old process waking up) must not start a second rejoin.
+      if (automatic || this.deps.store.restoreParts === undefined) return isVoting();
+      if (this.#rejoining !== null) return already();
+      // A store of many parts, some of which lost their state: those recover while the rest
+      // votes; parts with another marker mean the whole store rejoins.
+      const incarnation = this.#incarnation;
+      const parts = await this.deps.store.parts();
+      if (!this.#voting || this.#incarnation !== incarnation || incarnation === null) {
+        return isVoting();
+      }
+      const lost = parts.flatMap((p, i) => p.marker === null ? [i] : []);
+      const other = parts.some((p) => p.marker !== null && p.marker !== incarnation);
+      if (!other && lost.length > 0) return this.#rejoinParts(ports, incarnation, lost);
+      if (!other) return isVoting();
+      await this.#stopVoting("a rejoin recovers its store (parts carry another incarnation)");
+    }
+    if (this.#rejoining !== null) return already();
     const run = rejoin({
       ...ports, store: this.deps.store, acceptors: this.deps.acceptors,
       registry: this.deps.registry, notBefore: this.#outSince + 2 * this.deps.phaseTimeoutMs,

@@ -53,15 +53,18 @@ export class AcceptorRole {
 
   start(): void {
     if (this.started) return;
-    this.#serve("prepare", PrepareBatchSchema, (items) => this.store.prepareMany(items));
-    this.#serve("accept", AcceptBatchSchema, (items) => this.store.acceptMany(items));
-    this.#serve("read", ReadBatchSchema, (items) => Promise.all(items.map(async (m) => {
-      const state = await this.store.read(m.key);
-      const reply: AcceptorReply = {
-        type: "read-reply", key: m.key, readId: m.readId, from: this.store.acceptorId, ...state,
-      };
-      return reply;
-    })));
+    // A null is a key whose part of the store refused (a wiped cluster shard): no answer.
+    this.#serve("prepare", PrepareBatchSchema,
+      async (items) => answered(await this.store.prepareMany(items)));
+    this.#serve("accept", AcceptBatchSchema,
+      async (items) => answered(await this.store.acceptMany(items)));
+    this.#serve("read", ReadBatchSchema, async (items) => answered(await Promise.all(
+      items.map(async (m): Promise<AcceptorReply | null> => {
+        const state = await this.store.read(m.key);
+        const from = this.store.acceptorId;
+        return state === null ? null :
+          { type: "read-reply", key: m.key, readId: m.readId, from, ...state };
+      }))));
     this.#serveList();
   }
 
@@ -169,4 +172,8 @@ export class AcceptorRole {
       msg.respond(JSON.stringify(errorReply(ErrorCode.BAD_REQUEST, `malformed ${verb}: ${detail}`)));
     }
   }
+}
+
+function answered<T>(replies: readonly (T | null)[]): T[] {
+  return replies.filter((r): r is T => r !== null);
 }

@@ -4,6 +4,7 @@ import { RedisAcceptorReader } from "../../adapters/redis/index.js";
 import { AssertionFailure } from "../../core/assert.js";
 import type { AcceptedProposal } from "../../core/messages.js";
 import { ErrorCode } from "../../protocol/codes.js";
+import { ConfigError } from "../infrastructure/config.js";
 import { Ongoing, REPEAT_LOG_INTERVAL_MS, type Logger } from "../infrastructure/logger.js";
 
 export interface DirectReadsOptions {
@@ -56,6 +57,10 @@ export class AcceptorRedisReads {
         if (!await reader.connected(CONNECT_WAIT_MS)) {
           options.log.warn({ code: ErrorCode.UNAVAILABLE, acceptor: id },
             `acceptor ${id}'s Redis is not reachable yet; reads count it as silent meanwhile`);
+        } else if (await reader.isClusterNode()) {
+          throw new ConfigError("invalid configuration:\n  PAXOSKV_ACCEPTOR_REDIS: the Redis of " +
+            `${id} is a node of a Redis Cluster; direct reads need one Redis per acceptor ` +
+            "(leave PAXOSKV_ACCEPTOR_REDIS unset: quorum reads then go over NATS)");
         }
       }));
     } catch (err) {

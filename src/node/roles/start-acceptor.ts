@@ -93,7 +93,11 @@ async function votingOf(store: AcceptorStore, membership: AcceptorMembership): P
     acceptorVoting: membership.voting,
   };
   const reason = membership.refusal ?? (durability === null ? "its Redis does not answer"
-    : durability.durable ? undefined : "its Redis is not durable");
+    : !durability.durable ? "its Redis is not durable"
+      // It votes, but not for every key: say which part of it does not.
+      : membership.partsLost > 0 ? `${membership.partsLost} buckets of its Redis Cluster ` +
+        `store lost their state: their keys do not vote until \`paxoskv acceptor rejoin\``
+        : undefined);
   return {
     voting: Object.values(checks).every((ok) => ok),
     ...(reason === undefined ? {} : { reason }),

@@ -1,0 +1,567 @@
+import { Cluster, type ChainableCommander, type Redis } from "ioredis";
+import type { AcceptorState } from "../../core/acceptor.js";
+import { assert } from "../../core/assert.js";
+import { isValidNodeId } from "../../core/ballot.js";
+import type {
+  MsgAccept, MsgAccepted, MsgNack, MsgPrepare, MsgPromise,
+} from "../../core/messages.js";
+import {
+  AcceptorFencedError, type AcceptorStore, type Durability, type KeyPage, type RestoredKey,
+  type StorePart,
+} from "../ports.js";
+import { BUCKET_COUNT, bucketOf, slotOfTag } from "./buckets.js";
+import {
+  ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA, RESTORE_BUCKET_LUA, RETIRE_LUA,
+} from "./scripts.js";
+import {
+  acceptedOf, ballotArgs, batchName, promiseOf, reconnectDelayMs, restoredFields,
+  RedisStoreError, stateOf, type ScriptReply,
+} from "./store.js";
+
+export interface RedisClusterStoreOptions {
+  /** The acceptor whose state this store holds (a node ID). */
+  readonly acceptorId: string;
+  /** Seed nodes of the cluster, `redis://[user:pass@]host:port` (the first gives the auth). */
+  readonly seeds: readonly string[];
+  /** Key prefix; hashes are `${prefix}:acc:{${acceptorId}:${bucket}}:${key}`. */
+  readonly prefix?: string;
+  /** A command without a reply after this long fails (a hung shard). Default 5000. */
+  readonly commandTimeoutMs?: number;
+  readonly onConnectionError?: (error: Error) => void;
+  readonly onReady?: () => void;
+}
+
+/** The scripts registered on the cluster client (EVALSHA, routed by the first key's slot). */
+type ScriptedCluster = Cluster & {
+  paxoskvPrepare(...args: (string | number)[]): Promise<ScriptReply[]>;
+  paxoskvAccept(...args: (string | number)[]): Promise<ScriptReply[]>;
+  paxoskvRetire(...args: (string | number)[]): Promise<number>;
+  paxoskvRead(...args: (string | number)[]): Promise<(string | null)[]>;
+  paxoskvRestoreBucket(...args: (string | number)[]): Promise<number>;
+};
+
+type ScriptName = "paxoskvPrepare" | "paxoskvAccept";
+type ScriptArgs = (string | number)[];
+/** A pipeline with the scripts registered (each call queues; `exec` sends them at once). */
+type ScriptedPipeline = ChainableCommander & Record<ScriptName, (...args: ScriptArgs) => unknown>;
+
+/** Errors of a call that met a slot moving between primaries: sent again on its own. */
+const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
+
+/** The marker a store whose buckets disagree reports: never registered, so refused. */
+export const MIXED_PREFIX = "mixed:";
+
+const BUCKETS = Array.from({ length: BUCKET_COUNT }, (_, b) => b);
+
+/**
+ * An acceptor's Paxos state over a Redis Cluster: the same scripts as `RedisAcceptorStore`,
+ * run once per bucket (see `buckets.ts`) with that bucket's hashes, unannounced set, write
+ * counter and incarnation marker, which share one slot. Each bucket is fenced on its own: a
+ * primary that lost its data (wiped, or replaced by an empty one) lost its buckets' markers,
+ * so exactly their keys refuse to vote (null replies) while the other buckets keep voting.
+ */
+export class RedisClusterAcceptorStore implements AcceptorStore {
+  readonly acceptorId: string;
+  readonly #prefix: string;
+  readonly #cluster: ScriptedCluster;
+  /** The incarnation the scripts require in each bucket's marker; "" refuses all. */
+  #servingAs = "";
+
+  constructor(options: RedisClusterStoreOptions) {
+    assert(isValidNodeId(options.acceptorId), `invalid acceptor ID: ${options.acceptorId}`);
+    assert(options.seeds.length > 0, "a cluster store needs at least one seed");
+    this.acceptorId = options.acceptorId;
+    this.#prefix = options.prefix ?? "paxoskv";
+    const first = new URL(options.seeds[0] ?? "");
+    const cluster = new Cluster(options.seeds.map((seed) => {
+      const url = new URL(seed);
+      return { host: url.hostname, port: Number(url.port === "" ? 6379 : url.port) };
+    }), {
+      clusterRetryStrategy: reconnectDelayMs,
+      // Off: it routes a script by its first argument (the key count), not its first key.
+      // A batch's calls are pipelined per primary by hand instead (#scriptPerBucket).
+      enableAutoPipelining: false,
+      // A slot being resharded answers TRYAGAIN while its keys are split between two primaries.
+      retryDelayOnTryAgain: 50,
+      maxRedirections: 64,
+      slotsRefreshTimeout: 2000,
+      redisOptions: {
+        ...(first.username === "" ? {} : { username: decodeURIComponent(first.username) }),
+        ...(first.password === "" ? {} : { password: decodeURIComponent(first.password) }),
+        ...(first.protocol === "rediss:" ? { tls: {} } : {}),
+        maxRetriesPerRequest: 1,
+        commandTimeout: options.commandTimeoutMs ?? 5000,
+        connectTimeout: 2000,
+      },
+    });
+    cluster.on("error", (error: Error) => options.onConnectionError?.(error));
+    cluster.on("ready", () => options.onReady?.());
+    cluster.defineCommand("paxoskvPrepare", { lua: PREPARE_LUA });
+    cluster.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
+    cluster.defineCommand("paxoskvRead", { lua: READ_LUA });
+    cluster.defineCommand("paxoskvRetire", { lua: RETIRE_LUA });
+    cluster.defineCommand("paxoskvRestoreBucket", { lua: RESTORE_BUCKET_LUA });
+    this.#cluster = cluster as ScriptedCluster;
+  }
+
+  /** `{acceptor:bucket}`: the hash tag that keeps one bucket in one slot. */
+  #tag(bucket: number): string {
+    return `${this.#prefix}:acc:{${this.acceptorId}:${bucket}}:`;
+  }
+
+  /** The Redis key of one Paxos key's hash. */
+  hashKey(key: string): string {
+    return `${this.#tag(bucketOf(key))}${key}`;
+  }
+
+  /** `~` never occurs in a Paxos key, so these cannot collide with a key's hash. */
+  #markerKey(bucket: number): string {
+    return `${this.#tag(bucket)}~incarnation`;
+  }
+
+  #writesKey(bucket: number): string {
+    return `${this.#tag(bucket)}~writes`;
+  }
+
+  #unannouncedKey(bucket: number): string {
+    return `${this.#tag(bucket)}~unannounced`;
+  }
+
+  serveAs(incarnation: string | null): void {
+    this.#servingAs = incarnation ?? "";
+  }
+
+  async prepare(msg: MsgPrepare): Promise<MsgPromise | MsgNack | null> {
+    return only(await this.prepareMany([msg]));
+  }
+
+  async accept(msg: MsgAccept): Promise<MsgAccepted | MsgNack | null> {
+    return only(await this.acceptMany([msg]));
+  }
+
+  /** One script call per bucket of the batch; one pipeline (one fsync) per primary. */
+  async prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack | null)[]> {
+    return this.#perBucket("prepare", msgs, (bucket, items) => {
+      const keys = [...items.map((m) => this.hashKey(m.key)), this.#writesKey(bucket),
+        this.#markerKey(bucket)];
+      const args = [...items.flatMap((m) => ballotArgs(m.ballot)), this.#servingAs];
+      return ["paxoskvPrepare", [keys.length, ...keys, ...args]];
+    }, (msg, reply) => promiseOf(this.acceptorId, msg, reply));
+  }
+
+  async acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack | null)[]> {
+    return this.#perBucket("accept", msgs, (bucket, items) => {
+      const keys = [...items.map((m) => this.hashKey(m.key)), this.#unannouncedKey(bucket),
+        this.#writesKey(bucket), this.#markerKey(bucket)];
+      const args = [...items.flatMap((m) => [...ballotArgs(m.ballot), m.value, m.key]),
+        this.#servingAs];
+      return ["paxoskvAccept", [keys.length, ...keys, ...args]];
+    }, (msg, reply) => acceptedOf(this.acceptorId, msg, reply));
+  }
+
+  /**
+   * Splits a batch by bucket, one script call each (`call` names it). A bucket whose marker
+   * is not the one served as (fenced) answers null for its keys; a bucket whose shard failed
+   * too, unless every bucket failed: then the batch fails.
+   */
+  async #perBucket<M extends { readonly key: string }, R>(
+    operation: string, msgs: readonly M[],
+    call: (bucket: number, items: M[]) => [ScriptName, ScriptArgs],
+    parse: (msg: M, reply: ScriptReply) => R,
+  ): Promise<(R | null)[]> {
+    const groups = new Map<number, number[]>();
+    for (const [i, msg] of msgs.entries()) {
+      const bucket = bucketOf(msg.key);
+      const group = groups.get(bucket) ?? [];
+      group.push(i);
+      groups.set(bucket, group);
+    }
+    const settled = await this.#scriptPerBucket([...groups].map(([bucket, indexes]) =>
+      [bucket, ...call(bucket, indexes.map((i) => msgs[i] as M))]));
+    const replies: (R | null)[] = msgs.map(() => null);
+    let failure: unknown = null;
+    let failed = 0;
+    for (const [g, [, indexes]] of [...groups].entries()) {
+      const result = settled[g];
+      if (result?.status === "fulfilled") {
+        assert(result.value.length === indexes.length, `${operation} reply has the wrong length`);
+        for (const [j, i] of indexes.entries()) {
+          replies[i] = parse(msgs[i] as M, result.value[j] ?? []);
+        }
+      } else if (!isFenced(result?.reason)) {
+        failed++;
+        failure = result?.reason;
+      }
+    }
+    if (failed === groups.size) throw new RedisStoreError(operation, batchName(msgs), failure);
+    return replies;
+  }
+
+  /**
+   * Runs one script call per bucket: the calls for buckets on one primary in one pipeline,
+   * one write, which Redis reads, runs and fsyncs together (one fsync for all of them under
+   * appendfsync always). A call that met a moving slot (a reshard) goes again on its own,
+   * following the cluster's redirections.
+   */
+  async #scriptPerBucket(calls: readonly [number, ScriptName, ScriptArgs][]):
+    Promise<PromiseSettledResult<ScriptReply[]>[]> {
+    const direct = (name: ScriptName, args: ScriptArgs) =>
+      this.#cluster[name](...args) as Promise<ScriptReply[]>;
+    const byPrimary = new Map<string, number[]>();
+    for (const [i, [bucket]] of calls.entries()) {
+      const nodes = this.#cluster.slots[slotOfTag(`${this.acceptorId}:${bucket}`)];
+      const primary = nodes === undefined || nodes.length === 0 ? `unknown ${i}` : nodes.join(",");
+      byPrimary.set(primary, [...byPrimary.get(primary) ?? [], i]);
+    }
+    const results: PromiseSettledResult<ScriptReply[]>[] = [];
+    await Promise.all([...byPrimary.values()].map(async (indexes) => {
+      if (indexes.length === 1) {
+        const [, name, args] = calls[indexes[0] as number] ?? [];
+        results[indexes[0] as number] = await settle(direct(name as ScriptName, args ?? []));
+        return;
+      }
+      const pipeline = this.#cluster.pipeline() as ScriptedPipeline;
+      for (const i of indexes) {
+        const [, name, args] = calls[i] as [number, ScriptName, ScriptArgs];
+        pipeline[name](...args);
+      }
+      const replies = await pipeline.exec().catch((err: unknown) => indexes.map(() => [err]));
+      await Promise.all(indexes.map(async (i, j) => {
+        const [err, value] = replies?.[j] ?? [new Error("no reply in the pipeline")];
+        const [, name, args] = calls[i] as [number, ScriptName, ScriptArgs];
+        results[i] = err === null || err === undefined
+          ? { status: "fulfilled", value: value as ScriptReply[] }
+          : err instanceof Error && REDIRECTED.test(err.message)
+            ? await settle(direct(name, args)) : { status: "rejected", reason: err };
+      }));
+    }));
+    return results;
+  }
+
+  async read(key: string): Promise<AcceptorState | null> {
+    const bucket = bucketOf(key);
+    let fields: (string | null)[];
+    try {
+      fields = await this.#cluster.paxoskvRead(3, this.hashKey(key), this.#writesKey(bucket),
+        this.#markerKey(bucket), "0", this.#servingAs);
+    } catch (error) {
+      if (isFenced(error)) return null;
+      throw new RedisStoreError("read", key, error);
+    }
+    return stateOf(key, fields);
+  }
+
+  async parts(): Promise<readonly StorePart[]> {
+    const values = await this.#call("GET", () => Promise.all(BUCKETS.flatMap((b) =>
+      [this.#cluster.get(this.#markerKey(b)), this.#cluster.get(this.#writesKey(b))])));
+    return BUCKETS.map((b) => {
+      const writes = values[2 * b + 1];
+      return { marker: values[2 * b] ?? null, writes: writes == null ? 0 : Number(writes) };
+    });
+  }
+
+  /** The marker every bucket that has one carries; MIXED_PREFIX when they disagree. */
+  async incarnation(): Promise<string | null> {
+    const markers = new Set((await this.parts()).flatMap((p) => p.marker ?? []));
+    if (markers.size <= 1) return [...markers][0] ?? null;
+    return `${MIXED_PREFIX}${[...markers].sort().join("|")}`;
+  }
+
+  async adoptIncarnation(candidate: string): Promise<string> {
+    await this.#call("SET", () => Promise.all(BUCKETS.map((b) =>
+      this.#cluster.set(this.#markerKey(b), candidate, "NX"))));
+    return (await this.incarnation()) ?? candidate;
+  }
+
+  /** Retires the marker in every bucket that carries it (each one compare-and-set). */
+  async retireIncarnation(incarnation: string, replacement: string): Promise<boolean> {
+    const replaced = await this.#call("retire", () => Promise.all(BUCKETS.map((b) =>
+      this.#cluster.paxoskvRetire(1, this.#markerKey(b), incarnation, replacement))));
+    return replaced.some((r) => r === 1);
+  }
+
+  async unannounced(minAgeSeconds: number, offset: number, count: number): Promise<string[]> {
+    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
+    const max = Number(seconds) - minAgeSeconds;
+    const sizes = await this.#call("ZCOUNT", () => Promise.all(BUCKETS.map((b) =>
+      this.#cluster.zcount(this.#unannouncedKey(b), "-inf", max))));
+    // The work list is the buckets' sets one after the other; the page is a window on it.
+    const pages: Promise<string[]>[] = [];
+    let skip = offset;
+    let wanted = count;
+    for (const b of BUCKETS) {
+      const size = sizes[b] ?? 0;
+      if (wanted === 0) break;
+      if (skip >= size) {
+        skip -= size;
+        continue;
+      }
+      const take = Math.min(size - skip, wanted);
+      pages.push(this.#cluster.zrangebyscore(this.#unannouncedKey(b), "-inf", max, "LIMIT",
+        skip, take));
+      skip = 0;
+      wanted -= take;
+    }
+    return (await this.#call("ZRANGEBYSCORE", () => Promise.all(pages))).flat();
+  }
+
+  async markAnnounced(keys: readonly string[]): Promise<void> {
+    const groups = new Map<number, string[]>();
+    for (const key of keys) groups.set(bucketOf(key), [...groups.get(bucketOf(key)) ?? [], key]);
+    await this.#call("ZREM", () => Promise.all([...groups].map(([b, members]) =>
+      this.#cluster.zrem(this.#unannouncedKey(b), ...members))));
+  }
+
+  async holdsState(): Promise<boolean> {
+    let cursor = "0";
+    do {
+      const page = await this.#scan(cursor, 1000);
+      if (page.keys.length > 0) return true;
+      cursor = page.cursor;
+    } while (cursor !== "0");
+    return false;
+  }
+
+  /** Deletes every Redis key of this acceptor on every primary; again if slots moved. */
+  async clear(): Promise<void> {
+    for (;;) {
+      const before = await this.#topology();
+      for (const address of before.primaries) {
+        const node = this.#node(address);
+        let cursor = "0";
+        do {
+          const [next, names] = await this.#call("SCAN", () => node.scan(cursor, "MATCH",
+            this.#pattern, "COUNT", 1000));
+          // One DEL per key: the keys of one page span many slots.
+          await this.#call("DEL", () => Promise.all(names.map((n) => this.#cluster.del(n))));
+          cursor = next;
+        } while (cursor !== "0");
+      }
+      if ((await this.#topology()).id === before.id) return;
+    }
+  }
+
+  async restore(entries: readonly RestoredKey[], incarnation: string): Promise<void> {
+    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
+    for (let i = 0; i < entries.length; i += 500) {
+      await this.#call("restore", () => Promise.all(entries.slice(i, i + 500).flatMap(
+        ({ key, state }) => {
+          const hash = this.hashKey(key);
+          const fields = restoredFields(state);
+          return [
+            this.#cluster.del(hash),
+            ...(fields.length === 0 ? [] : [this.#cluster.hset(hash, ...fields)]),
+            // Announced by the repair if no learner has it yet.
+            ...(state.accepted === null ? [] :
+              [this.#cluster.zadd(this.#unannouncedKey(bucketOf(key)), Number(seconds), key)]),
+          ];
+        })));
+    }
+    // Last, so a restore cut short leaves buckets that are still refused.
+    await this.#call("SET", () => Promise.all(BUCKETS.map((b) =>
+      this.#cluster.set(this.#markerKey(b), incarnation))));
+  }
+
+  partOf(key: string): number {
+    return bucketOf(key);
+  }
+
+  /**
+   * Heals buckets that lost their state while the others vote: per bucket, the recovered
+   * states, then its counter (at least its mark) and the marker `incarnation`, each step only
+   * while the bucket has no marker (RESTORE_BUCKET_LUA): a bucket another process healed first
+   * votes already and is left alone. Answers the buckets it marked.
+   */
+  async restoreParts(
+    entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
+    marks: readonly number[],
+  ): Promise<number[]> {
+    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
+    const byBucket = new Map<number, RestoredKey[]>(parts.map((b) => [b, []]));
+    for (const entry of entries) {
+      const items = byBucket.get(bucketOf(entry.key));
+      assert(items !== undefined, `key ${entry.key} is not in a bucket being restored`);
+      items.push(entry);
+    }
+    const restore = (bucket: number, items: readonly RestoredKey[], mark: [string, number]) => {
+      const keys = [...items.map((e) => this.hashKey(e.key)), this.#unannouncedKey(bucket),
+        this.#writesKey(bucket), this.#markerKey(bucket)];
+      const args = [...items.flatMap(({ key, state }) => {
+        const fields = restoredFields(state);
+        return [key, fields.length, ...fields];
+      }), seconds ?? "0", ...mark];
+      return this.#call("restore", () => this.#cluster.paxoskvRestoreBucket(keys.length, ...keys,
+        ...args));
+    };
+    const marked = await Promise.all([...byBucket].map(async ([bucket, items]) => {
+      for (let i = 0; i < items.length; i += 200) {
+        if (await restore(bucket, items.slice(i, i + 200), ["", 0]) === 0) return null;
+      }
+      return await restore(bucket, [], [incarnation, marks[bucket] ?? 0]) === 1 ? bucket : null;
+    }));
+    return marked.filter((b) => b !== null);
+  }
+
+  async scanKeys(cursor: string, count: number): Promise<KeyPage> {
+    // While serving, a listing must not leave out the keys of a bucket that lost its state
+    // (a rebuild or another acceptor's rejoin counts it as complete).
+    if (this.#servingAs !== "") {
+      const parts = await this.parts();
+      const lost = parts.filter((p) => p.marker !== this.#servingAs).length;
+      if (lost === parts.length) {
+        throw new AcceptorFencedError(`acceptor ${this.acceptorId}: ${FENCED_ERROR} its Redis ` +
+          "Cluster no longer holds the registered state");
+      }
+      if (lost > 0) {
+        throw new RedisStoreError("list", null, new Error(`${lost} buckets lost their state ` +
+          "(a wiped shard): a listing would leave out their keys"));
+      }
+    }
+    return this.#scan(cursor, count);
+  }
+
+  /**
+   * One page of a scan over every primary, in address order. The cursor names the slot map
+   * it started under (`<map>/<primary>/<cursor>`): a page under another map, or while a slot
+   * is moving, fails (list again) rather than miss a key that moved behind the scan.
+   */
+  async #scan(cursor: string, count: number): Promise<KeyPage> {
+    const topology = await this.#topology();
+    let index = 0;
+    let inner = "0";
+    if (cursor !== "0") {
+      const [map, at, rest] = cursor.split("/");
+      if (map !== topology.id) {
+        throw new RedisStoreError("SCAN", null, new Error("the cluster's slots moved during " +
+          "this listing: list again"));
+      }
+      index = Number(at);
+      inner = rest ?? "";
+      if (!Number.isInteger(index) || index < 0 || !/^\d+$/.test(inner)) {
+        throw new RedisStoreError("SCAN", null, new Error(`malformed cursor ${cursor}`));
+      }
+    }
+    const address = topology.primaries[index];
+    if (address === undefined) return { cursor: "0", keys: [] };
+    const [next, names] = await this.#call("SCAN", () => this.#node(address).scan(inner,
+      "MATCH", this.#pattern, "COUNT", count));
+    const keys = names.flatMap((name) => {
+      const key = name.slice(name.indexOf("}:") + 2);
+      return key.startsWith("~") ? [] : [key];
+    });
+    const last = next === "0" && index + 1 >= topology.primaries.length;
+    const following = next === "0" ? `${topology.id}/${index + 1}/0`
+      : `${topology.id}/${index}/${next}`;
+    return { cursor: last ? "0" : following, keys };
+  }
+
+  /** Every Redis key of this acceptor, on one primary. */
+  get #pattern(): string {
+    return `${this.#prefix}:acc:{${this.acceptorId}:*`;
+  }
+
+  /** The slot map (an ID) and its primaries; fails while a slot is moving. */
+  async #topology(): Promise<{ id: string; primaries: string[] }> {
+    const slots = await this.#call("CLUSTER SLOTS", () => this.#cluster.cluster("SLOTS"));
+    const owned = slots.map(([from, to, primary]) =>
+      ({ range: `${from}-${to}`, address: `${primary?.[0]}:${primary?.[1]}` }));
+    const ranges = owned.map((o) => `${o.range}@${o.address}`).sort();
+    const primaries = [...new Set(owned.map((o) => o.address))].sort();
+    const views = await this.#call("CLUSTER NODES", () => Promise.all(primaries.map((a) =>
+      this.#node(a).cluster("NODES") as Promise<string>)));
+    // `[slot->-id]` / `[slot-<-id]` on a primary's own line: a slot migrating or importing.
+    if (views.some((view) => /myself[^\n]*\[/.test(view))) {
+      throw new RedisStoreError("SCAN", null, new Error("a slot is moving between primaries " +
+        "(a reshard): list again when it is done"));
+    }
+    return { id: String(fnv(ranges.join(","))), primaries };
+  }
+
+  #node(address: string): Redis {
+    const node = this.#cluster.nodes("master").find((n) =>
+      `${n.options.host}:${n.options.port}` === address);
+    if (node === undefined) {
+      this.#cluster.refreshSlotsCache();
+      throw new RedisStoreError("SCAN", null, new Error(`primary ${address} is not known yet`));
+    }
+    return node;
+  }
+
+  /** Durable only when every primary is (AOF with `appendfsync always`). */
+  async durability(): Promise<Durability> {
+    await this.#connected();
+    const primaries = this.#cluster.nodes("master");
+    const each = await this.#call("CONFIG GET", () => Promise.all(primaries.map(async (node) => {
+      const [appendonly, appendfsync] = await Promise.all(["appendonly", "appendfsync"].map(
+        async (name) => ((await node.config("GET", name)) as unknown[])[1]));
+      const server = await node.info("server");
+      return {
+        appendonly: appendonly === "yes", appendfsync: String(appendfsync),
+        version: /redis_version:([^\r\n]+)/.exec(server)?.[1] ?? "unknown",
+      };
+    })));
+    const appendonly = each.every((d) => d.appendonly);
+    const fsyncs = [...new Set(each.map((d) => d.appendfsync))];
+    const appendfsync = fsyncs.length === 1 ? (fsyncs[0] ?? "unknown") : fsyncs.join("|");
+    return {
+      appendonly, appendfsync, durable: appendonly && appendfsync === "always",
+      version: each[0]?.version ?? "unknown",
+    };
+  }
+
+  /** Waits (a connect timeout at most) until the client knows the cluster's primaries. */
+  async #connected(): Promise<void> {
+    if (this.#cluster.status !== "ready") {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.#cluster.off("ready", ready);
+          reject(new RedisStoreError("connect", null, new Error("the cluster is not reachable")));
+        }, 2000);
+        const ready = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        this.#cluster.once("ready", ready);
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#cluster.status === "ready") {
+      await this.#cluster.quit().catch(() => this.#cluster.disconnect());
+    } else {
+      this.#cluster.disconnect();
+    }
+  }
+
+  async #call<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      if (error instanceof RedisStoreError) throw error;
+      throw new RedisStoreError(operation, null, error);
+    }
+  }
+}
+
+async function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {
+  return promise.then((value) => ({ status: "fulfilled", value }),
+    (reason: unknown) => ({ status: "rejected", reason }));
+}
+
+function isFenced(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith(FENCED_ERROR);
+}
+
+function only<T>(items: readonly T[]): T {
+  assert(items.length === 1, "expected exactly one reply");
+  return items[0] as T;
+}
+
+function fnv(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  return hash;
+}
