@@ -112,6 +112,11 @@ export interface StorePart {
   /** Its incarnation marker; null when it lost it (a wiped or replaced shard). */
   readonly marker: string | null;
   readonly writes: number;
+  /**
+   * Its shard did not answer (a primary down): marker and writes are unknown (null, 0); it is
+   * neither lost nor behind, and it keeps its recorded mark until it answers again.
+   */
+  readonly unreadable?: true;
 }
 
 /** One key's state as a rejoin recovered it. */

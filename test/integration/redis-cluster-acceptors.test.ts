@@ -161,6 +161,16 @@ describe("acceptors on Redis Clusters", () => {
       expect(report.keys).toBeLessThan(recorder.ops.filter((o) => o.kind === "create").length);
       await poll("A votes with every bucket", async () =>
         (await votingz("A")).reason === undefined ? true : undefined);
+      // Each healed bucket's counter jumped 2^32 past its mark (registered first: A votes),
+      // so an old copy of the shard is below it; the other buckets' counters did not.
+      const counters = async (server: ServerHandle) => (await Promise.all((await raw(server)
+        .keys("*:acc:{A:*}:~writes")).map(async (k) => Number(await raw(server).get(k)))));
+      const healed = await counters(victim);
+      expect(healed.length).toBe(lostBuckets);
+      for (const writes of healed) expect(writes).toBeGreaterThanOrEqual(2 ** 32);
+      for (const writes of await counters(clusterOf("A").primaries[0] as ServerHandle)) {
+        expect(writes).toBeLessThan(2 ** 32);
+      }
 
       // Healed: with B down again, A votes for the keys of its wiped buckets too.
       await node("B").kill("SIGKILL");

@@ -251,12 +251,21 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return stateOf(key, fields);
   }
 
+  /**
+   * Each bucket's marker and counter. A bucket whose primary does not answer (down, hung) is
+   * `unreadable`, so one primary down does not hide the others' parts; all unreadable: fails.
+   */
   async parts(): Promise<readonly StorePart[]> {
-    const values = await this.#call("GET", () => Promise.all(BUCKETS.flatMap((b) =>
-      [this.#cluster.get(this.#markerKey(b)), this.#cluster.get(this.#writesKey(b))])));
-    return BUCKETS.map((b) => {
-      const writes = values[2 * b + 1];
-      return { marker: values[2 * b] ?? null, writes: writes == null ? 0 : Number(writes) };
+    const settled = await Promise.all(BUCKETS.map((b) => settle(Promise.all([
+      this.#cluster.get(this.#markerKey(b)), this.#cluster.get(this.#writesKey(b))]))));
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed !== undefined && settled.every((s) => s.status === "rejected")) {
+      throw new RedisStoreError("GET", null, failed.reason);
+    }
+    return settled.map((s) => {
+      if (s.status === "rejected") return { marker: null, writes: 0, unreadable: true };
+      const [marker, writes] = s.value;
+      return { marker: marker ?? null, writes: writes == null ? 0 : Number(writes) };
     });
   }
 
@@ -407,7 +416,7 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     // (a rebuild or another acceptor's rejoin counts it as complete).
     if (this.#servingAs !== "") {
       const parts = await this.parts();
-      const lost = parts.filter((p) => p.marker !== this.#servingAs).length;
+      const lost = parts.filter((p) => p.marker !== this.#servingAs && !p.unreadable).length;
       if (lost === parts.length) {
         throw new AcceptorFencedError(`acceptor ${this.acceptorId}: ${FENCED_ERROR} its Redis ` +
           "Cluster no longer holds the registered state");
@@ -415,6 +424,11 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       if (lost > 0) {
         throw new RedisStoreError("list", null, new Error(`${lost} buckets lost their state ` +
           "(a wiped shard): a listing would leave out their keys"));
+      }
+      const unreadable = parts.filter((p) => p.unreadable).length;
+      if (unreadable > 0) {
+        throw new RedisStoreError("list", null, new Error(`${unreadable} buckets do not answer ` +
+          "(a primary down): a listing would leave out their keys"));
       }
     }
     return this.#scan(cursor, count);
@@ -445,6 +459,12 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     if (address === undefined) return { cursor: "0", keys: [] };
     const [next, names] = await this.#call("SCAN", () => this.#node(address).scan(inner,
       "MATCH", this.#pattern, "COUNT", count));
+    // Checked again after the SCAN: a slot that moved from this primary onto one already
+    // scanned between the check above and the SCAN would be missed.
+    if ((await this.#topology()).id !== topology.id) {
+      throw new RedisStoreError("SCAN", null, new Error("the cluster's slots moved during " +
+        "this listing: list again"));
+    }
     const keys = names.flatMap((name) => {
       const key = name.slice(name.indexOf("}:") + 2);
       return key.startsWith("~") ? [] : [key];
