@@ -332,6 +332,7 @@ export class AcceptorMembership {
   async #recordMark(): Promise<void> {
     const incarnation = this.#incarnation;
     if (incarnation === null) return;
+    await this.#fenceInterruptedMoves();
     // A part whose shard does not answer is left out (not lost, its mark kept): the lease is
     // confirmed by the others, and one primary down silences only its own buckets.
     const parts = await this.deps.store.parts();
@@ -366,6 +367,19 @@ export class AcceptorMembership {
       await this.deps.registry.replace(this.id, incarnation, registered.revision, next)) {
       this.#marks = next;
     }
+  }
+
+  /** Each tick: parts split by a reshard whose other shard went away lose their marker. */
+  async #fenceInterruptedMoves(): Promise<void> {
+    const fenced = await this.deps.store.fenceInterruptedMoves?.().catch((err: unknown) => {
+      this.deps.log.warn({ err }, `acceptor ${this.id}: could not check its store's moving slots`);
+      return [];
+    }) ?? [];
+    if (fenced.length === 0) return;
+    this.deps.log.error({ code: ErrorCode.UNAVAILABLE, parts: fenced }, `acceptor ${this.id}: ` +
+      `${fenced.length} buckets of its Redis Cluster store were being moved by a reshard when ` +
+      "the other primary went away (their keys may be split and some lost): fenced; run " +
+      `\`paxoskv acceptor rejoin ${this.id}\` once the slots are fixed`);
   }
 
   /** Logs when the number of parts that lost their state changes. */

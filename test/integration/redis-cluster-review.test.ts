@@ -29,6 +29,7 @@ afterAll(async () => {
 
 function raw(server: ServerHandle): Redis {
   const client = new Redis(server.url);
+  client.on("error", () => undefined); // a primary a test kills
   clients.push(client);
   return client;
 }
@@ -169,4 +170,67 @@ it("store - one primary down: parts answers the others (its buckets unreadable) 
     .toBe(null);
   const survivor = alive.find((k) => !onDown.has(bucketOf(k))) as string;
   expect((await store.prepare(prepare(survivor, b(4))))?.type).toBe("promise");
+}, 90_000);
+
+it("store - a reshard interrupted by the loss of the importing primary: the moving bucket is " +
+  "fenced before the slot is closed, so it never votes with the keys it lost", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("S", own, 2000);
+  const key = "k1";
+  const bucket = bucketOf(key);
+  await store.accept(accept(key, b(50), "v"));
+  const hash = store.hashKey(key);
+  const source = await ownerOf(own, hash);
+  const target = own.primaries.find((p) => p.port !== source.port) as ServerHandle;
+  const src = raw(source);
+  const dst = raw(target);
+  const slot = await src.cluster("KEYSLOT", hash) as number;
+  const srcId = await src.cluster("MYID") as string;
+  const dstId = await dst.cluster("MYID") as string;
+  // A reshard under way: the key's hash has moved, the marker and counter not yet.
+  await dst.cluster("SETSLOT", slot, "IMPORTING", srcId);
+  await src.cluster("SETSLOT", slot, "MIGRATING", dstId);
+  await src.call("MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", hash);
+  expect(await store.fenceInterruptedMoves()).toEqual([]); // both sides up: nothing to fence
+  // The target dies with its data; the node's tick (here called by hand) fences the bucket.
+  await target.kill();
+  let fenced: number[] = [];
+  for (const until = Date.now() + 15_000; !fenced.includes(bucket) && Date.now() < until;) {
+    fenced = await store.fenceInterruptedMoves();
+    if (!fenced.includes(bucket)) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  expect(fenced).toContain(bucket);
+  // The operator closes the open slot on the source (`redis-cli --cluster fix`).
+  await src.cluster("SETSLOT", slot, "STABLE");
+  expect((await store.parts())[bucket]?.marker).toBe(null);
+  expect(await store.prepare(prepare(key, b(10, "B")))).toBe(null); // refused, not a promise
+}, 90_000);
+
+it("store - a reshard interrupted by the loss of the migrating primary: the marker already " +
+  "moved to the importing side is deleted there", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("T", own, 2000);
+  const key = "k1";
+  const bucket = bucketOf(key);
+  await store.accept(accept(key, b(50), "v"));
+  const hash = store.hashKey(key);
+  const marker = `paxoskv:acc:{T:${bucket}}:~incarnation`;
+  const source = await ownerOf(own, hash);
+  const target = own.primaries.find((p) => p.port !== source.port) as ServerHandle;
+  const src = raw(source);
+  const dst = raw(target);
+  const slot = await src.cluster("KEYSLOT", hash) as number;
+  await dst.cluster("SETSLOT", slot, "IMPORTING", await src.cluster("MYID") as string);
+  await src.cluster("SETSLOT", slot, "MIGRATING", await dst.cluster("MYID") as string);
+  // The marker has moved, the key's hash not yet; then the source dies with its data.
+  await src.call("MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", marker);
+  await source.kill();
+  let fenced: number[] = [];
+  for (const until = Date.now() + 15_000; !fenced.includes(bucket) && Date.now() < until;) {
+    fenced = await store.fenceInterruptedMoves();
+    if (!fenced.includes(bucket)) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  expect(fenced).toContain(bucket);
+  const [, exists] = await dst.pipeline().asking().exists(marker).exec() ?? [];
+  expect(exists?.[1]).toBe(0);
 }, 90_000);

@@ -411,6 +411,50 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return marked.filter((b) => b !== null);
   }
 
+  /**
+   * A reshard moves a slot's keys one by one, so until it ends a bucket's hashes, counter and
+   * marker may be split between the two primaries. If the other side of a moving slot is gone
+   * (failed, unreachable, or no longer in the cluster: its keys may be lost), closing the slot
+   * would leave the marker with only part of the keys, a bucket voting with forgotten state.
+   * So each such bucket's marker is deleted where it is (ASKING on the importing side): the
+   * bucket is lost, refuses, and heals by `acceptor rejoin`. Answers the buckets fenced.
+   */
+  async fenceInterruptedMoves(): Promise<number[]> {
+    const bySlot = new Map<number, number[]>();
+    for (const b of BUCKETS) {
+      const slot = slotOfTag(`${this.acceptorId}:${b}`);
+      bySlot.set(slot, [...bySlot.get(slot) ?? [], b]);
+    }
+    const fenced: number[] = [];
+    for (const node of this.#cluster.nodes("master")) {
+      let view: string;
+      try {
+        view = await node.cluster("NODES") as string;
+      } catch {
+        continue; // a primary down: its own moves are fenced from the other side
+      }
+      const lines = view.split("\n").filter((l) => l.trim() !== "");
+      const myself = lines.find((l) => l.split(" ")[2]?.split(",").includes("myself"));
+      for (const [, slot, arrow, other] of myself?.matchAll(/\[(\d+)-([<>])-(\w+)\]/g) ?? []) {
+        const buckets = bySlot.get(Number(slot));
+        if (buckets === undefined) continue;
+        const peer = lines.find((l) => l.startsWith(`${other} `))?.split(" ");
+        const flags = peer?.[2]?.split(",") ?? [];
+        const gone = peer === undefined || peer[7] !== "connected" ||
+          flags.some((f) => f === "fail" || f === "fail?" || f === "noaddr");
+        if (!gone) continue;
+        for (const b of buckets) {
+          const pipeline = node.pipeline();
+          if (arrow === "<") pipeline.asking(); // importing: its keys are served only after ASKING
+          pipeline.del(this.#markerKey(b));
+          const replies = await pipeline.exec();
+          if (replies?.at(-1)?.[1] === 1) fenced.push(b);
+        }
+      }
+    }
+    return fenced;
+  }
+
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
     // While serving, a listing must not leave out the keys of a bucket that lost its state
     // (a rebuild or another acceptor's rejoin counts it as complete).
