@@ -332,10 +332,10 @@ export class AcceptorMembership {
   async #recordMark(): Promise<void> {
     const incarnation = this.#incarnation;
     if (incarnation === null) return;
-    await this.#fenceInterruptedMoves();
     // A part whose shard does not answer is left out (not lost, its mark kept): the lease is
-    // confirmed by the others, and one primary down silences only its own buckets.
-    const parts = await this.deps.store.parts();
+    // confirmed by the others, and one primary down silences only its own buckets. The two
+    // reads run together: a hung primary costs one command timeout, not two, of the lease.
+    const [, parts] = await Promise.all([this.#fenceInterruptedMoves(), this.deps.store.parts()]);
     const lost = parts.filter((p) => p.marker !== incarnation && !p.unreadable).length;
     if (lost === parts.length) {
       await this.#stopVoting("its Redis no longer carries its marker");

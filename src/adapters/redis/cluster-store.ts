@@ -426,12 +426,13 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       bySlot.set(slot, [...bySlot.get(slot) ?? [], b]);
     }
     const fenced: number[] = [];
-    for (const node of this.#cluster.nodes("master")) {
+    // Every primary at once: a hung one costs one command timeout.
+    await Promise.all(this.#cluster.nodes("master").map(async (node) => {
       let view: string;
       try {
         view = await node.cluster("NODES") as string;
       } catch {
-        continue; // a primary down: its own moves are fenced from the other side
+        return; // a primary down: its own moves are fenced from the other side
       }
       const lines = view.split("\n").filter((l) => l.trim() !== "");
       const myself = lines.find((l) => l.split(" ")[2]?.split(",").includes("myself"));
@@ -451,8 +452,8 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
           if (replies?.at(-1)?.[1] === 1) fenced.push(b);
         }
       }
-    }
-    return fenced;
+    }));
+    return fenced.sort((x, y) => x - y);
   }
 
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
