@@ -249,15 +249,16 @@ describe("acceptors on Redis Clusters", () => {
       expect(log("A")).not.toMatch(/were being moved by a reshard/);
     }, 240_000);
 
-  it("one primary of A's cluster down (not wiped): A keeps its lease and votes with the rest",
-    async () => {
+  it.each([["down (killed)", "SIGKILL"], ["hung (SIGSTOP)", "SIGSTOP"]] as const)(
+    "one primary of A's cluster %s, not wiped: A keeps its lease and votes with the rest",
+    async (_, signal) => {
       const recorder = new Recorder();
       const down = clusterOf("A").primaries[0] as ServerHandle;
       const keys = Array.from({ length: 60 }, (_, i) => `half.${i}`);
       const onDown = new Set<string>();
       for (const key of keys) if (await primaryPortOf("A", key) === down.port) onDown.add(key);
       expect(onDown.size).toBeGreaterThan(0);
-      await down.kill();
+      await down.kill(signal);
       // B is down: every create needs A. Past A's lease (10 s), A still confirms it.
       await node("B").kill("SIGKILL");
       await new Promise((resolve) => setTimeout(resolve, 12_000));
@@ -266,7 +267,7 @@ describe("acceptors on Redis Clusters", () => {
       await Promise.all(keys.filter((k) => !onDown.has(k)).map((key) =>
         recorder.create(client, "w", key, `v-${key}`)));
       for (const op of recorder.ops) expect(op.outcome.type, op.key).toBe("created");
-      await down.restart();
+      await (signal === "SIGSTOP" ? down.kill("SIGCONT") : down.restart());
       await node("B").start();
       await poll("B voting", async () => (await votingz("B")).voting ? true : undefined);
     }, 120_000);
