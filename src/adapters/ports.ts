@@ -79,6 +79,12 @@ export interface AcceptorMaintenanceStore {
    */
   restoreParts?(entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
     marks: readonly number[]): Promise<number[]>;
+  /**
+   * A store of many parts: deletes the marker of every part whose keys were being moved
+   * between two shards when one of them went away (an interrupted reshard), since its keys may
+   * be split and some lost; those parts are then lost and heal by a rejoin. Answers them.
+   */
+  fenceInterruptedMoves?(): Promise<number[]>;
   /** Every key this acceptor holds state for (anti-entropy); cursor "0" starts and ends. */
   scanKeys(cursor: string, count: number): Promise<KeyPage>;
   /** Whether a crash of the store can lose an acknowledged write. */
@@ -112,6 +118,11 @@ export interface StorePart {
   /** Its incarnation marker; null when it lost it (a wiped or replaced shard). */
   readonly marker: string | null;
   readonly writes: number;
+  /**
+   * Its shard did not answer (a primary down): marker and writes are unknown (null, 0); it is
+   * neither lost nor behind, and it keeps its recorded mark until it answers again.
+   */
+  readonly unreadable?: true;
 }
 
 /** One key's state as a rejoin recovered it. */

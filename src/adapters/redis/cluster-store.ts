@@ -251,12 +251,21 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return stateOf(key, fields);
   }
 
+  /**
+   * Each bucket's marker and counter. A bucket whose primary does not answer (down, hung) is
+   * `unreadable`, so one primary down does not hide the others' parts; all unreadable: fails.
+   */
   async parts(): Promise<readonly StorePart[]> {
-    const values = await this.#call("GET", () => Promise.all(BUCKETS.flatMap((b) =>
-      [this.#cluster.get(this.#markerKey(b)), this.#cluster.get(this.#writesKey(b))])));
-    return BUCKETS.map((b) => {
-      const writes = values[2 * b + 1];
-      return { marker: values[2 * b] ?? null, writes: writes == null ? 0 : Number(writes) };
+    const settled = await Promise.all(BUCKETS.map((b) => settle(Promise.all([
+      this.#cluster.get(this.#markerKey(b)), this.#cluster.get(this.#writesKey(b))]))));
+    const failed = settled.find((s) => s.status === "rejected");
+    if (failed !== undefined && settled.every((s) => s.status === "rejected")) {
+      throw new RedisStoreError("GET", null, failed.reason);
+    }
+    return settled.map((s) => {
+      if (s.status === "rejected") return { marker: null, writes: 0, unreadable: true };
+      const [marker, writes] = s.value;
+      return { marker: marker ?? null, writes: writes == null ? 0 : Number(writes) };
     });
   }
 
@@ -402,12 +411,57 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return marked.filter((b) => b !== null);
   }
 
+  /**
+   * A reshard moves a slot's keys one by one, so until it ends a bucket's hashes, counter and
+   * marker may be split between the two primaries. If the other side of a moving slot is gone
+   * (failed, unreachable, or no longer in the cluster: its keys may be lost), closing the slot
+   * would leave the marker with only part of the keys, a bucket voting with forgotten state.
+   * So each such bucket's marker is deleted where it is (ASKING on the importing side): the
+   * bucket is lost, refuses, and heals by `acceptor rejoin`. Answers the buckets fenced.
+   */
+  async fenceInterruptedMoves(): Promise<number[]> {
+    const bySlot = new Map<number, number[]>();
+    for (const b of BUCKETS) {
+      const slot = slotOfTag(`${this.acceptorId}:${b}`);
+      bySlot.set(slot, [...bySlot.get(slot) ?? [], b]);
+    }
+    const fenced: number[] = [];
+    // Every primary at once: a hung one costs one command timeout.
+    await Promise.all(this.#cluster.nodes("master").map(async (node) => {
+      let view: string;
+      try {
+        view = await node.cluster("NODES") as string;
+      } catch {
+        return; // a primary down: its own moves are fenced from the other side
+      }
+      const lines = view.split("\n").filter((l) => l.trim() !== "");
+      const myself = lines.find((l) => l.split(" ")[2]?.split(",").includes("myself"));
+      for (const [, slot, arrow, other] of myself?.matchAll(/\[(\d+)-([<>])-(\w+)\]/g) ?? []) {
+        const buckets = bySlot.get(Number(slot));
+        if (buckets === undefined) continue;
+        const peer = lines.find((l) => l.startsWith(`${other} `))?.split(" ");
+        const flags = peer?.[2]?.split(",") ?? [];
+        const gone = peer === undefined || peer[7] !== "connected" ||
+          flags.some((f) => f === "fail" || f === "fail?" || f === "noaddr");
+        if (!gone) continue;
+        for (const b of buckets) {
+          const pipeline = node.pipeline();
+          if (arrow === "<") pipeline.asking(); // importing: its keys are served only after ASKING
+          pipeline.del(this.#markerKey(b));
+          const replies = await pipeline.exec();
+          if (replies?.at(-1)?.[1] === 1) fenced.push(b);
+        }
+      }
+    }));
+    return fenced.sort((x, y) => x - y);
+  }
+
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
     // While serving, a listing must not leave out the keys of a bucket that lost its state
     // (a rebuild or another acceptor's rejoin counts it as complete).
     if (this.#servingAs !== "") {
       const parts = await this.parts();
-      const lost = parts.filter((p) => p.marker !== this.#servingAs).length;
+      const lost = parts.filter((p) => p.marker !== this.#servingAs && !p.unreadable).length;
       if (lost === parts.length) {
         throw new AcceptorFencedError(`acceptor ${this.acceptorId}: ${FENCED_ERROR} its Redis ` +
           "Cluster no longer holds the registered state");
@@ -415,6 +469,11 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       if (lost > 0) {
         throw new RedisStoreError("list", null, new Error(`${lost} buckets lost their state ` +
           "(a wiped shard): a listing would leave out their keys"));
+      }
+      const unreadable = parts.filter((p) => p.unreadable).length;
+      if (unreadable > 0) {
+        throw new RedisStoreError("list", null, new Error(`${unreadable} buckets do not answer ` +
+          "(a primary down): a listing would leave out their keys"));
       }
     }
     return this.#scan(cursor, count);
@@ -445,6 +504,12 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     if (address === undefined) return { cursor: "0", keys: [] };
     const [next, names] = await this.#call("SCAN", () => this.#node(address).scan(inner,
       "MATCH", this.#pattern, "COUNT", count));
+    // Checked again after the SCAN: a slot that moved from this primary onto one already
+    // scanned between the check above and the SCAN would be missed.
+    if ((await this.#topology()).id !== topology.id) {
+      throw new RedisStoreError("SCAN", null, new Error("the cluster's slots moved during " +
+        "this listing: list again"));
+    }
     const keys = names.flatMap((name) => {
       const key = name.slice(name.indexOf("}:") + 2);
       return key.startsWith("~") ? [] : [key];

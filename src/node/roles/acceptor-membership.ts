@@ -63,6 +63,20 @@ export function partBehind(
   return null;
 }
 
+/**
+ * How far a healed part's counter jumps above its recorded mark: past any count its lost state
+ * could have reached since (the mark trails the true counter by one recording interval), so an
+ * old copy of the part is below the new mark even if the part stays quiet. 2^32 per heal keeps
+ * marks exact (below 2^53) for 2^21 heals.
+ */
+export const HEAL_JUMP = 2 ** 32;
+
+/** The marks a per-part heal registers before it restores: each healed part's plus HEAL_JUMP. */
+export function healedMarks(marks: readonly number[], healed: readonly number[]): number[] {
+  const parts = new Set(healed);
+  return marks.map((m, i) => parts.has(i) ? m + HEAL_JUMP : m);
+}
+
 /** Each part's counter, 0 for a part that lost the marker (it has nothing to protect). */
 function writesOf(parts: readonly StorePart[], incarnation: string): number[] {
   return parts.map((p) => p.marker === incarnation ? p.writes : 0);
@@ -318,8 +332,11 @@ export class AcceptorMembership {
   async #recordMark(): Promise<void> {
     const incarnation = this.#incarnation;
     if (incarnation === null) return;
-    const parts = await this.deps.store.parts();
-    const lost = parts.filter((p) => p.marker !== incarnation).length;
+    // A part whose shard does not answer is left out (not lost, its mark kept): the lease is
+    // confirmed by the others, and one primary down silences only its own buckets. The two
+    // reads run together: a hung primary costs one command timeout, not two, of the lease.
+    const [, parts] = await Promise.all([this.#fenceInterruptedMoves(), this.deps.store.parts()]);
+    const lost = parts.filter((p) => p.marker !== incarnation && !p.unreadable).length;
     if (lost === parts.length) {
       await this.#stopVoting("its Redis no longer carries its marker");
       return this.#claim();
@@ -350,6 +367,19 @@ export class AcceptorMembership {
       await this.deps.registry.replace(this.id, incarnation, registered.revision, next)) {
       this.#marks = next;
     }
+  }
+
+  /** Each tick: parts split by a reshard whose other shard went away lose their marker. */
+  async #fenceInterruptedMoves(): Promise<void> {
+    const fenced = await this.deps.store.fenceInterruptedMoves?.().catch((err: unknown) => {
+      this.deps.log.warn({ err }, `acceptor ${this.id}: could not check its store's moving slots`);
+      return [];
+    }) ?? [];
+    if (fenced.length === 0) return;
+    this.deps.log.error({ code: ErrorCode.UNAVAILABLE, parts: fenced }, `acceptor ${this.id}: ` +
+      `${fenced.length} buckets of its Redis Cluster store were being moved by a reshard when ` +
+      "the other primary went away (their keys may be split and some lost): fenced; run " +
+      `\`paxoskv acceptor rejoin ${this.id}\` once the slots are fixed`);
   }
 
   /** Logs when the number of parts that lost their state changes. */
@@ -478,13 +508,7 @@ export class AcceptorMembership {
     }
     this.#rejoining = Promise.resolve();
     try {
-      // A healed part's counter starts at its recorded mark: below it, it would look rolled
-      // back. The registry's marks, in case this process has not read them yet.
-      const registered = await this.deps.registry.get(this.id);
-      const count = (await this.deps.store.parts()).length;
-      const recorded = registered === null ? [] : marksOf(registered, count);
-      const marks = Array.from({ length: count },
-        (_, i) => Math.max(recorded[i] ?? 0, this.#marks[i] ?? 0));
+      const marks = await this.#raiseMarks(incarnation, lost);
       const run = rejoinLostParts({
         ...ports, store: this.deps.store, acceptors: this.deps.acceptors, incarnation, lost,
         marks, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
@@ -501,6 +525,29 @@ export class AcceptorMembership {
     } finally {
       this.#rejoining = null;
     }
+  }
+
+  /**
+   * Registers, before a heal restores anything, the lost parts' marks raised by HEAL_JUMP (the
+   * restore sets each healed counter to its mark): an old copy of a healed part, whose counter
+   * is at most the true one, is then found behind. The registry's marks count too, in case
+   * this process has not read them yet; the recorder only ever raises marks.
+   */
+  async #raiseMarks(incarnation: string, lost: readonly number[]): Promise<readonly number[]> {
+    const count = (await this.deps.store.parts()).length;
+    for (let attempt = 1; attempt <= 5; attempt++) {
+      const registered = await this.deps.registry.get(this.id);
+      if (registered?.incarnation !== incarnation) break;
+      const recorded = marksOf(registered, count);
+      const marks = healedMarks(Array.from({ length: count },
+        (_, i) => Math.max(recorded[i] ?? 0, this.#marks[i] ?? 0)), lost);
+      if (await this.deps.registry.replace(this.id, incarnation, registered.revision, marks)) {
+        this.#marks = marks;
+        return marks;
+      }
+    }
+    throw new PaxosKvError(ErrorCode.UNAVAILABLE, `acceptor ${this.id}'s registration did not ` +
+      "take the healed parts' marks (it changed meanwhile): rejoin again");
   }
 
   async #rejoin(ports: RejoinPorts, automatic: boolean): Promise<unknown> {
@@ -520,7 +567,7 @@ export class AcceptorMembership {
       if (!this.#voting || this.#incarnation !== incarnation || incarnation === null) {
         return isVoting();
       }
-      const lost = parts.flatMap((p, i) => p.marker === null ? [i] : []);
+      const lost = parts.flatMap((p, i) => p.marker === null && !p.unreadable ? [i] : []);
       const other = parts.some((p) => p.marker !== null && p.marker !== incarnation);
       if (!other && lost.length > 0) return this.#rejoinParts(ports, incarnation, lost);
       if (!other) return isVoting();
