@@ -9,7 +9,7 @@ import { afterAll, expect, it } from "vitest";
 import { ballot, type Ballot } from "../../src/core/ballot.js";
 import type { MsgAccept, MsgPrepare } from "../../src/core/messages.js";
 import { bucketOf, RedisClusterAcceptorStore } from "../../src/adapters/redis/index.js";
-import { healedMarks, partBehind } from "../../src/node/acceptor-membership.js";
+import { healedMarks, partBehind } from "../../src/node/roles/acceptor-membership.js";
 import {
   cleanup, startRedisCluster, type RedisClusterHandle, type ServerHandle,
 } from "./support/servers.js";
