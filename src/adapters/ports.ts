@@ -80,11 +80,13 @@ export interface AcceptorMaintenanceStore {
   restoreParts?(entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
     marks: readonly number[]): Promise<number[]>;
   /**
-   * A store of many parts: deletes the marker of every part whose keys were being moved
-   * between two shards when one of them went away (an interrupted reshard), since its keys may
-   * be split and some lost; those parts are then lost and heal by a rejoin. Answers them.
+   * A store of many parts: deletes the marker of every part that may have lost keys: one whose
+   * keys were being moved between two shards when one of them went away (an interrupted
+   * reshard), and one whose shard holds fewer or more keys than the part counted (a shard wiped
+   * and back under the same identity). Those parts are then lost and heal by a rejoin.
+   * Answers them.
    */
-  fenceInterruptedMoves?(): Promise<number[]>;
+  fenceIncompleteParts?(): Promise<number[]>;
   /** Every key this acceptor holds state for (anti-entropy); cursor "0" starts and ends. */
   scanKeys(cursor: string, count: number): Promise<KeyPage>;
   /** Whether a crash of the store can lose an acknowledged write. */

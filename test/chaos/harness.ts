@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { Cluster, Redis } from "ioredis";
-import { bucketOf } from "../../src/adapters/redis/buckets.js";
+import { bucketOf, bucketTags } from "../../src/adapters/redis/buckets.js";
 import type { AcceptorHash, AcceptorSnapshot } from "../../src/check/index.js";
 import { PaxosKvClient } from "../../src/client/client.js";
 import { startLocalCluster, type LocalCluster, type NodeProcess } from "../../src/dev/cluster.js";
@@ -283,7 +283,7 @@ export class Harness {
   /** The Redis key of a Paxos key's hash on acceptor `id` (see src/adapters/redis/). */
   #hashKey(id: string, key: string): string {
     return this.redisCluster(id) === undefined ? `${this.cluster.prefix}:acc:${id}:${key}`
-      : `${this.cluster.prefix}:acc:{${id}:${bucketOf(key)}}:${key}`;
+      : `${this.cluster.prefix}:acc:{${bucketTags(id)[bucketOf(key)]}}:${key}`;
   }
 
   /** Hashes of `keys` on one acceptor now, or null when its Redis does not answer. */

@@ -8,7 +8,8 @@ import { Redis } from "ioredis";
 import { afterAll, expect, it } from "vitest";
 import { ballot, type Ballot } from "../../src/core/ballot.js";
 import type { MsgAccept, MsgPrepare } from "../../src/core/messages.js";
-import { bucketOf, RedisClusterAcceptorStore } from "../../src/adapters/redis/index.js";
+import { bucketOf, bucketTags, RedisClusterAcceptorStore } from "../../src/adapters/redis/index.js";
+import { slotOfTag } from "../../src/adapters/redis/buckets.js";
 import { healedMarks, partBehind } from "../../src/node/roles/acceptor-membership.js";
 import {
   cleanup, startRedisCluster, type RedisClusterHandle, type ServerHandle,
@@ -127,7 +128,7 @@ it("store - after a per-bucket heal, an old copy of the bucket (same incarnation
   const marks = (await store.parts()).map((p) => p.writes); // the node records its marks
   await store.prepare(prepare(key, b(7))); // within the recording interval: not recorded
   // A copy of the shard taken now (a backup, or the old primary's AOF).
-  const names = await primary.keys(`paxoskv:acc:{H:${bucket}}:*`);
+  const names = await primary.keys(`paxoskv:acc:{${bucketTags("H")[bucket]}}:*`);
   const dump = await Promise.all(names.map(async (n) => [n, await primary.dumpBuffer(n)] as const));
   await primary.flushall();
   expect((await store.parts())[bucket]?.marker).toBe(null);
@@ -155,7 +156,7 @@ it("store - one primary down: parts answers the others (its buckets unreadable) 
   await store.acceptMany(alive.map((key) => accept(key, b(3), "v")));
   const onDown = new Set<number>();
   for (let bucket = 0; bucket < 256; bucket++) {
-    const hash = `paxoskv:acc:{D:${bucket}}:~writes`;
+    const hash = `paxoskv:acc:{${bucketTags("D")[bucket]}}:~writes`;
     if ((await ownerOf(own, hash)).port === down.port) onDown.add(bucket);
   }
   expect(onDown.size).toBeGreaterThan(0);
@@ -191,14 +192,14 @@ it("store - a reshard interrupted by the loss of the importing primary: the movi
   await dst.cluster("SETSLOT", slot, "IMPORTING", srcId);
   await src.cluster("SETSLOT", slot, "MIGRATING", dstId);
   await src.call("MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", hash);
-  expect(await store.fenceInterruptedMoves()).toEqual([]); // both sides up: nothing to fence
+  expect(await store.fenceIncompleteParts()).toEqual([]); // both sides up: nothing to fence
   // Meanwhile the split bucket gets no answer (Redis refuses the split script), not a vote.
   await expect(store.prepare(prepare(key, b(10, "B")))).rejects.toThrow(/redirections|timed out/);
   // The target dies with its data; the node's tick (here called by hand) fences the bucket.
   await target.kill();
   let fenced: number[] = [];
   for (const until = Date.now() + 15_000; !fenced.includes(bucket) && Date.now() < until;) {
-    fenced = await store.fenceInterruptedMoves();
+    fenced = await store.fenceIncompleteParts();
     if (!fenced.includes(bucket)) await new Promise((resolve) => setTimeout(resolve, 200));
   }
   expect(fenced).toContain(bucket);
@@ -216,7 +217,7 @@ it("store - a reshard interrupted by the loss of the migrating primary: the mark
   const bucket = bucketOf(key);
   await store.accept(accept(key, b(50), "v"));
   const hash = store.hashKey(key);
-  const marker = `paxoskv:acc:{T:${bucket}}:~incarnation`;
+  const marker = `paxoskv:acc:{${bucketTags("T")[bucket]}}:~incarnation`;
   const source = await ownerOf(own, hash);
   const target = own.primaries.find((p) => p.port !== source.port) as ServerHandle;
   const src = raw(source);
@@ -229,10 +230,94 @@ it("store - a reshard interrupted by the loss of the migrating primary: the mark
   await source.kill();
   let fenced: number[] = [];
   for (const until = Date.now() + 15_000; !fenced.includes(bucket) && Date.now() < until;) {
-    fenced = await store.fenceInterruptedMoves();
+    fenced = await store.fenceIncompleteParts();
     if (!fenced.includes(bucket)) await new Promise((resolve) => setTimeout(resolve, 200));
   }
   expect(fenced).toContain(bucket);
   const [, exists] = await dst.pipeline().asking().exists(marker).exec() ?? [];
   expect(exists?.[1]).toBe(0);
 }, 90_000);
+
+/** A reshard of `hash`'s slot begun by hand: importing on a primary other than its owner. */
+async function beginMove(on: RedisClusterHandle, hash: string) {
+  const source = await ownerOf(on, hash);
+  const target = on.primaries.find((p) => p.port !== source.port) as ServerHandle;
+  const src = raw(source);
+  const dst = raw(target);
+  const slot = await src.cluster("KEYSLOT", hash) as number;
+  const srcId = await src.cluster("MYID") as string;
+  const dstId = await dst.cluster("MYID") as string;
+  await dst.cluster("SETSLOT", slot, "IMPORTING", srcId);
+  await src.cluster("SETSLOT", slot, "MIGRATING", dstId);
+  return { src, dst, slot, srcId, dstId, target };
+}
+
+it("store - the target of a reshard wiped and back under the same node ID, then the move " +
+  "finished: the bucket's count is short, so it refuses and is fenced, never a vote",
+async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("W", own, 2000);
+  const key = "k1";
+  const bucket = bucketOf(key);
+  await store.accept(accept(key, b(50), "v"));
+  const hash = store.hashKey(key);
+  const { src, dst, slot, dstId } = await beginMove(own, hash);
+  await src.call("MIGRATE", "127.0.0.1", String((await dst.config("GET", "port") as string[])[1]),
+    "", "0", "5000", "KEYS", hash);
+  // The target loses its data but keeps its node ID and stays connected: nothing looks gone.
+  await dst.flushall();
+  expect(await store.fenceIncompleteParts()).toEqual([]);
+  // The operator finishes the move (`redis-cli --cluster fix` does the same): the rest goes.
+  const rest = await src.cluster("GETKEYSINSLOT", slot, 1000) as string[];
+  await src.call("MIGRATE", "127.0.0.1", String((await dst.config("GET", "port") as string[])[1]),
+    "", "0", "5000", "KEYS", ...rest);
+  for (const p of own.primaries) await raw(p).cluster("SETSLOT", slot, "NODE", dstId);
+  // The marker and counter moved, the key's hash is gone: a fresh-looking key must not vote.
+  expect(await store.prepare(prepare(key, b(10, "B")))).toBe(null);
+  expect(await store.read(key)).toBe(null);
+  expect((await store.parts())[bucket]?.marker).toBe(null); // fenced: it heals by a rejoin
+}, 90_000);
+
+it("store - the source keeps the slot after its target was wiped mid-move: the key that had " +
+  "moved is missing at the source, so the bucket refuses", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("V", own, 2000);
+  const key = "k1";
+  const bucket = bucketOf(key);
+  await store.accept(accept(key, b(50), "v"));
+  const hash = store.hashKey(key);
+  const { src, dst, slot } = await beginMove(own, hash);
+  await src.call("MIGRATE", "127.0.0.1", String((await dst.config("GET", "port") as string[])[1]),
+    "", "0", "5000", "KEYS", hash);
+  await dst.flushall();
+  // The operator closes the slot where it was (`CLUSTER SETSLOT <slot> STABLE` on both).
+  await src.cluster("SETSLOT", slot, "STABLE");
+  await dst.cluster("SETSLOT", slot, "STABLE");
+  expect(await store.accept(accept(key, b(60, "B"), "other"))).toBe(null);
+  expect((await store.parts())[bucket]?.marker).toBe(null);
+}, 90_000);
+
+it("store - a quiet bucket that lost a key is fenced by the tick, and a listing then refuses " +
+  "rather than end complete without it", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("Q", own, 2000);
+  const keys = Array.from({ length: 50 }, (_, i) => `q${i}`);
+  await store.acceptMany(keys.map((key) => accept(key, b(5), "v")));
+  expect(await store.fenceIncompleteParts()).toEqual([]); // every count holds
+  const victim = keys[7] as string;
+  const owner = raw(await ownerOf(own, store.hashKey(victim)));
+  await owner.del(store.hashKey(victim)); // lost without any script seeing it
+  expect(await store.fenceIncompleteParts()).toEqual([bucketOf(victim)]);
+  expect((await store.parts())[bucketOf(victim)]?.marker).toBe(null);
+  await expect(store.scanKeys("0", 1000)).rejects.toThrow(/lost their state/);
+  // A key of a bucket whose count holds still votes.
+  const other = keys.find((k) => bucketOf(k) !== bucketOf(victim)) as string;
+  expect((await store.prepare(prepare(other, b(9))))?.type).toBe("promise");
+}, 90_000);
+
+it("buckets - each acceptor's 256 buckets have slots of their own", () => {
+  for (const id of ["A", "B", "C", "node-7", "W"]) {
+    const slots = new Set(bucketTags(id).map((tag) => slotOfTag(tag)));
+    expect(slots.size, id).toBe(256);
+  }
+});

@@ -15,7 +15,7 @@ import { randomInt, seededRandom, type Random } from "../../src/core/random.js";
 import {
   BUCKET_COUNT, bucketOf, RedisClusterAcceptorStore,
 } from "../../src/adapters/redis/index.js";
-import { slotOfTag } from "../../src/adapters/redis/buckets.js";
+import { bucketTags, slotOfTag } from "../../src/adapters/redis/buckets.js";
 import type { AcceptorStore } from "../../src/adapters/ports.js";
 import { ConfigError, loadConfig } from "../../src/node/infrastructure/config.js";
 import { createLogger } from "../../src/node/infrastructure/logger.js";
@@ -106,11 +106,11 @@ describe("redis cluster store - layout", () => {
     const key = "layout.1";
     await store.accept(accept(key, b(3), "v"));
     const bucket = bucketOf(key);
-    expect(store.hashKey(key)).toBe(`paxoskv:acc:{L:${bucket}}:${key}`);
+    expect(store.hashKey(key)).toBe(`paxoskv:acc:{${bucketTags("L")[bucket]}}:${key}`);
     const owner = raw(await primaryOf(cluster, store.hashKey(key)));
     expect(await owner.hget(store.hashKey(key), "accepted_value")).toBe("v");
-    expect(await owner.get(`paxoskv:acc:{L:${bucket}}:~incarnation`)).toBe("inc-1");
-    expect(await owner.get(`paxoskv:acc:{L:${bucket}}:~writes`)).toBe("1");
+    expect(await owner.get(`paxoskv:acc:{${bucketTags("L")[bucket]}}:~incarnation`)).toBe("inc-1");
+    expect(await owner.get(`paxoskv:acc:{${bucketTags("L")[bucket]}}:~writes`)).toBe("1");
     // A 100-byte value keeps the hash a listpack (hash-max-listpack-value 1024).
     await store.accept(accept("layout.2", b(3), "x".repeat(100)));
     const second = raw(await primaryOf(cluster, store.hashKey("layout.2")));

@@ -36,3 +36,29 @@ export function slotOfTag(tag: string): number {
   }
   return crc % 16384;
 }
+
+const tagsByAcceptor = new Map<string, readonly string[]>();
+
+/**
+ * The hash tags of an acceptor's buckets: `<acceptor>:<bucket>`, or `<acceptor>:<bucket>.<n>`
+ * with the smallest n that gives the bucket a slot of its own. Each bucket must be alone in
+ * its slot: the cluster scripts prove a bucket complete by comparing its own count of hashes
+ * with CLUSTER COUNTKEYSINSLOT. Stable for a given acceptor ID (the layout is stored).
+ */
+export function bucketTags(acceptorId: string): readonly string[] {
+  const known = tagsByAcceptor.get(acceptorId);
+  if (known !== undefined) return known;
+  const taken = new Set<number>();
+  const tags = Array.from({ length: BUCKET_COUNT }, (_, bucket) => {
+    for (let n = 0; ; n++) {
+      const tag = n === 0 ? `${acceptorId}:${bucket}` : `${acceptorId}:${bucket}.${n}`;
+      const slot = slotOfTag(tag);
+      if (!taken.has(slot)) {
+        taken.add(slot);
+        return tag;
+      }
+    }
+  });
+  tagsByAcceptor.set(acceptorId, tags);
+  return tags;
+}

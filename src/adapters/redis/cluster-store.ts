@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Cluster, type ChainableCommander, type Redis } from "ioredis";
 import type { AcceptorState } from "../../core/acceptor.js";
 import { assert } from "../../core/assert.js";
@@ -9,9 +10,10 @@ import {
   AcceptorFencedError, type AcceptorStore, type Durability, type KeyPage, type RestoredKey,
   type StorePart,
 } from "../ports.js";
-import { BUCKET_COUNT, bucketOf, slotOfTag } from "./buckets.js";
+import { BUCKET_COUNT, bucketOf, bucketTags, slotOfTag } from "./buckets.js";
 import {
-  ACCEPT_LUA, FENCED_ERROR, PREPARE_LUA, READ_LUA, RESTORE_BUCKET_LUA, RETIRE_LUA,
+  acceptLua, FENCE_INCOMPLETE_LUA, FENCED_ERROR, prepareLua, readLua, RESTORE_BUCKET_LUA,
+  RETIRE_LUA,
 } from "./scripts.js";
 import {
   acceptedOf, ballotArgs, batchName, promiseOf, reconnectDelayMs, restoredFields,
@@ -23,7 +25,7 @@ export interface RedisClusterStoreOptions {
   readonly acceptorId: string;
   /** Seed nodes of the cluster, `redis://[user:pass@]host:port` (the first gives the auth). */
   readonly seeds: readonly string[];
-  /** Key prefix; hashes are `${prefix}:acc:{${acceptorId}:${bucket}}:${key}`. */
+  /** Key prefix; hashes are `${prefix}:acc:{<bucket's tag>}:${key}` (`bucketTags`). */
   readonly prefix?: string;
   /** A command without a reply after this long fails (a hung shard). Default 5000. */
   readonly commandTimeoutMs?: number;
@@ -96,17 +98,25 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     });
     cluster.on("error", (error: Error) => options.onConnectionError?.(error));
     cluster.on("ready", () => options.onReady?.());
-    cluster.defineCommand("paxoskvPrepare", { lua: PREPARE_LUA });
-    cluster.defineCommand("paxoskvAccept", { lua: ACCEPT_LUA });
-    cluster.defineCommand("paxoskvRead", { lua: READ_LUA });
+    cluster.defineCommand("paxoskvPrepare", { lua: prepareLua(true) });
+    cluster.defineCommand("paxoskvAccept", { lua: acceptLua(true) });
+    cluster.defineCommand("paxoskvRead", { lua: readLua(true) });
     cluster.defineCommand("paxoskvRetire", { lua: RETIRE_LUA });
     cluster.defineCommand("paxoskvRestoreBucket", { lua: RESTORE_BUCKET_LUA });
     this.#cluster = cluster as ScriptedCluster;
   }
 
-  /** `{acceptor:bucket}`: the hash tag that keeps one bucket in one slot. */
+  /** `{<tag>}`: the hash tag that keeps one bucket alone in one slot. */
   #tag(bucket: number): string {
-    return `${this.#prefix}:acc:{${this.acceptorId}:${bucket}}:`;
+    return `${this.#prefix}:acc:{${this.#tags[bucket]}}:`;
+  }
+
+  get #tags(): readonly string[] {
+    return bucketTags(this.acceptorId);
+  }
+
+  #slot(bucket: number): number {
+    return slotOfTag(this.#tags[bucket] ?? "");
   }
 
   /** The Redis key of one Paxos key's hash. */
@@ -127,6 +137,16 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return `${this.#tag(bucket)}~unannounced`;
   }
 
+  /** How many hashes the bucket holds, kept by the scripts (see CLUSTER_LUA in scripts.ts). */
+  #keyCountKey(bucket: number): string {
+    return `${this.#tag(bucket)}~keys`;
+  }
+
+  /** Never written: a script that names it runs only while the bucket's slot is not moving. */
+  #probeKey(bucket: number): string {
+    return `${this.#tag(bucket)}~probe`;
+  }
+
   serveAs(incarnation: string | null): void {
     this.#servingAs = incarnation ?? "";
   }
@@ -143,7 +163,7 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
   async prepareMany(msgs: readonly MsgPrepare[]): Promise<(MsgPromise | MsgNack | null)[]> {
     return this.#perBucket("prepare", msgs, (bucket, items) => {
       const keys = [...items.map((m) => this.hashKey(m.key)), this.#writesKey(bucket),
-        this.#markerKey(bucket)];
+        this.#markerKey(bucket), this.#keyCountKey(bucket)];
       const args = [...items.flatMap((m) => ballotArgs(m.ballot)), this.#servingAs];
       return ["paxoskvPrepare", [keys.length, ...keys, ...args]];
     }, (msg, reply) => promiseOf(this.acceptorId, msg, reply));
@@ -152,7 +172,7 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
   async acceptMany(msgs: readonly MsgAccept[]): Promise<(MsgAccepted | MsgNack | null)[]> {
     return this.#perBucket("accept", msgs, (bucket, items) => {
       const keys = [...items.map((m) => this.hashKey(m.key)), this.#unannouncedKey(bucket),
-        this.#writesKey(bucket), this.#markerKey(bucket)];
+        this.#writesKey(bucket), this.#markerKey(bucket), this.#keyCountKey(bucket)];
       const args = [...items.flatMap((m) => [...ballotArgs(m.ballot), m.value, m.key]),
         this.#servingAs];
       return ["paxoskvAccept", [keys.length, ...keys, ...args]];
@@ -209,7 +229,7 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       this.#cluster[name](...args) as Promise<ScriptReply[]>;
     const byPrimary = new Map<string, number[]>();
     for (const [i, [bucket]] of calls.entries()) {
-      const nodes = this.#cluster.slots[slotOfTag(`${this.acceptorId}:${bucket}`)];
+      const nodes = this.#cluster.slots[this.#slot(bucket)];
       const primary = nodes === undefined || nodes.length === 0 ? `unknown ${i}` : nodes.join(",");
       byPrimary.set(primary, [...byPrimary.get(primary) ?? [], i]);
     }
@@ -242,8 +262,8 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     const bucket = bucketOf(key);
     let fields: (string | null)[];
     try {
-      fields = await this.#cluster.paxoskvRead(3, this.hashKey(key), this.#writesKey(bucket),
-        this.#markerKey(bucket), "0", this.#servingAs);
+      fields = await this.#cluster.paxoskvRead(4, this.hashKey(key), this.#writesKey(bucket),
+        this.#markerKey(bucket), this.#keyCountKey(bucket), "0", this.#servingAs);
     } catch (error) {
       if (isFenced(error)) return null;
       throw new RedisStoreError("read", key, error);
@@ -366,9 +386,16 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
           ];
         })));
     }
-    // Last, so a restore cut short leaves buckets that are still refused.
-    await this.#call("SET", () => Promise.all(BUCKETS.map((b) =>
-      this.#cluster.set(this.#markerKey(b), incarnation))));
+    // Last, so a restore cut short leaves buckets that are still refused; each marking counts
+    // its bucket's hashes afresh.
+    const marked = await this.#call("restore", () => Promise.all(BUCKETS.map((b) =>
+      this.#cluster.paxoskvRestoreBucket(4, this.#unannouncedKey(b), this.#writesKey(b),
+        this.#markerKey(b), this.#keyCountKey(b), "0", incarnation, 0))));
+    const taken = marked.filter((m) => m !== 1).length;
+    if (taken > 0) {
+      throw new RedisStoreError("restore", null, new Error(`${taken} buckets were marked by ` +
+        "another process during the restore"));
+    }
   }
 
   partOf(key: string): number {
@@ -394,7 +421,7 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     }
     const restore = (bucket: number, items: readonly RestoredKey[], mark: [string, number]) => {
       const keys = [...items.map((e) => this.hashKey(e.key)), this.#unannouncedKey(bucket),
-        this.#writesKey(bucket), this.#markerKey(bucket)];
+        this.#writesKey(bucket), this.#markerKey(bucket), this.#keyCountKey(bucket)];
       const args = [...items.flatMap(({ key, state }) => {
         const fields = restoredFields(state);
         return [key, fields.length, ...fields];
@@ -417,12 +444,15 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
    * (failed, unreachable, or no longer in the cluster: its keys may be lost), closing the slot
    * would leave the marker with only part of the keys, a bucket voting with forgotten state.
    * So each such bucket's marker is deleted where it is (ASKING on the importing side): the
-   * bucket is lost, refuses, and heals by `acceptor rejoin`. Answers the buckets fenced.
+   * bucket is lost, refuses, and heals by `acceptor rejoin`. A side wiped and back under the
+   * same node ID does not look gone; its buckets are caught by their key counts instead, here
+   * for quiet buckets (#fenceIncomplete) and by the scripts for the others. Answers the buckets
+   * fenced.
    */
-  async fenceInterruptedMoves(): Promise<number[]> {
+  async fenceIncompleteParts(): Promise<number[]> {
     const bySlot = new Map<number, number[]>();
     for (const b of BUCKETS) {
-      const slot = slotOfTag(`${this.acceptorId}:${b}`);
+      const slot = this.#slot(b);
       bySlot.set(slot, [...bySlot.get(slot) ?? [], b]);
     }
     const fenced: number[] = [];
@@ -436,6 +466,7 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       }
       const lines = view.split("\n").filter((l) => l.trim() !== "");
       const myself = lines.find((l) => l.split(" ")[2]?.split(",").includes("myself"));
+      fenced.push(...await this.#fenceIncomplete(node, ownedSlots(myself), bySlot));
       for (const [, slot, arrow, other] of myself?.matchAll(/\[(\d+)-([<>])-(\w+)\]/g) ?? []) {
         const buckets = bySlot.get(Number(slot));
         if (buckets === undefined) continue;
@@ -454,6 +485,31 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       }
     }));
     return fenced.sort((x, y) => x - y);
+  }
+
+  /**
+   * Fences the buckets on `node` whose slot holds another number of keys than they counted
+   * (FENCE_INCOMPLETE_LUA): a quiet bucket that lost keys, which no script met since. A bucket
+   * whose slot is moving is not checked (Redis refuses the script), nor one that moved away.
+   */
+  async #fenceIncomplete(node: Redis, slots: readonly number[],
+    bySlot: ReadonlyMap<number, readonly number[]>): Promise<number[]> {
+    const buckets = slots.flatMap((slot) => bySlot.get(slot) ?? []);
+    if (buckets.length === 0) return [];
+    const run = () => {
+      const pipeline = node.pipeline();
+      for (const b of buckets) {
+        pipeline.evalsha(FENCE_INCOMPLETE_SHA, 3, this.#probeKey(b), this.#markerKey(b),
+          this.#keyCountKey(b));
+      }
+      return pipeline.exec();
+    };
+    let replies = await run().catch(() => null);
+    if (replies?.some(([err]) => err instanceof Error && err.message.startsWith("NOSCRIPT"))) {
+      await node.script("LOAD", FENCE_INCOMPLETE_LUA).catch(() => undefined);
+      replies = await run().catch(() => null);
+    }
+    return buckets.filter((_, i) => replies?.[i]?.[1] === 1);
   }
 
   async scanKeys(cursor: string, count: number): Promise<KeyPage> {
@@ -607,6 +663,19 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       throw new RedisStoreError(operation, null, error);
     }
   }
+}
+
+const FENCE_INCOMPLETE_SHA = createHash("sha1").update(FENCE_INCOMPLETE_LUA).digest("hex");
+
+/** The slots a primary serves by its own line of CLUSTER NODES (`0-5460 5462`), not moving ones. */
+function ownedSlots(myself: string | undefined): number[] {
+  return (myself?.split(" ").slice(8) ?? []).flatMap((range) => {
+    const match = /^(\d+)(?:-(\d+))?$/.exec(range);
+    if (match === null) return [];
+    const from = Number(match[1]);
+    const to = Number(match[2] ?? match[1]);
+    return Array.from({ length: to - from + 1 }, (_, i) => from + i);
+  });
 }
 
 async function settle<T>(promise: Promise<T>): Promise<PromiseSettledResult<T>> {

@@ -6,4 +6,4 @@ export { checkDurability, NotDurableError, type DurabilityLog } from "./durabili
 export {
   MIXED_PREFIX, RedisClusterAcceptorStore, type RedisClusterStoreOptions,
 } from "./cluster-store.js";
-export { BUCKET_COUNT, bucketOf } from "./buckets.js";
+export { BUCKET_COUNT, bucketOf, bucketTags } from "./buckets.js";

@@ -37,6 +37,50 @@ export const HASH_FIELDS = [
 /** The prefix of the error a script raises when its store is not the one the node serves as. */
 export const FENCED_ERROR = "PAXOSKV_FENCED";
 
+/**
+ * The Redis Cluster variant of the transitions and the read (`cluster: true`) also proves its
+ * bucket complete before it treats a key as new: a reshard moves a slot's keys one by one, so a
+ * primary wiped in the middle of one (and back under the same node ID) can leave a bucket's
+ * marker beside only part of its hashes, and a missing hash would look like a key never voted
+ * on. So the scripts keep the number of the bucket's hashes (the extra last KEYS entry, popped
+ * first so the rest of the layout is the single Redis one) and, when an item's hash is absent,
+ * compare it with what the slot holds (CLUSTER COUNTKEYSINSLOT; the bucket is alone in its
+ * slot, see buckets.ts). Redis runs a script with an absent key only while the slot is not
+ * moving, so the count it compares is the whole bucket. A count that differs deletes the
+ * marker (the bucket is lost: it refuses until healed) and fails with FENCED_ERROR.
+ * The single Redis variant is the text it always was (same SHA).
+ */
+const CLUSTER_LUA = `local KEYCOUNT = table.remove(KEYS)
+local function bucket_intact()
+  local marker = KEYS[#KEYS]
+  local tag = string.sub(marker, 1, #marker - #"~incarnation")
+  local held = redis.call("CLUSTER", "COUNTKEYSINSLOT", redis.call("CLUSTER", "KEYSLOT", marker))
+  local expected = tonumber(redis.call("GET", KEYCOUNT) or "0") +
+    redis.call("EXISTS", marker, KEYCOUNT, tag .. "~writes", tag .. "~unannounced")
+  return held == expected
+end
+local function require_intact(first, last)
+  for i = first, last do
+    if redis.call("EXISTS", KEYS[i]) == 0 then
+      if bucket_intact() then return nil end
+      redis.call("DEL", KEYS[#KEYS])
+      return redis.error_reply("${FENCED_ERROR} this bucket of the Redis Cluster lost keys " ..
+        "(a primary wiped during a reshard?): it refuses until acceptor rejoin heals it")
+    end
+  end
+  return nil
+end`;
+
+/** A script's text for one store kind: the cluster variant with CLUSTER_LUA first. */
+function variant(cluster: boolean, body: string): string {
+  return cluster ? `${CLUSTER_LUA}${body}` : body;
+}
+
+/** What only the cluster variant does at a point of a script ("" in the single Redis one). */
+function onlyInCluster(cluster: boolean, lua: string): string {
+  return cluster ? lua : "";
+}
+
 // Shared by all scripts (prepended, as each script runs on its own).
 const SHARED_LUA = `
 if redis.call("GET", KEYS[#KEYS]) ~= ARGV[#ARGV] then
@@ -77,7 +121,7 @@ end
  * counter and the marker. Every ballot is checked before the first write, since Redis cannot
  * roll a script back.
  */
-export const PREPARE_LUA = `${SHARED_LUA}
+export const prepareLua = (cluster: boolean): string => variant(cluster, `${SHARED_LUA}
 local n = #KEYS - 2
 local wrote = false
 if n < 1 or #ARGV ~= 2 * n + 1 then return redis.error_reply("ERR paxoskv prepare: wrong arity") end
@@ -85,7 +129,10 @@ for i = 1, n do
   if not valid_ballot(ARGV[2 * i - 1], ARGV[2 * i]) then
     return redis.error_reply("ERR paxoskv prepare: invalid ballot")
   end
-end
+end${onlyInCluster(cluster, `
+local refused = require_intact(1, n)
+if refused then return refused end
+local created = 0`)}
 local replies = {}
 for i = 1, n do
   local round, node = ARGV[2 * i - 1], ARGV[2 * i]
@@ -95,7 +142,8 @@ for i = 1, n do
     replies[i] = {"nack", s[1] or "0", s[2] or "fast"}
   elseif s[1] and compare_ballots(round, node, s[1], s[2]) <= 0 then
     replies[i] = {"nack", s[1], s[2]}
-  else
+  else${onlyInCluster(cluster, `
+    if not s[1] then created = created + 1 end`)}
     redis.call("HSET", KEYS[i], "promised_round", round, "promised_node", node)
     wrote = true
     if s[3] then
@@ -105,9 +153,11 @@ for i = 1, n do
     end
   end
 end
-if wrote then redis.call("INCR", KEYS[n + 1]) end
+if wrote then redis.call("INCR", KEYS[n + 1]) end${onlyInCluster(cluster, `
+if created > 0 then redis.call("INCRBY", KEYCOUNT, created) end`)}
 return replies
-`;
+`);
+export const PREPARE_LUA = prepareLua(false);
 
 /**
  * Accept(n, v) succeeds only if n >= promised; accepting also promises n. At the fast ballot
@@ -116,7 +166,7 @@ return replies
  * KEYS[i] with ARGV[4i-3..4i] = round, nodeId, value, Paxos key; after the hashes come the
  * sorted set of keys accepted but not yet seen announced, the write counter and the marker.
  */
-export const ACCEPT_LUA = `${SHARED_LUA}
+export const acceptLua = (cluster: boolean): string => variant(cluster, `${SHARED_LUA}
 local n = #KEYS - 3
 local wrote = false
 if n < 1 or #ARGV ~= 4 * n + 1 then return redis.error_reply("ERR paxoskv accept: wrong arity") end
@@ -124,7 +174,10 @@ for i = 1, n do
   if not valid_ballot(ARGV[4 * i - 3], ARGV[4 * i - 2]) then
     return redis.error_reply("ERR paxoskv accept: invalid ballot")
   end
-end
+end${onlyInCluster(cluster, `
+local refused = require_intact(1, n)
+if refused then return refused end
+local created = 0`)}
 local now = tonumber(redis.call("TIME")[1])
 local replies = {}
 for i = 1, n do
@@ -137,7 +190,8 @@ for i = 1, n do
     replies[i] = {"accepted", round, node}
   elseif s[1] and (fast or compare_ballots(round, node, s[1], s[2]) < 0) then
     replies[i] = {"nack", s[1], s[2]}
-  else
+  else${onlyInCluster(cluster, `
+    if not s[1] then created = created + 1 end`)}
     redis.call("HSET", KEYS[i], "promised_round", round, "promised_node", node,
       "accepted_round", round, "accepted_node", node, "accepted_value", value)
     -- Remember the key, and when, until the node has seen it announced (the repair of lost
@@ -147,9 +201,11 @@ for i = 1, n do
     replies[i] = {"accepted", round, node}
   end
 end
-if wrote then redis.call("INCR", KEYS[n + 2]) end
+if wrote then redis.call("INCR", KEYS[n + 2]) end${onlyInCluster(cluster, `
+if created > 0 then redis.call("INCRBY", KEYCOUNT, created) end`)}
 return replies
-`;
+`);
+export const ACCEPT_LUA = acceptLua(false);
 
 /**
  * Reads one key's hash (KEYS[1]) without changing it: fenced like the transitions, and also
@@ -157,16 +213,19 @@ return replies
  * below it was rolled back, and a direct quorum read must not count it even before its own
  * node has started and retired it. KEYS[3] is the marker, ARGV[2] the incarnation.
  */
-export const READ_LUA = `${SHARED_LUA}
+export const readLua = (cluster: boolean): string => variant(cluster, `${SHARED_LUA}
 if #KEYS ~= 3 or #ARGV ~= 2 or not string.match(ARGV[1], "^%d+$") then
   return redis.error_reply("ERR paxoskv read: wrong arity")
 end
 if tonumber(redis.call("GET", KEYS[2]) or "0") < tonumber(ARGV[1]) then
   return redis.error_reply("${FENCED_ERROR} this Redis is older than the writes recorded for " ..
     "its acceptor (it was rolled back)")
-end
+end${onlyInCluster(cluster, `
+local refused = require_intact(1, 1)
+if refused then return refused end`)}
 return redis.call("HMGET", KEYS[1], ${HASH_FIELDS.map((f) => `"${f}"`).join(", ")})
-`;
+`);
+export const READ_LUA = readLua(false);
 
 /**
  * Replaces the marker KEYS[1] by ARGV[2] only while it is ARGV[1]: a node that found its store
@@ -183,13 +242,16 @@ return 1
  * Installs recovered key states into one bucket of a Redis Cluster store that lost its state,
  * only while the bucket has no marker (KEYS[#KEYS]): once any process marked it, the bucket
  * votes, and writing an older recovered state over what it promised since would be unsafe.
- * KEYS: the hashes, then the unannounced set, the write counter and the marker. ARGV: per
- * key its Paxos key and field count then the fields (none: an empty state), then the time
- * (unannounced score) and, last, the incarnation to mark the bucket with and the write mark
- * its counter must not fall below ("" in both: write the states only, mark nothing).
- * Answers 1 if it wrote, 0 if the bucket was marked already.
+ * KEYS: the hashes, then the unannounced set, the write counter and the marker, and last the
+ * bucket's hash count (see CLUSTER_LUA). ARGV: per key its Paxos key and field count then the
+ * fields (none: an empty state), then the time (unannounced score) and, last, the incarnation
+ * to mark the bucket with and the write mark its counter must not fall below ("" in both:
+ * write the states only, mark nothing). Marking counts the bucket's hashes afresh; the marker
+ * is absent then, so Redis runs the script only while the slot is not moving and the count is
+ * the whole bucket. Answers 1 if it wrote, 0 if the bucket was marked already.
  */
 export const RESTORE_BUCKET_LUA = `
+local KEYCOUNT = table.remove(KEYS)
 local marker = KEYS[#KEYS]
 if redis.call("EXISTS", marker) == 1 then return 0 end
 local n = #KEYS - 3
@@ -209,7 +271,23 @@ end
 if ARGV[#ARGV - 1] ~= "" then
   local writes = tonumber(redis.call("GET", KEYS[n + 2]) or "0")
   if writes < tonumber(ARGV[#ARGV]) then redis.call("SET", KEYS[n + 2], ARGV[#ARGV]) end
+  local tag = string.sub(marker, 1, #marker - #"~incarnation")
+  local held = redis.call("CLUSTER", "COUNTKEYSINSLOT", redis.call("CLUSTER", "KEYSLOT", marker))
+  local bookkeeping = redis.call("EXISTS", KEYCOUNT, tag .. "~writes", tag .. "~unannounced")
+  redis.call("SET", KEYCOUNT, held - bookkeeping)
   redis.call("SET", marker, ARGV[#ARGV - 1])
 end
+return 1
+`;
+
+/**
+ * The node's tick over a quiet bucket of a Redis Cluster store (one no script has touched since
+ * it lost keys): deletes its marker when the slot holds another number of keys than the bucket
+ * counted (CLUSTER_LUA). KEYS: a key that never exists (so Redis runs this only while the slot
+ * is not moving), the marker, the bucket's hash count. Answers 1 if it fenced the bucket.
+ */
+export const FENCE_INCOMPLETE_LUA = `${CLUSTER_LUA}
+if redis.call("EXISTS", KEYS[#KEYS]) == 0 or bucket_intact() then return 0 end
+redis.call("DEL", KEYS[#KEYS])
 return 1
 `;

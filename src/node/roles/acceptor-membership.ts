@@ -335,7 +335,7 @@ export class AcceptorMembership {
     // A part whose shard does not answer is left out (not lost, its mark kept): the lease is
     // confirmed by the others, and one primary down silences only its own buckets. The two
     // reads run together: a hung primary costs one command timeout, not two, of the lease.
-    const [, parts] = await Promise.all([this.#fenceInterruptedMoves(), this.deps.store.parts()]);
+    const [, parts] = await Promise.all([this.#fenceIncompleteParts(), this.deps.store.parts()]);
     const lost = parts.filter((p) => p.marker !== incarnation && !p.unreadable).length;
     if (lost === parts.length) {
       await this.#stopVoting("its Redis no longer carries its marker");
@@ -369,17 +369,17 @@ export class AcceptorMembership {
     }
   }
 
-  /** Each tick: parts split by a reshard whose other shard went away lose their marker. */
-  async #fenceInterruptedMoves(): Promise<void> {
-    const fenced = await this.deps.store.fenceInterruptedMoves?.().catch((err: unknown) => {
+  /** Each tick: parts that may have lost keys (see `fenceIncompleteParts`) lose their marker. */
+  async #fenceIncompleteParts(): Promise<void> {
+    const fenced = await this.deps.store.fenceIncompleteParts?.().catch((err: unknown) => {
       this.deps.log.warn({ err }, `acceptor ${this.id}: could not check its store's moving slots`);
       return [];
     }) ?? [];
     if (fenced.length === 0) return;
     this.deps.log.error({ code: ErrorCode.UNAVAILABLE, parts: fenced }, `acceptor ${this.id}: ` +
-      `${fenced.length} buckets of its Redis Cluster store were being moved by a reshard when ` +
-      "the other primary went away (their keys may be split and some lost): fenced; run " +
-      `\`paxoskv acceptor rejoin ${this.id}\` once the slots are fixed`);
+      `${fenced.length} buckets of its Redis Cluster store may have lost keys (a reshard whose ` +
+      "other primary went away, or a slot holding another number of keys than the bucket " +
+      `counted): fenced; run \`paxoskv acceptor rejoin ${this.id}\` once the slots are fixed`);
   }
 
   /** Logs when the number of parts that lost their state changes. */
