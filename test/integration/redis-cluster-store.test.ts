@@ -27,7 +27,19 @@ import {
 
 const stores: RedisClusterAcceptorStore[] = [];
 const clients = new Map<number, Redis>();
+/** Shared by the stores of tests that look at several acceptors on one cluster. */
 let cluster: RedisClusterHandle;
+const clustersOfOne = new Map<string, Promise<RedisClusterHandle>>();
+
+/**
+ * A cluster holding one acceptor's state only, as deployed: a bucket proves itself complete by
+ * the number of keys in its slot, so another acceptor's key there makes it refuse.
+ */
+function clusterOf(acceptorId: string): Promise<RedisClusterHandle> {
+  const started = clustersOfOne.get(acceptorId) ?? startRedisCluster();
+  clustersOfOne.set(acceptorId, started);
+  return started;
+}
 
 function openStore(acceptorId: string, on: RedisClusterHandle = cluster): RedisClusterAcceptorStore {
   const store = new RedisClusterAcceptorStore({ acceptorId, seeds: on.url.split(",") });
@@ -102,18 +114,18 @@ describe("redis cluster store - layout", () => {
   });
 
   it("store - a key's hash, its bucket's marker and counter share a slot", async () => {
-    const store = await servingStore("L");
+    const store = await servingStore("L", await clusterOf("L"));
     const key = "layout.1";
     await store.accept(accept(key, b(3), "v"));
     const bucket = bucketOf(key);
     expect(store.hashKey(key)).toBe(`paxoskv:acc:{${bucketTags("L")[bucket]}}:${key}`);
-    const owner = raw(await primaryOf(cluster, store.hashKey(key)));
+    const owner = raw(await primaryOf(await clusterOf("L"), store.hashKey(key)));
     expect(await owner.hget(store.hashKey(key), "accepted_value")).toBe("v");
     expect(await owner.get(`paxoskv:acc:{${bucketTags("L")[bucket]}}:~incarnation`)).toBe("inc-1");
     expect(await owner.get(`paxoskv:acc:{${bucketTags("L")[bucket]}}:~writes`)).toBe("1");
     // A 100-byte value keeps the hash a listpack (hash-max-listpack-value 1024).
     await store.accept(accept("layout.2", b(3), "x".repeat(100)));
-    const second = raw(await primaryOf(cluster, store.hashKey("layout.2")));
+    const second = raw(await primaryOf(await clusterOf("L"), store.hashKey("layout.2")));
     expect(await second.object("ENCODING", store.hashKey("layout.2"))).toBe("listpack");
   });
 });
@@ -130,7 +142,7 @@ describe("redis cluster store - differential against the core", () => {
   it.each(Array.from({ length: 6 }, (_, i) => i + 1))(
     "store - seeded batches of prepares and accepts match onPrepare/onAccept: SEED=%i",
     async (seed) => {
-      const store = await servingStore("D");
+      const store = await servingStore("D", await clusterOf("D"));
       const random = seededRandom(seed);
       const keys = Array.from({ length: 6 }, (_, i) => `diff.${seed}.${i}`);
       const core = new Map<string, AcceptorState>();
@@ -157,6 +169,8 @@ describe("redis cluster store - differential against the core", () => {
           expect(await store.read(key), where).toEqual(core.get(key) ?? EMPTY_ACCEPTOR_STATE);
         }
       }
+      // Every bucket's key count held through it all (no bucket fenced without a loss).
+      expect(await store.fenceIncompleteParts(), `SEED=${seed}`).toEqual([]);
     });
 });
 
@@ -174,7 +188,7 @@ describe("redis cluster store - listings and the announcement work list", () => 
   });
 
   it("store - unannounced pages through every bucket's set; markAnnounced empties it", async () => {
-    const store = await servingStore("W");
+    const store = await servingStore("W", await clusterOf("W"));
     const keys = Array.from({ length: 120 }, (_, i) => `ann.${i}`);
     await store.acceptMany(keys.map((k) => accept(k, b(1), "v")));
     const paged: string[] = [];
@@ -190,11 +204,11 @@ describe("redis cluster store - listings and the announcement work list", () => 
   });
 
   it("store - clear removes everything; restore installs states, then every marker", async () => {
-    const store = await servingStore("R");
+    const store = await servingStore("R", await clusterOf("R"));
     await store.acceptMany(Array.from({ length: 50 }, (_, i) => accept(`old.${i}`, b(2), "x")));
     await store.clear();
     expect(await store.incarnation()).toBeNull();
-    expect(await listAll(openStore("R"))).toEqual([]);
+    expect(await listAll(openStore("R", await clusterOf("R")))).toEqual([]);
     const chosen: AcceptorState = { promised: b(20, "R"), accepted: { ballot: b(20, "R"), value: "v" } };
     const empty: AcceptorState = { promised: b(21, "R"), accepted: null };
     const entries = Array.from({ length: 40 }, (_, i) =>

@@ -64,8 +64,10 @@ local function require_intact(first, last)
     if redis.call("EXISTS", KEYS[i]) == 0 then
       if bucket_intact() then return nil end
       redis.call("DEL", KEYS[#KEYS])
-      return redis.error_reply("${FENCED_ERROR} this bucket of the Redis Cluster lost keys " ..
-        "(a primary wiped during a reshard?): it refuses until acceptor rejoin heals it")
+      return redis.error_reply("${FENCED_ERROR} this bucket's slot holds another number of " ..
+        "keys than the bucket counted (keys lost, e.g. a primary wiped during a reshard; or " ..
+        "keys that are not this acceptor's: one cluster per acceptor): it refuses until " ..
+        "acceptor rejoin heals it")
     end
   end
   return nil
