@@ -315,6 +315,174 @@ it("store - a quiet bucket that lost a key is fenced by the tick, and a listing 
   expect((await store.prepare(prepare(other, b(9))))?.type).toBe("promise");
 }, 90_000);
 
+function keysInBucket(bucket: number, count: number, prefix = "m"): string[] {
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    if (bucketOf(`${prefix}${i}`) === bucket) keys.push(`${prefix}${i}`);
+  }
+  return keys;
+}
+
+/**
+ * What `redis-cli --cluster reshard` does for one slot (clusterManagerMoveSlot): IMPORTING on
+ * the target, MIGRATING on the source, then batches of `CLUSTER GETKEYSINSLOT slot 10` each
+ * MIGRATEd, then SETSLOT NODE everywhere. `between` runs after each batch.
+ */
+async function redisCliMoveSlot(on: RedisClusterHandle, hash: string,
+  between: (batch: number, dst: Redis) => Promise<void>) {
+  const source = await ownerOf(on, hash);
+  const target = on.primaries.find((p) => p.port !== source.port) as ServerHandle;
+  const src = raw(source);
+  const dst = raw(target);
+  const slot = await src.cluster("KEYSLOT", hash) as number;
+  const srcId = await src.cluster("MYID") as string;
+  const dstId = await dst.cluster("MYID") as string;
+  await dst.cluster("SETSLOT", slot, "IMPORTING", srcId);
+  await src.cluster("SETSLOT", slot, "MIGRATING", dstId);
+  const batches: string[][] = [];
+  for (let n = 0; ; n++) {
+    const batch = await src.cluster("GETKEYSINSLOT", slot, 10) as string[];
+    if (batch.length === 0) break;
+    batches.push(batch);
+    await src.call("MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", ...batch);
+    await between(n, dst);
+  }
+  for (const p of on.primaries) await raw(p).cluster("SETSLOT", slot, "NODE", dstId);
+  return { batches, dst };
+}
+
+it("store - a reshard target wiped between redis-cli's batches (the moves as redis-cli makes " +
+  "them): whatever part of the bucket survives, a key lost with it never votes fresh", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("M", own);
+  const bucket = 17;
+  // 7 keys accepted in one batch: 7 hashes + ~unannounced + ~writes + ~keys = 10 keys newer
+  // than the marker, i.e. exactly one GETKEYSINSLOT batch; the marker is alone in the next.
+  const keys = keysInBucket(bucket, 7);
+  const replies = await store.acceptMany(keys.map((k) => accept(k, b(50), "v1")));
+  expect(replies.every((r) => r?.type === "accepted")).toBe(true);
+  // The node records its marks each second; this bucket's first write is not recorded yet.
+  const marks = Array.from({ length: 256 }, () => 0);
+  const hash = store.hashKey(keys[0] as string);
+  await redisCliMoveSlot(own, hash, async (n, dst) => {
+    if (n === 0) await dst.flushall(); // wiped, back under the same node ID
+  });
+  expect(partBehind(await store.parts(), "inc-1", marks)).toBe(null); // no rollback to see
+  // Must refuse (null). The bucket votes as if key k was never seen: a lower ballot is
+  // promised with nothing accepted, and another value is accepted.
+  const k = keys[0] as string;
+  const promise = await store.prepare(prepare(k, b(10, "B")));
+  const accepted = await store.accept(accept(k, b(10, "B"), "v2"));
+  expect(promise).toBe(null);
+  expect(accepted).toBe(null);
+}, 90_000);
+
+it("store - a reshard target wiped after the count and the hashes moved, before the marker and " +
+  "the write counter: a marker without its count fences the bucket (no mark shows a loss)", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("N", own);
+  const bucket = 23;
+  const keys = keysInBucket(bucket, 3);
+  await store.acceptMany(keys.map((k) => accept(k, b(50), "v1")));
+  const marks = (await store.parts()).map((p) => p.writes); // recorded
+  const tag = bucketTags("N")[bucket];
+  const hash = store.hashKey(keys[0] as string);
+  const source = await ownerOf(own, hash);
+  const target = own.primaries.find((p) => p.port !== source.port) as ServerHandle;
+  const src = raw(source);
+  const dst = raw(target);
+  const slot = await src.cluster("KEYSLOT", hash) as number;
+  await dst.cluster("SETSLOT", slot, "IMPORTING", await src.cluster("MYID") as string);
+  await src.cluster("SETSLOT", slot, "MIGRATING", await dst.cluster("MYID") as string);
+  const all = await src.cluster("GETKEYSINSLOT", slot, 100) as string[];
+  const first = all.filter((n) => !n.endsWith("~incarnation") && !n.endsWith("~writes"));
+  await src.call("MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", ...first);
+  await dst.flushall();
+  await src.call("MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS",
+    `paxoskv:acc:{${tag}}:~writes`, `paxoskv:acc:{${tag}}:~incarnation`);
+  const dstId = await dst.cluster("MYID") as string;
+  for (const p of own.primaries) await raw(p).cluster("SETSLOT", slot, "NODE", dstId);
+  expect(partBehind(await store.parts(), "inc-1", marks)).toBe(null); // the counter survived
+  const k = keys[0] as string;
+  expect(await store.prepare(prepare(k, b(10, "B")))).toBe(null);
+}, 90_000);
+
+it("store - a per-bucket heal whose primary is wiped before its last chunk fails (heal it " +
+  "again), never a bucket marked without the states it had written", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("R", own, 2000);
+  const bucket = 31;
+  const keys = keysInBucket(bucket, 250, "h"); // two chunks of the heal
+  await store.acceptMany(keys.map((k) => accept(k, b(50), "v1")));
+  const primary = await ownerOf(own, store.hashKey(keys[0] as string));
+  const flusher = raw(primary);
+  await flusher.flushall(); // the bucket is lost
+  expect((await store.parts())[bucket]?.marker).toBe(null);
+  const recovered = { promised: b(50), accepted: { ballot: b(50), value: "v1" } };
+  const original = Redis.prototype.sendCommand;
+  let armed = true;
+  // Just before the marking call (the incarnation is its next-to-last argument) the primary
+  // is wiped: the first chunk's states are gone.
+  (Redis.prototype as unknown as { sendCommand: unknown }).sendCommand = function (
+    this: Redis, command: { name: string; args: unknown[] }, ...rest: unknown[]) {
+    if (armed && command.name === "evalsha" && String(command.args.at(-2)) === "inc-1") {
+      armed = false;
+      void flusher.flushall().then(() =>
+        (original as (...a: unknown[]) => unknown).call(this, command, ...rest));
+      return (command as unknown as { promise: Promise<unknown> }).promise;
+    }
+    return (original as (...a: unknown[]) => unknown).call(this, command, ...rest);
+  };
+  try {
+    await expect(store.restoreParts(keys.map((key) => ({ key, state: recovered })), [bucket],
+      "inc-1", Array.from({ length: 256 }, () => 1))).rejects.toThrow(/heal it again/);
+  } finally {
+    (Redis.prototype as unknown as { sendCommand: unknown }).sendCommand = original;
+  }
+  expect(armed).toBe(false);
+  expect((await store.parts())[bucket]?.marker).toBe(null);
+  expect(await store.prepare(prepare(keys[0] as string, b(10, "B")))).toBe(null);
+  // Healed again, whole: the bucket votes with its states.
+  expect(await store.restoreParts(keys.map((key) => ({ key, state: recovered })), [bucket],
+    "inc-1", Array.from({ length: 256 }, () => 1))).toEqual([bucket]);
+  expect((await store.prepare(prepare(keys[0] as string, b(10, "B"))))?.type).toBe("nack");
+  expect(await store.fenceIncompleteParts()).toEqual([]);
+}, 90_000);
+
+it("store - normal traffic (fast ballot, duplicates in a batch, nacks) during a real " +
+  "redis-cli reshard never fences a bucket", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("F", own);
+  let seed = 7;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed % n; };
+  let stop = false;
+  const traffic = (async () => {
+    for (let round = 1; !stop; round++) {
+      const batch = Array.from({ length: 40 }, () => `f${rnd(400)}`);
+      const kind = rnd(4);
+      try {
+        if (kind === 0) await store.prepareMany(batch.map((k) => prepare(k, b(0, "fast"))));
+        else if (kind === 1) await store.acceptMany(batch.map((k) => accept(k, b(0, "fast"), "fv")));
+        else if (kind === 2) await store.prepareMany(batch.map((k) => prepare(k, b(rnd(50) + 1, "P"))));
+        else await store.acceptMany(batch.map((k) => accept(k, b(rnd(50) + 1, "P"), `v${round}`)));
+        await store.markAnnounced(batch.slice(0, 10));
+        await store.read(`f${rnd(500)}`);
+      } catch {
+        // a call that met the moving slot: refused, never a wrong vote
+      }
+    }
+  })();
+  const added = await own.addPrimary();
+  await own.reshard(own.primaries[0] as ServerHandle, added, 3000);
+  await own.reshard(own.primaries[1] as ServerHandle, added, 2000);
+  stop = true;
+  await traffic;
+  const parts = await store.parts();
+  const lost = parts.flatMap((p, i) => p.marker !== "inc-1" ? [i] : []);
+  expect(lost).toEqual([]);
+  expect(await store.fenceIncompleteParts()).toEqual([]);
+}, 240_000);
+
 it("buckets - each acceptor's 256 buckets have slots of their own", () => {
   for (const id of ["A", "B", "C", "node-7", "W"]) {
     const slots = new Set(bucketTags(id).map((tag) => slotOfTag(tag)));

@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { Cluster, type ChainableCommander, type Redis } from "ioredis";
 import type { AcceptorState } from "../../core/acceptor.js";
 import { assert } from "../../core/assert.js";
@@ -140,6 +140,11 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
   /** How many hashes the bucket holds, kept by the scripts (see CLUSTER_LUA in scripts.ts). */
   #keyCountKey(bucket: number): string {
     return `${this.#tag(bucket)}~keys`;
+  }
+
+  /** The nonce of a heal under way (RESTORE_BUCKET_LUA). */
+  #healingKey(bucket: number): string {
+    return `${this.#tag(bucket)}~healing`;
   }
 
   /** Never written: a script that names it runs only while the bucket's slot is not moving. */
@@ -296,9 +301,11 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return `${MIXED_PREFIX}${[...markers].sort().join("|")}`;
   }
 
+  /** Marks every bucket that has no marker (with its key count, RESTORE_BUCKET_LUA). */
   async adoptIncarnation(candidate: string): Promise<string> {
-    await this.#call("SET", () => Promise.all(BUCKETS.map((b) =>
-      this.#cluster.set(this.#markerKey(b), candidate, "NX"))));
+    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
+    await Promise.all(BUCKETS.map((b) => this.#markBucket(b, [], String(seconds ?? "0"), randomUUID(),
+      "begin", [candidate, 0])));
     return (await this.incarnation()) ?? candidate;
   }
 
@@ -370,31 +377,12 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     }
   }
 
+  /** After `clear`: every bucket's states, then its marker (see `restoreParts`). */
   async restore(entries: readonly RestoredKey[], incarnation: string): Promise<void> {
-    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
-    for (let i = 0; i < entries.length; i += 500) {
-      await this.#call("restore", () => Promise.all(entries.slice(i, i + 500).flatMap(
-        ({ key, state }) => {
-          const hash = this.hashKey(key);
-          const fields = restoredFields(state);
-          return [
-            this.#cluster.del(hash),
-            ...(fields.length === 0 ? [] : [this.#cluster.hset(hash, ...fields)]),
-            // Announced by the repair if no learner has it yet.
-            ...(state.accepted === null ? [] :
-              [this.#cluster.zadd(this.#unannouncedKey(bucketOf(key)), Number(seconds), key)]),
-          ];
-        })));
-    }
-    // Last, so a restore cut short leaves buckets that are still refused; each marking counts
-    // its bucket's hashes afresh.
-    const marked = await this.#call("restore", () => Promise.all(BUCKETS.map((b) =>
-      this.#cluster.paxoskvRestoreBucket(4, this.#unannouncedKey(b), this.#writesKey(b),
-        this.#markerKey(b), this.#keyCountKey(b), "0", incarnation, 0))));
-    const taken = marked.filter((m) => m !== 1).length;
-    if (taken > 0) {
-      throw new RedisStoreError("restore", null, new Error(`${taken} buckets were marked by ` +
-        "another process during the restore"));
+    const marked = await this.restoreParts(entries, BUCKETS, incarnation, BUCKETS.map(() => 0));
+    if (marked.length < BUCKETS.length) {
+      throw new RedisStoreError("restore", null, new Error(`${BUCKETS.length - marked.length} ` +
+        "buckets were marked by another process during the restore"));
     }
   }
 
@@ -419,23 +407,38 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       assert(items !== undefined, `key ${entry.key} is not in a bucket being restored`);
       items.push(entry);
     }
-    const restore = (bucket: number, items: readonly RestoredKey[], mark: [string, number]) => {
-      const keys = [...items.map((e) => this.hashKey(e.key)), this.#unannouncedKey(bucket),
-        this.#writesKey(bucket), this.#markerKey(bucket), this.#keyCountKey(bucket)];
-      const args = [...items.flatMap(({ key, state }) => {
-        const fields = restoredFields(state);
-        return [key, fields.length, ...fields];
-      }), seconds ?? "0", ...mark];
-      return this.#call("restore", () => this.#cluster.paxoskvRestoreBucket(keys.length, ...keys,
-        ...args));
-    };
     const marked = await Promise.all([...byBucket].map(async ([bucket, items]) => {
-      for (let i = 0; i < items.length; i += 200) {
-        if (await restore(bucket, items.slice(i, i + 200), ["", 0]) === 0) return null;
+      // Chunks of 200 keys; the last call also marks the bucket, the first leaves the nonce.
+      const nonce = randomUUID();
+      const chunks = items.length === 0 ? 1 : Math.ceil(items.length / 200);
+      for (let c = 0; c < chunks; c++) {
+        const last = c === chunks - 1;
+        const wrote = await this.#markBucket(bucket, items.slice(c * 200, (c + 1) * 200),
+          String(seconds ?? "0"), nonce, c === 0 ? "begin" : "continue",
+          last ? [incarnation, marks[bucket] ?? 0] : ["", 0]);
+        if (wrote === 0) return null; // another process marked it first: it votes
+        if (wrote === -1) {
+          throw new RedisStoreError("restore", null, new Error(`bucket ${bucket} lost what ` +
+            "this heal had written (its primary wiped meanwhile?): heal it again"));
+        }
       }
-      return await restore(bucket, [], [incarnation, marks[bucket] ?? 0]) === 1 ? bucket : null;
+      return bucket;
     }));
     return marked.filter((b) => b !== null);
+  }
+
+  /** One RESTORE_BUCKET_LUA call: 1 written, 0 the bucket was marked already, -1 cut short. */
+  async #markBucket(bucket: number, items: readonly RestoredKey[], time: string, nonce: string,
+    step: "begin" | "continue", mark: readonly [string, number]): Promise<number> {
+    const keys = [...items.map((e) => this.hashKey(e.key)), this.#unannouncedKey(bucket),
+      this.#writesKey(bucket), this.#markerKey(bucket), this.#keyCountKey(bucket),
+      this.#healingKey(bucket)];
+    const args = [...items.flatMap(({ key, state }) => {
+      const fields = restoredFields(state);
+      return [key, fields.length, ...fields];
+    }), time, nonce, step, ...mark];
+    return this.#call("restore", () => this.#cluster.paxoskvRestoreBucket(keys.length, ...keys,
+      ...args));
   }
 
   /**

@@ -54,9 +54,12 @@ const CLUSTER_LUA = `local KEYCOUNT = table.remove(KEYS)
 local function bucket_intact()
   local marker = KEYS[#KEYS]
   local tag = string.sub(marker, 1, #marker - #"~incarnation")
+  -- Written with the marker, so a marker without it means the count was lost (with keys).
+  local counted = redis.call("GET", KEYCOUNT)
+  if not counted then return false end
   local held = redis.call("CLUSTER", "COUNTKEYSINSLOT", redis.call("CLUSTER", "KEYSLOT", marker))
-  local expected = tonumber(redis.call("GET", KEYCOUNT) or "0") +
-    redis.call("EXISTS", marker, KEYCOUNT, tag .. "~writes", tag .. "~unannounced")
+  local expected = tonumber(counted) + redis.call("EXISTS", marker, KEYCOUNT, tag .. "~writes",
+    tag .. "~unannounced", tag .. "~healing")
   return held == expected
 end
 local function require_intact(first, last)
@@ -241,21 +244,33 @@ return 1
 `;
 
 /**
- * Installs recovered key states into one bucket of a Redis Cluster store that lost its state,
- * only while the bucket has no marker (KEYS[#KEYS]): once any process marked it, the bucket
- * votes, and writing an older recovered state over what it promised since would be unsafe.
- * KEYS: the hashes, then the unannounced set, the write counter and the marker, and last the
- * bucket's hash count (see CLUSTER_LUA). ARGV: per key its Paxos key and field count then the
- * fields (none: an empty state), then the time (unannounced score) and, last, the incarnation
- * to mark the bucket with and the write mark its counter must not fall below ("" in both:
- * write the states only, mark nothing). Marking counts the bucket's hashes afresh; the marker
- * is absent then, so Redis runs the script only while the slot is not moving and the count is
- * the whole bucket. Answers 1 if it wrote, 0 if the bucket was marked already.
+ * Marks one bucket of a Redis Cluster store, installing recovered key states first (a heal, a
+ * whole restore, or none: a new store). Only while the bucket has no marker (KEYS[#KEYS]):
+ * once any process marked it, the bucket votes, and writing an older recovered state over what
+ * it promised since would be unsafe. A bucket's states may take several calls; the first
+ * ("begin") leaves a nonce in `~healing`, and each later one requires it, so a primary wiped
+ * between two calls (the states written so far lost with the nonce) fails the heal (-1)
+ * instead of marking a bucket without them.
+ * KEYS: the hashes, then the unannounced set, the write counter and the marker, then the
+ * bucket's hash count (see CLUSTER_LUA) and `~healing`. ARGV: per key its Paxos key and field
+ * count then the fields (none: an empty state); then the time (unannounced score), the nonce,
+ * "begin" or "continue", and last the incarnation to mark the bucket with and the write mark
+ * its counter must not fall below ("" and 0: write the states only, mark nothing). Marking
+ * counts the bucket's hashes afresh; the marker is absent then, so Redis runs the script only
+ * while the slot is not moving and the count is the whole bucket.
+ * Answers 1 if it wrote, 0 if the bucket was marked already, -1 if the heal was cut short.
  */
 export const RESTORE_BUCKET_LUA = `
+local HEALING = table.remove(KEYS)
 local KEYCOUNT = table.remove(KEYS)
 local marker = KEYS[#KEYS]
 if redis.call("EXISTS", marker) == 1 then return 0 end
+local time, nonce, step = ARGV[#ARGV - 4], ARGV[#ARGV - 3], ARGV[#ARGV - 2]
+if step == "begin" then
+  redis.call("SET", HEALING, nonce)
+elseif redis.call("GET", HEALING) ~= nonce then
+  return -1
+end
 local n = #KEYS - 3
 local a = 1
 for i = 1, n do
@@ -265,7 +280,7 @@ for i = 1, n do
   if count > 0 then
     redis.call("HSET", KEYS[i], unpack(ARGV, a, a + count - 1))
     for f = a, a + count - 1, 2 do
-      if ARGV[f] == "accepted_value" then redis.call("ZADD", KEYS[n + 1], ARGV[#ARGV - 2], key) end
+      if ARGV[f] == "accepted_value" then redis.call("ZADD", KEYS[n + 1], time, key) end
     end
   end
   a = a + count
@@ -273,9 +288,9 @@ end
 if ARGV[#ARGV - 1] ~= "" then
   local writes = tonumber(redis.call("GET", KEYS[n + 2]) or "0")
   if writes < tonumber(ARGV[#ARGV]) then redis.call("SET", KEYS[n + 2], ARGV[#ARGV]) end
-  local tag = string.sub(marker, 1, #marker - #"~incarnation")
+  redis.call("DEL", HEALING)
   local held = redis.call("CLUSTER", "COUNTKEYSINSLOT", redis.call("CLUSTER", "KEYSLOT", marker))
-  local bookkeeping = redis.call("EXISTS", KEYCOUNT, tag .. "~writes", tag .. "~unannounced")
+  local bookkeeping = redis.call("EXISTS", KEYCOUNT, KEYS[n + 1], KEYS[n + 2])
   redis.call("SET", KEYCOUNT, held - bookkeeping)
   redis.call("SET", marker, ARGV[#ARGV - 1])
 end
