@@ -49,8 +49,13 @@ export interface AcceptorMaintenanceStore {
    * a rejoin). Null for a new store, and for one that lost its data.
    */
   incarnation(): Promise<string | null>;
-  /** Writes `candidate` as the marker unless one exists; returns the marker held now. */
-  adoptIncarnation(candidate: string): Promise<string>;
+  /**
+   * Writes `candidate` as the marker unless one exists; returns the marker held now. Only a
+   * single Redis has it: its state may predate markers. A store of many parts never holds state
+   * without markers but when it lost them (or a rejoin is half done), so it adopts nothing and
+   * is marked by a rejoin's `restore` alone.
+   */
+  adoptIncarnation?(candidate: string): Promise<string>;
   /**
    * Each part of the store: its marker and how many transitions changed it (a counter the
    * scripts bump with each write, in the same script; 0 for a store written before the
@@ -73,12 +78,22 @@ export interface AcceptorMaintenanceStore {
   /** A store of many parts (a Redis Cluster store): the part that holds `key`. */
   partOf?(key: string): number;
   /**
+   * A store of many parts: reserves lost `parts` for one heal, before it raises their marks, so
+   * that a second heal of any of them (another process, a retry) refuses instead of raising
+   * them again (which would leave the first heal's counters behind their registered marks).
+   * Answers the heal's nonce; throws, keeping nothing, when one is reserved or marked already.
+   */
+  claimParts?(parts: readonly number[]): Promise<string>;
+  /** Frees what `claimParts` reserved and the heal did not mark (it failed). */
+  releaseParts?(parts: readonly number[], nonce: string): Promise<void>;
+  /**
    * A store of many parts: installs recovered states into `parts` (which lost their state),
    * then marks each with `incarnation` and a write counter at least its mark in `marks`, each
-   * part only while it has no marker. Answers the parts it marked.
+   * part only while it has no marker (and, given the `nonce` of `claimParts`, while it is still
+   * reserved for this heal). Answers the parts it marked.
    */
   restoreParts?(entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
-    marks: readonly number[]): Promise<number[]>;
+    marks: readonly number[], nonce?: string): Promise<number[]>;
   /**
    * A store of many parts: deletes the marker of every part that may have lost keys: one whose
    * keys were being moved between two shards when one of them went away (an interrupted

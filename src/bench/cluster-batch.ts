@@ -38,7 +38,8 @@ async function fsyncsDuring(pid: number, work: () => Promise<void>): Promise<num
 async function main(): Promise<void> {
   const cluster = await startRedisCluster();
   const store = new RedisClusterAcceptorStore({ acceptorId: "A", seeds: cluster.url.split(",") });
-  store.serveAs(await store.adoptIncarnation("bench"));
+  await store.restore([], "bench"); // a new store's recovery, with nothing to recover
+  store.serveAs("bench");
   const pid = pidOf(cluster.primaries[0] as ServerHandle);
   let round = 1;
   const batch = (offset: number) => Array.from({ length: SIZE }, (_, i) =>

@@ -41,7 +41,8 @@ async function servingStore(acceptorId: string, on: RedisClusterHandle, commandT
     acceptorId, seeds: on.url.split(","), ...commandTimeoutMs === undefined ? {} : { commandTimeoutMs },
   });
   stores.push(store);
-  store.serveAs(await store.adoptIncarnation("inc-1"));
+  await store.restore([], "inc-1"); // a new store's recovery, with nothing to recover
+  store.serveAs("inc-1");
   return store;
 }
 
@@ -482,6 +483,50 @@ it("store - normal traffic (fast ballot, duplicates in a batch, nacks) during a 
   expect(lost).toEqual([]);
   expect(await store.fenceIncompleteParts()).toEqual([]);
 }, 240_000);
+
+it("store - two heals of the same lost buckets: the second is refused before it raises any " +
+  "mark (the buckets are reserved), so the first's counters stay at or above the registry's",
+async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("E", own, 2000);
+  const key = "k1";
+  await store.accept(accept(key, b(5), "v"));
+  const recorded = (await store.parts()).map((p) => p.writes);
+  await raw(await ownerOf(own, store.hashKey(key))).flushall();
+  const lost = (await store.parts()).flatMap((p, i) => p.marker === null ? [i] : []);
+  expect(lost).toContain(bucketOf(key));
+  const first = await store.claimParts(lost); // process 1, before it raises the marks
+  await expect(store.claimParts(lost)).rejects.toThrow(/another rejoin/); // process 2
+  await expect(store.claimParts([lost[0] as number])).rejects.toThrow(/another rejoin/);
+  const marks = healedMarks(recorded, lost);
+  const state = { promised: b(9, "R"), accepted: { ballot: b(9, "R"), value: "v" } };
+  expect(await store.restoreParts([{ key, state }], lost, "inc-1", marks, first)).toEqual(lost);
+  await store.releaseParts(lost, first);
+  expect(partBehind(await store.parts(), "inc-1", marks)).toBe(null);
+  await expect(store.claimParts(lost)).rejects.toThrow(/healed meanwhile/); // nothing to heal
+  expect((await store.prepare(prepare(key, b(12))))?.type).toBe("promise");
+  expect(await store.fenceIncompleteParts()).toEqual([]);
+}, 90_000);
+
+it("store - a heal that failed frees its reservation; a heal whose reservation was taken " +
+  "over stops (-1) instead of marking", async () => {
+  const own = await startRedisCluster();
+  const store = await servingStore("G", own, 2000);
+  const key = "k1";
+  const bucket = bucketOf(key);
+  await store.accept(accept(key, b(5), "v"));
+  const owner = raw(await ownerOf(own, store.hashKey(key)));
+  await owner.flushall();
+  const nonce = await store.claimParts([bucket]);
+  await store.releaseParts([bucket], nonce); // the heal failed
+  const again = await store.claimParts([bucket]); // a later heal may run
+  // Its reservation lost (the primary wiped again): its restore stops, marks nothing.
+  await owner.flushall();
+  const state = { promised: b(9, "R"), accepted: { ballot: b(9, "R"), value: "v" } };
+  await expect(store.restoreParts([{ key, state }], [bucket], "inc-1",
+    Array.from({ length: 256 }, () => 0), again)).rejects.toThrow(/heal it again/);
+  expect((await store.parts())[bucket]?.marker).toBe(null);
+}, 90_000);
 
 it("buckets - each acceptor's 256 buckets have slots of their own", () => {
   for (const id of ["A", "B", "C", "node-7", "W"]) {

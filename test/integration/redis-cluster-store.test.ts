@@ -51,7 +51,9 @@ function openStore(acceptorId: string, on: RedisClusterHandle = cluster): RedisC
 async function servingStore(acceptorId: string, on: RedisClusterHandle = cluster):
   Promise<RedisClusterAcceptorStore> {
   const store = openStore(acceptorId, on);
-  store.serveAs(await store.adoptIncarnation("inc-1"));
+  // A new store's recovery with nothing to recover, once per acceptor on its cluster.
+  if (await store.incarnation() === null) await store.restore([], "inc-1");
+  store.serveAs("inc-1");
   return store;
 }
 

@@ -53,6 +53,14 @@ describe("acceptor claim", () => {
       .toEqual({ kind: "voting", incarnation: "i1", reregistered: false });
   });
 
+  it("claim - a store of many parts (no adoption) holding keys without markers never votes: " +
+    "it recovers (new store) or is found lost (registered)", async () => {
+    const many = () => Object.assign(store(null, true), { adoptIncarnation: undefined });
+    expect(await claimAcceptor(many(), registry(null), next)).toEqual({ kind: "new-store" });
+    expect(await claimAcceptor(many(), registry("i1"), next))
+      .toEqual({ kind: "lost-state", registered: "i1" });
+  });
+
   it("claim - a store with state from before markers gets one and registers it", async () => {
     const s = store(null, true);
     expect(await claimAcceptor(s, registry(null), next))

@@ -12,8 +12,8 @@ import {
 } from "../ports.js";
 import { BUCKET_COUNT, bucketOf, bucketTags, slotOfTag } from "./buckets.js";
 import {
-  acceptLua, FENCE_INCOMPLETE_LUA, FENCED_ERROR, prepareLua, readLua, RESTORE_BUCKET_LUA,
-  RETIRE_LUA,
+  acceptLua, FENCE_INCOMPLETE_LUA, FENCED_ERROR, prepareLua, readLua, RELEASE_HEAL_LUA,
+  RESTORE_BUCKET_LUA, RETIRE_LUA,
 } from "./scripts.js";
 import {
   acceptedOf, ballotArgs, batchName, promiseOf, reconnectDelayMs, restoredFields,
@@ -301,14 +301,6 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return `${MIXED_PREFIX}${[...markers].sort().join("|")}`;
   }
 
-  /** Marks every bucket that has no marker (with its key count, RESTORE_BUCKET_LUA). */
-  async adoptIncarnation(candidate: string): Promise<string> {
-    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
-    await Promise.all(BUCKETS.map((b) => this.#markBucket(b, [], String(seconds ?? "0"), randomUUID(),
-      "begin", [candidate, 0])));
-    return (await this.incarnation()) ?? candidate;
-  }
-
   /** Retires the marker in every bucket that carries it (each one compare-and-set). */
   async retireIncarnation(incarnation: string, replacement: string): Promise<boolean> {
     const replaced = await this.#call("retire", () => Promise.all(BUCKETS.map((b) =>
@@ -396,9 +388,31 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
    * while the bucket has no marker (RESTORE_BUCKET_LUA): a bucket another process healed first
    * votes already and is left alone. Answers the buckets it marked.
    */
+  async claimParts(parts: readonly number[]): Promise<string> {
+    const nonce = randomUUID();
+    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
+    const claimed = await Promise.allSettled(parts.map((b) =>
+      this.#markBucket(b, [], String(seconds ?? "0"), nonce, "claim", ["", 0])));
+    const refused = parts.filter((_, i) => {
+      const r = claimed[i];
+      return r?.status !== "fulfilled" || r.value !== 1;
+    });
+    if (refused.length === 0) return nonce;
+    await this.releaseParts(parts, nonce).catch(() => undefined);
+    const failed = claimed.find((r) => r.status === "rejected");
+    if (failed !== undefined) throw new RedisStoreError("claim", null, failed.reason);
+    throw new RedisStoreError("claim", null, new Error(`${refused.length} of the lost buckets ` +
+      "are being healed by another rejoin, or were healed meanwhile: rejoin again later"));
+  }
+
+  async releaseParts(parts: readonly number[], nonce: string): Promise<void> {
+    await this.#call("release", () => Promise.all(parts.map((b) =>
+      this.#cluster.eval(RELEASE_HEAL_LUA, 1, this.#healingKey(b), nonce))));
+  }
+
   async restoreParts(
     entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
-    marks: readonly number[],
+    marks: readonly number[], claimed?: string,
   ): Promise<number[]> {
     const [seconds] = await this.#call("TIME", () => this.#cluster.time());
     const byBucket = new Map<number, RestoredKey[]>(parts.map((b) => [b, []]));
@@ -407,29 +421,37 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       assert(items !== undefined, `key ${entry.key} is not in a bucket being restored`);
       items.push(entry);
     }
-    const marked = await Promise.all([...byBucket].map(async ([bucket, items]) => {
-      // Chunks of 200 keys; the last call also marks the bucket, the first leaves the nonce.
-      const nonce = randomUUID();
+    // Every bucket's calls end before this answers, so a failed heal leaves nothing running.
+    const settled = await Promise.allSettled([...byBucket].map(async ([bucket, items]) => {
+      // Chunks of 200 keys; the last call also marks the bucket, the first leaves the nonce
+      // (unless the buckets were claimed with one).
+      const nonce = claimed ?? randomUUID();
       const chunks = items.length === 0 ? 1 : Math.ceil(items.length / 200);
       for (let c = 0; c < chunks; c++) {
         const last = c === chunks - 1;
         const wrote = await this.#markBucket(bucket, items.slice(c * 200, (c + 1) * 200),
-          String(seconds ?? "0"), nonce, c === 0 ? "begin" : "continue",
+          String(seconds ?? "0"), nonce, c === 0 && claimed === undefined ? "begin" : "continue",
           last ? [incarnation, marks[bucket] ?? 0] : ["", 0]);
         if (wrote === 0) return null; // another process marked it first: it votes
         if (wrote === -1) {
           throw new RedisStoreError("restore", null, new Error(`bucket ${bucket} lost what ` +
-            "this heal had written (its primary wiped meanwhile?): heal it again"));
+            "this heal had written or its reservation (its primary wiped meanwhile?): heal " +
+            "it again"));
         }
       }
       return bucket;
     }));
-    return marked.filter((b) => b !== null);
+    const failed = settled.find((r) => r.status === "rejected");
+    if (failed !== undefined) throw failed.reason;
+    return settled.flatMap((r) => r.status === "fulfilled" && r.value !== null ? [r.value] : []);
   }
 
-  /** One RESTORE_BUCKET_LUA call: 1 written, 0 the bucket was marked already, -1 cut short. */
+  /**
+   * One RESTORE_BUCKET_LUA call: 1 written, 0 the bucket was marked already, -1 cut short, -2
+   * reserved by another heal.
+   */
   async #markBucket(bucket: number, items: readonly RestoredKey[], time: string, nonce: string,
-    step: "begin" | "continue", mark: readonly [string, number]): Promise<number> {
+    step: "claim" | "begin" | "continue", mark: readonly [string, number]): Promise<number> {
     const keys = [...items.map((e) => this.hashKey(e.key)), this.#unannouncedKey(bucket),
       this.#writesKey(bucket), this.#markerKey(bucket), this.#keyCountKey(bucket),
       this.#healingKey(bucket)];

@@ -258,15 +258,24 @@ return 1
  * its counter must not fall below ("" and 0: write the states only, mark nothing). Marking
  * counts the bucket's hashes afresh; the marker is absent then, so Redis runs the script only
  * while the slot is not moving and the count is the whole bucket.
- * Answers 1 if it wrote, 0 if the bucket was marked already, -1 if the heal was cut short.
+ * A per-bucket heal reserves the bucket first ("claim": the nonce only if none is there, for
+ * HEAL_CLAIM_MS at most) and then sends "continue" calls only, so that a second heal of the
+ * bucket refuses (-2) before it raises the bucket's registered mark again.
+ * Answers 1 if it wrote, 0 if the bucket was marked already, -1 if the heal was cut short (or
+ * another took the bucket over), -2 if another heal holds it.
  */
+/** How long a heal's reservation of a bucket lasts (a heal that died frees it then). */
+export const HEAL_CLAIM_MS = 3_600_000;
+
 export const RESTORE_BUCKET_LUA = `
 local HEALING = table.remove(KEYS)
 local KEYCOUNT = table.remove(KEYS)
 local marker = KEYS[#KEYS]
 if redis.call("EXISTS", marker) == 1 then return 0 end
 local time, nonce, step = ARGV[#ARGV - 4], ARGV[#ARGV - 3], ARGV[#ARGV - 2]
-if step == "begin" then
+if step == "claim" then
+  if not redis.call("SET", HEALING, nonce, "NX", "PX", ${HEAL_CLAIM_MS}) then return -2 end
+elseif step == "begin" then
   redis.call("SET", HEALING, nonce)
 elseif redis.call("GET", HEALING) ~= nonce then
   return -1
@@ -294,6 +303,12 @@ if ARGV[#ARGV - 1] ~= "" then
   redis.call("SET", KEYCOUNT, held - bookkeeping)
   redis.call("SET", marker, ARGV[#ARGV - 1])
 end
+return 1
+`;
+
+/** Frees a heal's reservation (KEYS[1], `~healing`) if it is still that heal's (ARGV[1]). */
+export const RELEASE_HEAL_LUA = `
+if redis.call("GET", KEYS[1]) == ARGV[1] then redis.call("DEL", KEYS[1]) end
 return 1
 `;
 

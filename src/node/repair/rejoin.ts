@@ -140,6 +140,8 @@ export interface PartsRejoinDeps extends Pick<RejoinDeps, "store" | "acceptors" 
   readonly lost: readonly number[];
   /** Each part's write mark, as recorded in the registry: a healed part's counter starts there. */
   readonly marks: readonly number[];
+  /** What `claimParts` answered: the lost parts are reserved for this heal. */
+  readonly nonce?: string;
 }
 
 /**
@@ -169,7 +171,7 @@ export async function rejoinLostParts(deps: PartsRejoinDeps, self: string): Prom
   const restored = await recoverAll(deps,
     new Set([...keys].filter((key) => lost.has(partOf.call(deps.store, key)))));
   const healed = await restoreParts.call(deps.store, restored, deps.lost, deps.incarnation,
-    deps.marks);
+    deps.marks, deps.nonce);
   const chosen = restored.filter((r) => r.state.accepted !== null).length;
   return {
     acceptor: self, acceptorsListed: listed, keys: restored.length, chosen,

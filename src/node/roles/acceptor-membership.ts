@@ -83,8 +83,9 @@ function writesOf(parts: readonly StorePart[], incarnation: string): number[] {
 }
 
 /**
- * Matches the store's incarnation marker and write counters against the registry. A store with
- * state but no marker (made before markers existed) gets one. A store with a marker whose ID
+ * Matches the store's incarnation marker and write counters against the registry. A single
+ * Redis with state but no marker (made before markers existed) gets one; a store of many parts
+ * in that state lost its markers or holds a half-done rejoin, and must recover. A store with a marker whose ID
  * has no registration (the registry was lost) registers it again: the marker proves the store
  * is the one that voted. An empty store never registers here: it must first recover from the
  * other acceptors (`new-store`), and the registration is the last step of that recovery. A
@@ -98,7 +99,9 @@ export async function claimAcceptor(
   newIncarnation: () => string = randomUUID,
 ): Promise<Claim> {
   let own = await store.incarnation();
-  if (own === null && await store.holdsState()) own = await store.adoptIncarnation(newIncarnation());
+  if (own === null && store.adoptIncarnation !== undefined && await store.holdsState()) {
+    own = await store.adoptIncarnation(newIncarnation());
+  }
   if (own?.startsWith(RETIRED_PREFIX) === true) return { kind: "rolled-back", retired: own };
   for (let attempt = 1; ; attempt++) {
     const registered = await registry.get(store.acceptorId);
@@ -507,11 +510,16 @@ export class AcceptorMembership {
       return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
     }
     this.#rejoining = Promise.resolve();
+    let nonce: string | undefined;
     try {
+      // Reserved before the marks are raised: a second heal of these parts (another process,
+      // or a retry) refuses here rather than raise them again past this heal's counters.
+      nonce = await this.deps.store.claimParts?.(lost);
       const marks = await this.#raiseMarks(incarnation, lost);
       const run = rejoinLostParts({
         ...ports, store: this.deps.store, acceptors: this.deps.acceptors, incarnation, lost,
         marks, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
+        ...nonce === undefined ? {} : { nonce },
       }, this.id);
       this.#rejoining = run;
       const report = await run;
@@ -523,6 +531,7 @@ export class AcceptorMembership {
       this.deps.log.warn({ err, code }, "rejoin of the lost parts failed");
       return errorReply(code, err instanceof Error ? err.message : String(err));
     } finally {
+      if (nonce !== undefined) await this.deps.store.releaseParts?.(lost, nonce).catch(() => undefined);
       this.#rejoining = null;
     }
   }
