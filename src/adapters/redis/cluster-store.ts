@@ -382,17 +382,11 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return bucketOf(key);
   }
 
-  /**
-   * Heals buckets that lost their state while the others vote: per bucket, the recovered
-   * states, then its counter (at least its mark) and the marker `incarnation`, each step only
-   * while the bucket has no marker (RESTORE_BUCKET_LUA): a bucket another process healed first
-   * votes already and is left alone. Answers the buckets it marked.
-   */
+  /** Reserves the lost `parts` for one heal (see the port, and RESTORE_BUCKET_LUA). */
   async claimParts(parts: readonly number[]): Promise<string> {
     const nonce = randomUUID();
-    const [seconds] = await this.#call("TIME", () => this.#cluster.time());
     const claimed = await Promise.allSettled(parts.map((b) =>
-      this.#markBucket(b, [], String(seconds ?? "0"), nonce, "claim", ["", 0])));
+      this.#markBucket(b, [], "0", nonce, "claim", ["", 0])));
     const refused = parts.filter((_, i) => {
       const r = claimed[i];
       return r?.status !== "fulfilled" || r.value !== 1;
@@ -410,6 +404,12 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       this.#cluster.eval(RELEASE_HEAL_LUA, 1, this.#healingKey(b), nonce))));
   }
 
+  /**
+   * Heals buckets that lost their state while the others vote: per bucket, the recovered
+   * states, then its counter (at least its mark) and the marker `incarnation`, each step only
+   * while the bucket has no marker (RESTORE_BUCKET_LUA): a bucket another process healed first
+   * votes already and is left alone. Answers the buckets it marked.
+   */
   async restoreParts(
     entries: readonly RestoredKey[], parts: readonly number[], incarnation: string,
     marks: readonly number[], claimed?: string,
