@@ -56,6 +56,43 @@ function replicaDeps(listPage: RebuildDeps["listPage"], saved: { at: RebuildPosi
 }
 
 describe("rebuild", () => {
+  it("rebuild - a paced pass waits after each page that ran ahead of its keys a second, and " +
+    "lists the same keys", async () => {
+    const { listPage } = acceptors();
+    const saved = { at: null as RebuildPosition | null };
+    const { deps } = replicaDeps(listPage, saved);
+    // A clock that moves only by the pass's own waits: every page ran ahead.
+    let clock = 0;
+    const waits: number[] = [];
+    const report = await rebuildReplica({ ...deps, pace: {
+      keysPerSecond: 4000, now: () => clock,
+      sleep: (ms) => {
+        waits.push(ms);
+        clock += ms;
+        return Promise.resolve();
+      },
+    } });
+    // Two acceptors of 20,000 keys at 4,000 a second: 10 s of waits in all, 250 ms a page.
+    expect(report.keysListed).toBe(2 * KEYS);
+    expect(waits.length).toBe((2 * KEYS) / PAGE);
+    expect(waits.every((ms) => ms === 250)).toBe(true);
+    expect(clock).toBe(10_000);
+    // Pages that took their time already are not held back.
+    const slow = { at: null as RebuildPosition | null };
+    let time = 0;
+    const idle: number[] = [];
+    const { deps: slowDeps } = replicaDeps(async (id, cursor) => {
+      time += 1000; // each page takes a second: slower than the pace
+      return listPage(id, cursor);
+    }, slow);
+    await rebuildReplica({ ...slowDeps, pace: { keysPerSecond: 4000, now: () => time,
+      sleep: (ms) => {
+        idle.push(ms);
+        return Promise.resolve();
+      } } });
+    expect(idle).toEqual([]);
+  });
+
   it("rebuild - holds one page of keys at a time, and stops once a majority was listed",
     async () => {
       const { calls, listPage } = acceptors();

@@ -91,6 +91,7 @@ const EnvSchema = z.object({
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
   PAXOSKV_REBUILD_ON_START: bool.default(false),
   PAXOSKV_REBUILD_INTERVAL_S: int(0, 86_400).default(900),
+  PAXOSKV_REBUILD_KEYS_PER_S: int(1, 10_000_000).default(5000),
   PAXOSKV_PAGE_RACE: bool.default(false),
   PAXOSKV_ACCEPTOR_LEASE_MS: int(1000, 600_000).default(10_000),
   PAXOSKV_DATA_DIR: z.string().min(1, "must name a directory")
@@ -158,6 +159,11 @@ export interface NodeConfig {
    * what the stream lost or never carried.
    */
   readonly rebuildIntervalMs: number;
+  /**
+   * How many keys a second the periodic rebuild lists at most: its cost per second stays flat
+   * as keys grow (a pass over a majority of N keys takes about 2N / this many seconds).
+   */
+  readonly rebuildKeysPerSecond: number;
   /** The web page's Race button may create keys (POST /api/race): a demo, off unless asked. */
   readonly pageRace: boolean;
   /**
@@ -232,6 +238,7 @@ export function loadConfig(env: Record<string, string | undefined>): NodeConfig 
     streamReplicas: e.PAXOSKV_STREAM_REPLICAS,
     rebuildOnStart: e.PAXOSKV_REBUILD_ON_START,
     rebuildIntervalMs: e.PAXOSKV_REBUILD_INTERVAL_S * 1000,
+    rebuildKeysPerSecond: e.PAXOSKV_REBUILD_KEYS_PER_S,
     pageRace: e.PAXOSKV_PAGE_RACE,
     acceptorLeaseMs: e.PAXOSKV_ACCEPTOR_LEASE_MS,
     dataDir: resolve(e.PAXOSKV_DATA_DIR ?? `data/${e.PAXOSKV_NODE_ID}`),

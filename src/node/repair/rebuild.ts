@@ -46,6 +46,16 @@ export interface RebuildDeps {
     save(position: RebuildPosition | null): void;
   };
   readonly concurrency?: number;
+  /**
+   * The periodic pass lists at most this many keys a second (it waits after a page that ran
+   * ahead), so its cost per second stays flat as keys grow and only its length grows with
+   * them. A rebuild asked for runs unpaced (absent).
+   */
+  readonly pace?: {
+    readonly keysPerSecond: number;
+    readonly now?: () => number;
+    readonly sleep?: (ms: number) => Promise<void>;
+  };
 }
 
 /**
@@ -88,6 +98,7 @@ export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> 
     await Promise.all(Array.from({ length: deps.concurrency ?? 32 }, worker));
   };
 
+  const paceAfterPage = pacer(deps.pace);
   const unreachable: string[] = [];
   for (const id of deps.acceptors) {
     if (done.size >= quorum) break;
@@ -100,6 +111,7 @@ export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> 
         await resolvePage(page.keys);
         cursor = page.cursor;
         deps.position.save({ done: [...done], acceptor: cursor === "0" ? null : id, cursor });
+        await paceAfterPage(keysListed);
       } while (cursor !== "0");
       done.add(id);
       deps.position.save({ done: [...done], acceptor: null, cursor: "0" });
@@ -116,6 +128,19 @@ export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> 
   return {
     acceptorsListed: deps.acceptors.filter((id) => done.has(id)), keysListed, learned,
     notChosen, failed, resumed: resumeAt !== null,
+  };
+}
+
+/** Waits after a page until `keysListed` keys are no more than the pace allows so far. */
+function pacer(pace: RebuildDeps["pace"]): (keysListed: number) => Promise<void> {
+  if (pace === undefined) return () => Promise.resolve();
+  const now = pace.now ?? Date.now;
+  const sleep = pace.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const started = now();
+  return async (keysListed) => {
+    const due = started + (keysListed / pace.keysPerSecond) * 1000;
+    const wait = due - now();
+    if (wait > 0) await sleep(wait);
   };
 }
 

@@ -47,7 +47,7 @@ export function startRepair(deps: RepairDeps): RunningRepair {
       deps.log.child({ role: "acceptor" }), DEFAULT_REPAIR, learner?.role ?? null);
   repair?.start();
   const rebuilds = learner === null ? null : serveRebuild(nc, config,
-    deps.log.child({ role: "learner" }), () => rebuildReplica({
+    deps.log.child({ role: "learner" }), (paced) => rebuildReplica({
       acceptors: config.acceptors,
       listPage: (id, cursor) =>
         listAcceptorPage(nc, config.prefix, id, cursor, config.requestTimeoutMs),
@@ -55,6 +55,7 @@ export function startRepair(deps: RepairDeps): RunningRepair {
       has: (key) => learner.role.replica.get(key) !== undefined,
       resolve: proposer.resolve, learn: deps.announce,
       position: rebuildPosition(learner.role.replica),
+      ...paced ? { pace: { keysPerSecond: config.rebuildKeysPerSecond } } : {},
     }));
   acceptor?.membership.serveRejoin({
     listKeys: (id) => listKeysForRecovery(nc, config.prefix, id, config.requestTimeoutMs),
@@ -86,16 +87,19 @@ function rebuildPosition(replica: ReplicaStore): RebuildDeps["position"] {
 
 /**
  * Rebuilds on request (`paxoskv replica rebuild`: every learner answers with its report), at
- * start when configured, and every PAXOSKV_REBUILD_INTERVAL_S. One rebuild at a time: a
- * request during one gets its report. Returns a function that runs one, and one that stops.
+ * start when configured, and PAXOSKV_REBUILD_INTERVAL_S after the last periodic one ended,
+ * paced (PAXOSKV_REBUILD_KEYS_PER_S) so that its cost per second does not grow with the keys.
+ * One rebuild at a time: a request during one gets its report. Returns a function that runs
+ * one, and one that stops.
  */
 function serveRebuild(
-  nc: NatsConnection, config: NodeConfig, log: Logger, rebuild: () => Promise<RebuildReport>,
+  nc: NatsConnection, config: NodeConfig, log: Logger,
+  rebuild: (paced: boolean) => Promise<RebuildReport>,
 ): { run: () => Promise<unknown>; stop: () => void } {
-  const attempt = async (): Promise<unknown> => {
-    log.info("rebuilding the replica from the acceptors");
+  const attempt = async (paced: boolean): Promise<unknown> => {
+    log.info({ paced }, "rebuilding the replica from the acceptors");
     try {
-      const report = await rebuild();
+      const report = await rebuild(paced);
       log.info({ ...report }, "replica rebuilt");
       return { ok: true, node: config.nodeId, ...report };
     } catch (err) {
@@ -105,12 +109,20 @@ function serveRebuild(
     }
   };
   let running: Promise<unknown> | null = null;
-  const run = () => running ??= attempt().finally(() => {
+  const start = (paced: boolean) => running ??= attempt(paced).finally(() => {
     running = null;
   });
+  const run = () => start(false);
   if (config.rebuildOnStart) void run();
-  const periodic = config.rebuildIntervalMs === 0 ? null :
-    setInterval(() => void run(), config.rebuildIntervalMs);
+  // The next periodic pass is timed from the end of the last one: passes never run back to
+  // back, however long the keys make them.
+  let periodic: NodeJS.Timeout | null = null;
+  let stopped = false;
+  const schedule = () => {
+    if (config.rebuildIntervalMs === 0 || stopped) return;
+    periodic = setTimeout(() => void start(true).finally(schedule), config.rebuildIntervalMs);
+  };
+  schedule();
   const sub = nc.subscribe(paxosRebuildSubject(config.prefix), {
     callback: (_err, msg) => void run().then((body) => {
       if (msg.reply !== undefined) msg.respond(JSON.stringify(body));
@@ -119,7 +131,8 @@ function serveRebuild(
   return {
     run,
     stop: () => {
-      if (periodic !== null) clearInterval(periodic);
+      stopped = true;
+      if (periodic !== null) clearTimeout(periodic);
       sub.unsubscribe();
     },
   };
