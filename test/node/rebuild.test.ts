@@ -91,6 +91,19 @@ describe("rebuild", () => {
         return Promise.resolve();
       } } });
     expect(idle).toEqual([]);
+    // Once a rebuild is asked for, the paced one it joins stops waiting.
+    let asked = false;
+    const lifted: number[] = [];
+    const { deps: liftedDeps } = replicaDeps(async (id, cursor) => {
+      if (cursor === "5000") asked = true;
+      return listPage(id, cursor);
+    }, { at: null });
+    await rebuildReplica({ ...liftedDeps, pace: { keysPerSecond: 4000, lifted: () => asked,
+      now: () => 0, sleep: (ms) => {
+        lifted.push(ms);
+        return Promise.resolve();
+      } } });
+    expect(lifted.length).toBe(5); // the pages before it was asked for
   });
 
   it("rebuild - holds one page of keys at a time, and stops once a majority was listed",

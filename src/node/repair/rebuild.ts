@@ -53,6 +53,8 @@ export interface RebuildDeps {
    */
   readonly pace?: {
     readonly keysPerSecond: number;
+    /** True once someone asked for a rebuild while this paced one runs: it stops waiting. */
+    readonly lifted?: () => boolean;
     readonly now?: () => number;
     readonly sleep?: (ms: number) => Promise<void>;
   };
@@ -138,6 +140,7 @@ function pacer(pace: RebuildDeps["pace"]): (keysListed: number) => Promise<void>
   const sleep = pace.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const started = now();
   return async (keysListed) => {
+    if (pace.lifted?.() === true) return;
     const due = started + (keysListed / pace.keysPerSecond) * 1000;
     const wait = due - now();
     if (wait > 0) await sleep(wait);

@@ -47,7 +47,7 @@ export function startRepair(deps: RepairDeps): RunningRepair {
       deps.log.child({ role: "acceptor" }), DEFAULT_REPAIR, learner?.role ?? null);
   repair?.start();
   const rebuilds = learner === null ? null : serveRebuild(nc, config,
-    deps.log.child({ role: "learner" }), (paced) => rebuildReplica({
+    deps.log.child({ role: "learner" }), (pace) => rebuildReplica({
       acceptors: config.acceptors,
       listPage: (id, cursor) =>
         listAcceptorPage(nc, config.prefix, id, cursor, config.requestTimeoutMs),
@@ -55,7 +55,7 @@ export function startRepair(deps: RepairDeps): RunningRepair {
       has: (key) => learner.role.replica.get(key) !== undefined,
       resolve: proposer.resolve, learn: deps.announce,
       position: rebuildPosition(learner.role.replica),
-      ...paced ? { pace: { keysPerSecond: config.rebuildKeysPerSecond } } : {},
+      ...pace === null ? {} : { pace: { keysPerSecond: config.rebuildKeysPerSecond, ...pace } },
     }));
   acceptor?.membership.serveRejoin({
     listKeys: (id) => listKeysForRecovery(nc, config.prefix, id, config.requestTimeoutMs),
@@ -94,12 +94,15 @@ function rebuildPosition(replica: ReplicaStore): RebuildDeps["position"] {
  */
 function serveRebuild(
   nc: NatsConnection, config: NodeConfig, log: Logger,
-  rebuild: (paced: boolean) => Promise<RebuildReport>,
+  rebuild: (pace: { lifted: () => boolean } | null) => Promise<RebuildReport>,
 ): { run: () => Promise<unknown>; stop: () => void } {
+  // A rebuild asked for while a paced one runs joins it, and lifts its pace.
+  let lifted = false;
   const attempt = async (paced: boolean): Promise<unknown> => {
     log.info({ paced }, "rebuilding the replica from the acceptors");
+    lifted = false;
     try {
-      const report = await rebuild(paced);
+      const report = await rebuild(paced ? { lifted: () => lifted } : null);
       log.info({ ...report }, "replica rebuilt");
       return { ok: true, node: config.nodeId, ...report };
     } catch (err) {
@@ -112,7 +115,10 @@ function serveRebuild(
   const start = (paced: boolean) => running ??= attempt(paced).finally(() => {
     running = null;
   });
-  const run = () => start(false);
+  const run = () => {
+    lifted = true;
+    return start(false);
+  };
   if (config.rebuildOnStart) void run();
   // The next periodic pass is timed from the end of the last one: passes never run back to
   // back, however long the keys make them.
