@@ -428,15 +428,30 @@ export async function startRedisCluster(size = 3): Promise<RedisClusterHandle> {
   };
 }
 
-function startClusterPrimary(): Promise<ServerHandle> {
-  return startRedis({ extraArgs: [
+/**
+ * One primary. Its cluster bus gets a free port of its own: by default Redis takes the
+ * client port + 10000, which another process may hold (or which passes 65535); a start that
+ * still loses a port race is tried again.
+ */
+async function startClusterPrimary(attempt = 1): Promise<ServerHandle> {
+  try {
+    return await startRedis({ extraArgs: await clusterPrimaryArgs() });
+  } catch (err) {
+    if (attempt >= 3 || !String(err).includes("Address already in use")) throw err;
+    return startClusterPrimary(attempt + 1);
+  }
+}
+
+async function clusterPrimaryArgs(): Promise<string[]> {
+  return [
+    "--cluster-port", String(await freePort()),
     "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
     "--cluster-node-timeout", "5000",
     // Never fail a shard over: an asynchronous replica lacks acknowledged votes.
     "--cluster-replica-no-failover", "yes",
     // A shard that lost its slots' owner keeps the rest of the cluster serving.
     "--cluster-require-full-coverage", "no",
-  ] });
+  ];
 }
 
 async function redisCli(args: readonly string[]): Promise<string> {
