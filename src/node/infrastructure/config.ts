@@ -91,7 +91,7 @@ const EnvSchema = z.object({
   PAXOSKV_STREAM_REPLICAS: int(1, 5).default(1),
   PAXOSKV_REBUILD_ON_START: bool.default(false),
   PAXOSKV_REBUILD_INTERVAL_S: int(0, 86_400).default(900),
-  PAXOSKV_REBUILD_KEYS_PER_S: int(1, 10_000_000).default(5000),
+  PAXOSKV_REBUILD_KEYS_PER_S: int(1, 10_000_000).default(1000),
   PAXOSKV_PAGE_RACE: bool.default(false),
   PAXOSKV_ACCEPTOR_LEASE_MS: int(1000, 600_000).default(10_000),
   PAXOSKV_DATA_DIR: z.string().min(1, "must name a directory")
