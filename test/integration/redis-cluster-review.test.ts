@@ -10,6 +10,7 @@ import { ballot, type Ballot } from "../../src/core/ballot.js";
 import type { MsgAccept, MsgPrepare } from "../../src/core/messages.js";
 import { bucketOf, bucketTags, RedisClusterAcceptorStore } from "../../src/adapters/redis/index.js";
 import { slotOfTag } from "../../src/adapters/redis/buckets.js";
+import { HEAL_CLAIM_MS, RENEW_HEAL_LUA } from "../../src/adapters/redis/scripts.js";
 import { healedMarks, partBehind } from "../../src/node/roles/acceptor-membership.js";
 import {
   cleanup, startRedisCluster, type RedisClusterHandle, type ServerHandle,
@@ -518,7 +519,15 @@ it("store - a heal that failed frees its reservation; a heal whose reservation w
   const owner = raw(await ownerOf(own, store.hashKey(key)));
   await owner.flushall();
   const nonce = await store.claimParts([bucket]);
+  // Reserved for an hour at most (renewed while the heal runs), only by this heal's nonce.
+  const healing = `paxoskv:acc:{${bucketTags("G")[bucket]}}:~healing`;
+  const ttl = await owner.pttl(healing);
+  expect(ttl).toBeGreaterThan(0);
+  expect(ttl).toBeLessThanOrEqual(HEAL_CLAIM_MS);
+  expect(await owner.eval(RENEW_HEAL_LUA, 1, healing, "another heal", HEAL_CLAIM_MS)).toBe(0);
+  expect(await owner.eval(RENEW_HEAL_LUA, 1, healing, nonce, HEAL_CLAIM_MS)).toBe(1);
   await store.releaseParts([bucket], nonce); // the heal failed
+  expect(await owner.exists(healing)).toBe(0);
   const again = await store.claimParts([bucket]); // a later heal may run
   // Its reservation lost (the primary wiped again): its restore stops, marks nothing.
   await owner.flushall();

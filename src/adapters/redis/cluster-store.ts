@@ -12,8 +12,8 @@ import {
 } from "../ports.js";
 import { BUCKET_COUNT, bucketOf, bucketTags, slotOfTag } from "./buckets.js";
 import {
-  acceptLua, FENCE_INCOMPLETE_LUA, FENCED_ERROR, prepareLua, readLua, RELEASE_HEAL_LUA,
-  RESTORE_BUCKET_LUA, RETIRE_LUA,
+  acceptLua, FENCE_INCOMPLETE_LUA, FENCED_ERROR, HEAL_CLAIM_MS, prepareLua, readLua,
+  RELEASE_HEAL_LUA, RENEW_HEAL_LUA, RESTORE_BUCKET_LUA, RETIRE_LUA,
 } from "./scripts.js";
 import {
   acceptedOf, ballotArgs, batchName, promiseOf, reconnectDelayMs, restoredFields,
@@ -68,6 +68,8 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
   readonly #cluster: ScriptedCluster;
   /** The incarnation the scripts require in each bucket's marker; "" refuses all. */
   #servingAs = "";
+  /** The renewal timers of the heals under way (their reservations), by nonce. */
+  readonly #renewals = new Map<string, NodeJS.Timeout>();
 
   constructor(options: RedisClusterStoreOptions) {
     assert(isValidNodeId(options.acceptorId), `invalid acceptor ID: ${options.acceptorId}`);
@@ -391,7 +393,15 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
       const r = claimed[i];
       return r?.status !== "fulfilled" || r.value !== 1;
     });
-    if (refused.length === 0) return nonce;
+    if (refused.length === 0) {
+      // A heal of many keys may outlast the reservation: renewed until it is released.
+      const renew = setInterval(() => void Promise.all(parts.map((b) =>
+        this.#cluster.eval(RENEW_HEAL_LUA, 1, this.#healingKey(b), nonce, HEAL_CLAIM_MS)))
+        .catch(() => undefined), HEAL_CLAIM_MS / 4);
+      renew.unref();
+      this.#renewals.set(nonce, renew);
+      return nonce;
+    }
     await this.releaseParts(parts, nonce).catch(() => undefined);
     const failed = claimed.find((r) => r.status === "rejected");
     if (failed !== undefined) throw new RedisStoreError("claim", null, failed.reason);
@@ -400,6 +410,8 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
   }
 
   async releaseParts(parts: readonly number[], nonce: string): Promise<void> {
+    clearInterval(this.#renewals.get(nonce));
+    this.#renewals.delete(nonce);
     await this.#call("release", () => Promise.all(parts.map((b) =>
       this.#cluster.eval(RELEASE_HEAL_LUA, 1, this.#healingKey(b), nonce))));
   }
@@ -673,6 +685,7 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
   }
 
   async close(): Promise<void> {
+    for (const renew of this.#renewals.values()) clearInterval(renew);
     if (this.#cluster.status === "ready") {
       await this.#cluster.quit().catch(() => this.#cluster.disconnect());
     } else {

@@ -264,7 +264,10 @@ return 1
  * Answers 1 if it wrote, 0 if the bucket was marked already, -1 if the heal was cut short (or
  * another took the bucket over), -2 if another heal holds it.
  */
-/** How long a heal's reservation of a bucket lasts (a heal that died frees it then). */
+/**
+ * How long a heal's reservation of a bucket lasts unless renewed (the store renews it every
+ * quarter of that while the heal runs): a heal that died frees its buckets then.
+ */
 export const HEAL_CLAIM_MS = 3_600_000;
 
 export const RESTORE_BUCKET_LUA = `
@@ -303,6 +306,13 @@ if ARGV[#ARGV - 1] ~= "" then
   redis.call("SET", KEYCOUNT, held - bookkeeping)
   redis.call("SET", marker, ARGV[#ARGV - 1])
 end
+return 1
+`;
+
+/** Extends a heal's reservation (KEYS[1]) by ARGV[2] ms if it is still that heal's (ARGV[1]). */
+export const RENEW_HEAL_LUA = `
+if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call("PEXPIRE", KEYS[1], ARGV[2])
 return 1
 `;
 
