@@ -279,7 +279,7 @@ local time, nonce, step = ARGV[#ARGV - 4], ARGV[#ARGV - 3], ARGV[#ARGV - 2]
 if step == "claim" then
   if not redis.call("SET", HEALING, nonce, "NX", "PX", ${HEAL_CLAIM_MS}) then return -2 end
 elseif step == "begin" then
-  redis.call("SET", HEALING, nonce)
+  redis.call("SET", HEALING, nonce, "PX", ${HEAL_CLAIM_MS})
 elseif redis.call("GET", HEALING) ~= nonce then
   return -1
 end

@@ -161,7 +161,8 @@ export interface NodeConfig {
   readonly rebuildIntervalMs: number;
   /**
    * How many keys a second the periodic rebuild lists at most: its cost per second stays flat
-   * as keys grow (a pass over a majority of N keys takes about 2N / this many seconds).
+   * as keys grow (a pass lists a majority of acceptors: with three and N keys, about 2N / this
+   * many seconds).
    */
   readonly rebuildKeysPerSecond: number;
   /** The web page's Race button may create keys (POST /api/race): a demo, off unless asked. */

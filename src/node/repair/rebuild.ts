@@ -136,7 +136,7 @@ export async function rebuildReplica(deps: RebuildDeps): Promise<RebuildReport> 
 /** Waits after a page until `keysListed` keys are no more than the pace allows so far. */
 function pacer(pace: RebuildDeps["pace"]): (keysListed: number) => Promise<void> {
   if (pace === undefined) return () => Promise.resolve();
-  const now = pace.now ?? Date.now;
+  const now = pace.now ?? (() => performance.now());
   const sleep = pace.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const started = now();
   return async (keysListed) => {

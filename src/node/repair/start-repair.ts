@@ -96,7 +96,6 @@ function serveRebuild(
   nc: NatsConnection, config: NodeConfig, log: Logger,
   rebuild: (pace: { lifted: () => boolean } | null) => Promise<RebuildReport>,
 ): { run: () => Promise<unknown>; stop: () => void } {
-  // A rebuild asked for while a paced one runs joins it, and lifts its pace.
   let lifted = false;
   const attempt = async (paced: boolean): Promise<unknown> => {
     log.info({ paced }, "rebuilding the replica from the acceptors");
@@ -115,9 +114,12 @@ function serveRebuild(
   const start = (paced: boolean) => running ??= attempt(paced).finally(() => {
     running = null;
   });
+  // A request that finds a periodic pass running lifts its pace and then runs a pass of its
+  // own: the running one may have listed past keys chosen since it began, hours ago.
   const run = () => {
     lifted = true;
-    return start(false);
+    const joined = running;
+    return joined === null ? start(false) : joined.then(() => start(false));
   };
   if (config.rebuildOnStart) void run();
   // The next periodic pass is timed from the end of the last one: passes never run back to

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
 import type { AcceptorRegistry, Registration } from "../../adapters/jetstream/acceptor-registry.js";
 import type { AcceptorFencedError, AcceptorStore, StorePart } from "../../adapters/ports.js";
-import { ErrorCode, PaxosKvError } from "../../protocol/codes.js";
+import { ERROR_CODES, ErrorCode, PaxosKvError } from "../../protocol/codes.js";
 import { errorReply } from "../../protocol/replies.js";
 import {
   acceptorQueue, paxosFreshSubject, paxosRejoinSubject,
@@ -527,7 +527,9 @@ export class AcceptorMembership {
         `of ${lost.length} lost parts of its store; the others voted meanwhile`);
       return { ok: true, ...report };
     } catch (err) {
-      const code = err instanceof PaxosKvError ? err.code : ErrorCode.INTERNAL;
+      // A store's error carries its code too (UNAVAILABLE: try again), not only ours.
+      const carried = (err as { code?: unknown } | null)?.code;
+      const code = ERROR_CODES.find((c) => c === carried) ?? ErrorCode.INTERNAL;
       this.deps.log.warn({ err, code }, "rejoin of the lost parts failed");
       return errorReply(code, err instanceof Error ? err.message : String(err));
     } finally {
