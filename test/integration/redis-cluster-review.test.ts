@@ -183,16 +183,8 @@ it("store - a reshard interrupted by the loss of the importing primary: the movi
   const bucket = bucketOf(key);
   await store.accept(accept(key, b(50), "v"));
   const hash = store.hashKey(key);
-  const source = await ownerOf(own, hash);
-  const target = own.primaries.find((p) => p.port !== source.port) as ServerHandle;
-  const src = raw(source);
-  const dst = raw(target);
-  const slot = await src.cluster("KEYSLOT", hash) as number;
-  const srcId = await src.cluster("MYID") as string;
-  const dstId = await dst.cluster("MYID") as string;
+  const { src, slot, target } = await beginMove(own, hash);
   // A reshard under way: the key's hash has moved, the marker and counter not yet.
-  await dst.cluster("SETSLOT", slot, "IMPORTING", srcId);
-  await src.cluster("SETSLOT", slot, "MIGRATING", dstId);
   await src.call("MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", hash);
   expect(await store.fenceIncompleteParts()).toEqual([]); // both sides up: nothing to fence
   // Meanwhile the split bucket gets no answer (Redis refuses the split script), not a vote.
@@ -220,13 +212,7 @@ it("store - a reshard interrupted by the loss of the migrating primary: the mark
   await store.accept(accept(key, b(50), "v"));
   const hash = store.hashKey(key);
   const marker = `paxoskv:acc:{${bucketTags("T")[bucket]}}:~incarnation`;
-  const source = await ownerOf(own, hash);
-  const target = own.primaries.find((p) => p.port !== source.port) as ServerHandle;
-  const src = raw(source);
-  const dst = raw(target);
-  const slot = await src.cluster("KEYSLOT", hash) as number;
-  await dst.cluster("SETSLOT", slot, "IMPORTING", await src.cluster("MYID") as string);
-  await src.cluster("SETSLOT", slot, "MIGRATING", await dst.cluster("MYID") as string);
+  const { src, dst, source, target } = await beginMove(own, hash);
   // The marker has moved, the key's hash not yet; then the source dies with its data.
   await src.call("MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS", marker);
   await source.kill();
@@ -251,7 +237,7 @@ async function beginMove(on: RedisClusterHandle, hash: string) {
   const dstId = await dst.cluster("MYID") as string;
   await dst.cluster("SETSLOT", slot, "IMPORTING", srcId);
   await src.cluster("SETSLOT", slot, "MIGRATING", dstId);
-  return { src, dst, slot, srcId, dstId, target };
+  return { src, dst, slot, srcId, dstId, source, target };
 }
 
 it("store - the target of a reshard wiped and back under the same node ID, then the move " +
@@ -332,15 +318,7 @@ function keysInBucket(bucket: number, count: number, prefix = "m"): string[] {
  */
 async function redisCliMoveSlot(on: RedisClusterHandle, hash: string,
   between: (batch: number, dst: Redis) => Promise<void>) {
-  const source = await ownerOf(on, hash);
-  const target = on.primaries.find((p) => p.port !== source.port) as ServerHandle;
-  const src = raw(source);
-  const dst = raw(target);
-  const slot = await src.cluster("KEYSLOT", hash) as number;
-  const srcId = await src.cluster("MYID") as string;
-  const dstId = await dst.cluster("MYID") as string;
-  await dst.cluster("SETSLOT", slot, "IMPORTING", srcId);
-  await src.cluster("SETSLOT", slot, "MIGRATING", dstId);
+  const { src, dst, slot, dstId, target } = await beginMove(on, hash);
   const batches: string[][] = [];
   for (let n = 0; ; n++) {
     const batch = await src.cluster("GETKEYSINSLOT", slot, 10) as string[];
