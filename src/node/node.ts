@@ -70,21 +70,42 @@ export async function startNode(config: NodeConfig, deps: NodeDeps): Promise<Run
   }
 }
 
+/** Connects, then starts the parts; a failure stops the parts started before it. */
+async function startWith(
+  config: NodeConfig, deps: NodeDeps, replica: ReplicaStore | null,
+): Promise<RunningNode> {
+  const { log } = deps;
+  const { nc, natsState } = await connect(config, log);
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    return await startParts({ config, deps, replica, nc, natsState, stops });
+  } catch (err) {
+    // A part that could not start leaves no other part running (a half-started acceptor
+    // would vote and a half-started learner follow the stream with no process around them).
+    for (const stop of stops.toReversed()) {
+      await stop().catch((e: unknown) => log.warn({ err: e }, "stopping a started part failed"));
+    }
+    if (!nc.isClosed()) await nc.close();
+    throw err;
+  }
+}
+
 /**
  * The path of a create, read from where it ends to where it comes in: connect; open the
  * streams; the acceptors vote on it, the proposer runs its rounds, the learner keeps what was
  * chosen, repair brings back what went missing, and last the client endpoints let it in. Each
  * part starts after the parts it uses and stops in reverse order: the endpoints first, the
  * acceptor last.
+ *
+ * Each part started pushes its stop onto `stops`, so a failure can stop what had started.
  */
-async function startWith(
-  config: NodeConfig, deps: NodeDeps, replica: ReplicaStore | null,
-): Promise<RunningNode> {
+async function startParts({ config, deps, replica, nc, natsState, stops }: {
+  config: NodeConfig; deps: NodeDeps; replica: ReplicaStore | null; nc: NatsConnection;
+  natsState: { connected: boolean }; stops: (() => Promise<void>)[];
+}): Promise<RunningNode> {
   const { log } = deps;
-  const { nc, natsState } = await connect(config, log);
   const metrics = new Metrics(config.nodeId);
   const { chosenLog, registry } = await openStreams(nc, config, log);
-  const stops: (() => Promise<void>)[] = [];
 
   // What this node hears of every acceptor's voting beat, its own included.
   const votingView = new AcceptorVotingView(config.acceptors);
