@@ -509,20 +509,29 @@ export class AcceptorMembership {
     if (this.#rejoining !== null) {
       return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
     }
-    this.#rejoining = Promise.resolve();
+    // The whole heal, its reservation's release included, is what stop() waits for.
+    const healing = this.#healParts(ports, incarnation, lost);
+    this.#rejoining = healing;
+    try {
+      return await healing;
+    } finally {
+      this.#rejoining = null;
+    }
+  }
+
+  async #healParts(ports: RejoinPorts, incarnation: string, lost: readonly number[]):
+    Promise<unknown> {
     let nonce: string | undefined;
     try {
       // Reserved before the marks are raised: a second heal of these parts (another process,
       // or a retry) refuses here rather than raise them again past this heal's counters.
       nonce = await this.deps.store.claimParts?.(lost);
       const marks = await this.#raiseMarks(incarnation, lost);
-      const run = rejoinLostParts({
+      const report = await rejoinLostParts({
         ...ports, store: this.deps.store, acceptors: this.deps.acceptors, incarnation, lost,
         marks, phaseTimeoutMs: this.deps.phaseTimeoutMs, log: this.deps.log,
         ...nonce === undefined ? {} : { nonce },
       }, this.id);
-      this.#rejoining = run;
-      const report = await run;
       this.deps.log.info({ ...report }, `acceptor ${this.id} recovered ${report.parts ?? 0} ` +
         `of ${lost.length} lost parts of its store; the others voted meanwhile`);
       return { ok: true, ...report };
@@ -534,7 +543,6 @@ export class AcceptorMembership {
       return errorReply(code, err instanceof Error ? err.message : String(err));
     } finally {
       if (nonce !== undefined) await this.deps.store.releaseParts?.(lost, nonce).catch(() => undefined);
-      this.#rejoining = null;
     }
   }
 
