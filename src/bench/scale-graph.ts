@@ -114,7 +114,8 @@ export function scaleSvg(r: ScaleResult): string {
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" ` +
     `font-family="sans-serif">\n<rect width="100%" height="100%" fill="white"/>\n` +
     `<text x="${MARGIN.left}" y="22" font-size="14">paxoskv bench --scale ${o.keys} ` +
-    `(${o.valueBytes}-byte values, ${o.concurrency} in flight, ${o.natsServers} NATS server(s)): ` +
+    `(${o.valueBytes}-byte values, ${o.concurrency} in flight, ${o.natsServers} NATS ` +
+    `server${o.natsServers === 1 ? "" : "s"}, acceptors: ${o.acceptors ?? "redis"}): ` +
     `${r.errors} errors; learner restart ready in ${(r.restart.readyMs / 1000).toFixed(1)} s</text>\n` +
     panel("Create throughput", "creates/s", throughput, 40, maxX) + "\n" +
     panel("Create latency", "ms", latency, 40 + PANEL_HEIGHT, maxX) + "\n" +

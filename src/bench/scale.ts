@@ -196,7 +196,8 @@ export async function runScale(o: ScaleOptions, progress = new Progress()): Prom
         };
       };
       const samples: ScaleSample[] = [await sampleAt(0, 0, null)];
-      const { samples: loaded, errors, errorKinds } = await load(client, o, progress, sampleAt);
+      const { samples: loaded, errors, errorKinds } =
+        await load(client, o, progress, samples[0] as ScaleSample, sampleAt);
       samples.push(...loaded);
       const refused = (await Promise.all(nodes.map(nodeMetrics)))
         .reduce((sum, text) => sum + sumOf(text, "paxoskv_admission_refused_total"), 0);
@@ -232,7 +233,7 @@ interface Tenth {
  * sample is taken while the load goes on.
  */
 async function load(
-  client: PaxosKvClient, o: ScaleOptions, progress: Progress,
+  client: PaxosKvClient, o: ScaleOptions, progress: Progress, first: ScaleSample,
   sampleAt: (keys: number, seconds: number, tenth: Tenth) => Promise<ScaleSample>,
 ): Promise<{ samples: ScaleSample[]; errors: number; errorKinds: Record<string, number> }> {
   const run = Date.now().toString(36);
@@ -274,11 +275,16 @@ async function load(
           rate: (done - tenthDone) / ((now - tenthStarted) / 1000),
           p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), errors: tenthErrors,
         };
-        pending.push(sampleAt(done, (now - started) / 1000, measured).then((sample) => {
-          // A long run says where it is (the progress bar is drawn on a terminal only).
-          if (!process.stderr.isTTY) process.stderr.write(`${formatRow(sample, null)}\n`);
-          return sample;
-        }));
+        const previous = pending.at(-1) ?? Promise.resolve(first);
+        const sample = sampleAt(done, (now - started) / 1000, measured);
+        pending.push(sample);
+        // A long run says where it is (the progress bar is drawn on a terminal only), with the
+        // CPU per create since the sample before (a failed sample fails the run below).
+        if (!process.stderr.isTTY) {
+          Promise.all([previous, sample]).then(([before, after]) => {
+            process.stderr.write(`${formatRow(after, before)}\n`);
+          }, () => undefined);
+        }
         latencies = [];
         tenthErrors = 0;
         tenthStarted = now;
