@@ -277,6 +277,7 @@ async function load(
         };
         const previous = pending.at(-1) ?? Promise.resolve(first);
         const sample = sampleAt(done, (now - started) / 1000, measured);
+        sample.catch(() => undefined); // handled after the load (Promise.all below)
         pending.push(sample);
         // A long run says where it is (the progress bar is drawn on a terminal only), with the
         // CPU per create since the sample before (a failed sample fails the run below).
@@ -299,13 +300,15 @@ async function load(
 
 /** RSS and heap as they are under load; then the live heap after a full collection. */
 async function sampleNode(node: NodeProcess): Promise<NodeSample> {
+  // CPU first, so that its reading never includes the collection this sample asks for.
   const rss = rssMb(node.pid);
+  const cpu = cpuSeconds(node.pid);
   const metrics = await nodeMetrics(node);
   await node.collectGarbage();
   const after = await nodeMetrics(node);
   const dir = node.env.PAXOSKV_DATA_DIR ?? "";
   return {
-    id: node.id, rssMb: rss, cpuSeconds: cpuSeconds(node.pid),
+    id: node.id, rssMb: rss, cpuSeconds: cpu,
     heapUsedMb: metric(metrics, "paxoskv_process_nodejs_heap_size_used_bytes") / 1e6,
     heapLiveMb: metric(after, "paxoskv_process_heap_live_bytes") / 1e6,
     heapTotalMb: metric(metrics, "paxoskv_process_nodejs_heap_size_total_bytes") / 1e6,

@@ -83,7 +83,8 @@ async function startWith(
     // A part that could not start leaves no other part running (a half-started acceptor
     // would vote and a half-started learner follow the stream with no process around them).
     for (const stop of stops.toReversed()) {
-      await stop().catch((e: unknown) => log.warn({ err: e }, "stopping a started part failed"));
+      await Promise.resolve().then(stop)
+        .catch((e: unknown) => log.warn({ err: e }, "stopping a started part failed"));
     }
     if (!nc.isClosed()) await nc.close();
     throw err;

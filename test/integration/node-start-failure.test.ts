@@ -9,7 +9,7 @@ import { createServer, type AddressInfo, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { loadConfig } from "../../src/node/infrastructure/config.js";
 import { createLogger } from "../../src/node/infrastructure/logger.js";
 import { openRedisStore } from "../../src/node/infrastructure/open-store.js";
@@ -48,21 +48,33 @@ describe("node start failure", () => {
       PAXOSKV_REDIS_URL: redis.url, PAXOSKV_DATA_DIR: dataDir,
       PAXOSKV_HTTP_PORT: String((blocker.address() as AddressInfo).port),
     });
+    // The acceptor's store, watched: the parts' stops must close it (closing only the NATS
+    // connection would silence the subjects below and leave Redis connected).
+    let storeClosed = false;
+    const openStore: typeof openRedisStore = async (c, log) => {
+      const store = await openRedisStore(c, log);
+      const close = store.close.bind(store);
+      store.close = async () => { storeClosed = true; await close(); };
+      return store;
+    };
     let started: Awaited<ReturnType<typeof startNode>> | null = null;
     await expect((async () => {
-      started = await startNode(config, { log: createLogger("A", "silent"),
-        openStore: openRedisStore });
+      started = await startNode(config, { log: createLogger("A", "silent"), openStore });
     })()).rejects.toThrow(/EADDRINUSE/);
     expect(started).toBeNull();
+    expect(storeClosed).toBe(true);
 
-    // The door and the acceptor had started before the HTTP port: both are gone again.
-    await expect(nc.request("paxoskv.create.after-failure", "v", { timeout: 5_000 }))
-      .rejects.toThrow(/no responders/);
-    await expect(nc.request("$SRV.PING", "", { timeout: 5_000 }))
-      .rejects.toThrow(/no responders/);
-    // The node's own connection is closed: the server sees only this test's.
-    const connz = await fetch(`http://127.0.0.1:${monitorPort}/connz`).then((r) => r.json()) as
-      { connections: { name?: string }[] };
-    expect(connz.connections.map((c) => c.name ?? "")).not.toContain("paxoskv-A");
+    // The door and the acceptor had started before the HTTP port: both are gone again (polled:
+    // the server handles the node's disconnect a moment after the client closed).
+    await vi.waitFor(async () => {
+      await expect(nc.request("paxoskv.create.after-failure", "v", { timeout: 1_000 }))
+        .rejects.toThrow(/no responders/);
+      await expect(nc.request("$SRV.PING", "", { timeout: 1_000 }))
+        .rejects.toThrow(/no responders/);
+      // The node's own connection is closed: the server sees only this test's.
+      const connz = await fetch(`http://127.0.0.1:${monitorPort}/connz`).then((r) => r.json()) as
+        { connections: { name?: string }[] };
+      expect(connz.connections.map((c) => c.name ?? "")).not.toContain("paxoskv-A");
+    }, { timeout: 10_000, interval: 200 });
   });
 });

@@ -506,6 +506,7 @@ export class AcceptorMembership {
   /** Heals the parts that lost their state while the others vote (`rejoinLostParts`). */
   async #rejoinParts(ports: RejoinPorts, incarnation: string, lost: readonly number[]):
     Promise<unknown> {
+    if (this.#stopped) return errorReply(ErrorCode.UNAVAILABLE, `acceptor ${this.id} is stopping`);
     if (this.#rejoining !== null) {
       return errorReply(ErrorCode.BAD_REQUEST, `acceptor ${this.id} is already rejoining`);
     }
@@ -593,6 +594,7 @@ export class AcceptorMembership {
       await this.#stopVoting("a rejoin recovers its store (parts carry another incarnation)");
     }
     if (this.#rejoining !== null) return already();
+    if (this.#stopped) return errorReply(ErrorCode.UNAVAILABLE, `acceptor ${this.id} is stopping`);
     const run = rejoin({
       ...ports, store: this.deps.store, acceptors: this.deps.acceptors,
       registry: this.deps.registry, notBefore: this.#outSince + 2 * this.deps.phaseTimeoutMs,

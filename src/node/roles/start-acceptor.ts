@@ -45,7 +45,14 @@ export async function startAcceptor(deps: AcceptorDeps): Promise<RunningAcceptor
     log, phaseTimeoutMs: config.phaseTimeoutMs, leaseMs: config.acceptorLeaseMs,
   });
   gate.open(membership);
-  await membership.start();
+  try {
+    await membership.start();
+  } catch (err) {
+    // Its claim may have started the role and its watch: nothing of it outlives the failure.
+    await membership.stop().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  }
   const stopBeat = startVotingBeat(nc, config.prefix, membership.id, () => ({
     voting: membership.voting,
     ...(membership.refusal === null ? {} : { reason: membership.refusal }),
