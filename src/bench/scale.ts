@@ -41,8 +41,8 @@ export type AcceptorStoreKind = "redis" | "cluster";
 export interface AcceptorStoreProbe {
   /** PAXOSKV_REDIS_URL of the acceptor's node. */
   readonly url: string;
-  /** Bytes of `used_memory` (summed over its Redis, for a store of several). */
-  usedMemory(): Promise<number>;
+  /** `used_memory` and CPU seconds (summed over its Redis, for a store of several). */
+  usage(): Promise<RedisUsage>;
   /** Whether direct quorum reads (PAXOSKV_ACCEPTOR_REDIS) can use it: not a cluster. */
   readonly direct: boolean;
   /** Stops what the bench started for it alone (a cluster's primaries). */
@@ -60,7 +60,7 @@ export async function acceptorStores(
     case "redis":
       return new Map(cluster.acceptors.map((id) => {
         const url = cluster.redis.get(id)?.url ?? "";
-        return [id, { url, usedMemory: () => redisUsedMemory(url), direct: true,
+        return [id, { url, usage: () => redisUsage(url), direct: true,
           stop: () => Promise.resolve() }];
       }));
     case "cluster":
@@ -68,13 +68,23 @@ export async function acceptorStores(
         const shards = await startRedisCluster(3);
         const probe: AcceptorStoreProbe = {
           url: shards.url, direct: false,
-          usedMemory: async () => (await Promise.all(shards.primaries.map((p) =>
-            redisUsedMemory(p.url)))).reduce((a, b) => a + b, 0),
+          usage: async () => sumUsage(await Promise.all(shards.primaries.map((p) =>
+            redisUsage(p.url)))),
           stop: async () => { await Promise.all(shards.primaries.map((p) => p.stop())); },
         };
         return [id, probe] as const;
       })));
   }
+}
+
+/** What a Redis (or the sum of several) reports of itself. */
+export interface RedisUsage {
+  /** Bytes of `used_memory`. */
+  readonly usedMemory: number;
+  /** User and system CPU seconds of the server process so far. */
+  readonly cpuSeconds: number;
+  /** The same for its finished children: the forks that rewrite its AOF. */
+  readonly childCpuSeconds: number;
 }
 
 export interface NodeSample {
@@ -103,8 +113,12 @@ export interface ScaleSample {
   readonly errors: number;
   readonly nodes: readonly NodeSample[];
   readonly acceptors: readonly { readonly id: string; readonly usedMemoryMb: number;
-    readonly bytesPerKey: number }[];
+    readonly bytesPerKey: number; readonly cpuSeconds?: number;
+    readonly childCpuSeconds?: number }[];
   readonly natsRssMb: readonly number[];
+  /** CPU seconds so far of each NATS server, and of this bench's own process (the client). */
+  readonly natsCpuSeconds?: readonly number[];
+  readonly clientCpuSeconds?: number;
 }
 
 export interface RestartResult {
@@ -180,19 +194,25 @@ export async function runScale(o: ScaleOptions, progress = new Progress()): Prom
     const client = await PaxosKvClient.connect({ servers: cluster.natsUrl.split(","),
       timeoutMs: 30_000, retries: CLIENT_RETRIES });
     try {
-      const baseline = await Promise.all([...stores.values()].map((s) => s.usedMemory()));
+      const baseline = await Promise.all([...stores.values()].map((s) => s.usage()));
       const sampleAt = async (keys: number, seconds: number, tenth: Tenth | null):
         Promise<ScaleSample> => {
-        const used = await Promise.all([...stores.values()].map((s) => s.usedMemory()));
+        const clientCpu = process.cpuUsage();
+        const used = await Promise.all([...stores.values()].map((s) => s.usage()));
         return {
           keys, seconds, createsPerSec: tenth?.rate ?? 0, p50Ms: tenth?.p50 ?? 0,
           p99Ms: tenth?.p99 ?? 0, errors: tenth?.errors ?? 0,
           nodes: await Promise.all(nodes.map(sampleNode)),
           acceptors: [...stores.keys()].map((id, i) => ({
-            id, usedMemoryMb: (used[i] ?? 0) / 1e6,
-            bytesPerKey: keys === 0 ? 0 : ((used[i] ?? 0) - (baseline[i] ?? 0)) / keys,
+            id, usedMemoryMb: (used[i]?.usedMemory ?? 0) / 1e6,
+            bytesPerKey: keys === 0 ? 0
+              : ((used[i]?.usedMemory ?? 0) - (baseline[i]?.usedMemory ?? 0)) / keys,
+            cpuSeconds: used[i]?.cpuSeconds ?? NaN,
+            childCpuSeconds: used[i]?.childCpuSeconds ?? NaN,
           })),
           natsRssMb: natsPids.map(rssMb),
+          natsCpuSeconds: natsPids.map(cpuSeconds),
+          clientCpuSeconds: (clientCpu.user + clientCpu.system) / 1e6,
         };
       };
       const samples: ScaleSample[] = [await sampleAt(0, 0, null)];
@@ -403,14 +423,28 @@ async function rebuildAll(
   return { ms: performance.now() - t0, peakRssMb: peak, reports };
 }
 
-async function redisUsedMemory(url: string): Promise<number> {
+async function redisUsage(url: string): Promise<RedisUsage> {
   const redis = new Redis(url, { lazyConnect: true });
   try {
     await redis.connect();
-    return Number(/used_memory:(\d+)/.exec(await redis.info("memory"))?.[1] ?? NaN);
+    const info = `${await redis.info("memory")}${await redis.info("cpu")}`;
+    const field = (name: string) =>
+      Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? NaN);
+    return {
+      usedMemory: field("used_memory"),
+      cpuSeconds: field("used_cpu_sys") + field("used_cpu_user"),
+      childCpuSeconds: field("used_cpu_sys_children") + field("used_cpu_user_children"),
+    };
   } finally {
     redis.disconnect();
   }
+}
+
+function sumUsage(all: readonly RedisUsage[]): RedisUsage {
+  return all.reduce((a, b) => ({
+    usedMemory: a.usedMemory + b.usedMemory, cpuSeconds: a.cpuSeconds + b.cpuSeconds,
+    childCpuSeconds: a.childCpuSeconds + b.childCpuSeconds,
+  }));
 }
 
 /** The nats-server listening on `port` (ServerHandle has no PID: found by its arguments). */
@@ -508,15 +542,14 @@ const range = (xs: readonly number[]) => {
   return mb(lo) === mb(hi) ? mb(lo) : `${mb(lo)}–${mb(hi)}`;
 };
 
-const HEAD = ["keys", "creates/s", "p50 / p99 ms", "errors", "nodes' CPU µs per create", "node RSS MB",
+const HEAD = ["keys", "creates/s", "p50 / p99 ms", "errors",
+  "CPU µs per create: nodes, Redis incl. (AOF rewrites), NATS, bench client", "node RSS MB",
   "node heap used / live MB", "replica on disk MB", "acceptor Redis MB", "B per key (Redis)",
   "NATS RSS MB"];
 
 /** One sample as a table row (ranges over the three nodes / acceptors). */
 function formatRow(s: ScaleSample, previous: ScaleSample | null): string {
-  const cpu = (x: ScaleSample) => x.nodes.reduce((sum, n) => sum + n.cpuSeconds, 0);
-  const cpuPerCreate = previous === null || s.keys === previous.keys ? "" :
-    ((cpu(s) - cpu(previous)) * 1e6 / (s.keys - previous.keys)).toFixed(0);
+  const cpuPerCreate = previous === null || s.keys === previous.keys ? "" : cpuColumn(s, previous);
   return `| ${[
     s.keys.toLocaleString("en"), s.keys === 0 ? "" : s.createsPerSec.toFixed(0),
     s.keys === 0 ? "" : `${s.p50Ms.toFixed(1)} / ${s.p99Ms.toFixed(1)}`,
@@ -527,6 +560,26 @@ function formatRow(s: ScaleSample, previous: ScaleSample | null): string {
     s.keys === 0 ? "" : range(s.acceptors.map((a) => a.bytesPerKey)),
     s.natsRssMb.map(mb).join(", "),
   ].join(" | ")} |`;
+}
+
+/**
+ * CPU seconds per create since the sample before, by kind of process: every process of the
+ * run is in one of them, so a cost that grows with the keys shows where it is. Runs recorded
+ * before these were measured show the nodes' only.
+ */
+function cpuColumn(s: ScaleSample, previous: ScaleSample): string {
+  const sum = (xs: readonly (number | undefined)[] | undefined) =>
+    xs === undefined || xs.length === 0 ? NaN : xs.reduce((a: number, b) => a + (b ?? NaN), 0);
+  const perCreate = (pick: (x: ScaleSample) => number) =>
+    (pick(s) - pick(previous)) * 1e6 / (s.keys - previous.keys);
+  const show = (us: number) => Number.isNaN(us) ? "" : us.toFixed(0);
+  const nodes = show(perCreate((x) => sum(x.nodes.map((n) => n.cpuSeconds))));
+  const redis = perCreate((x) => sum(x.acceptors.map((a) => a.cpuSeconds)));
+  if (Number.isNaN(redis)) return nodes;
+  const rewrites = perCreate((x) => sum(x.acceptors.map((a) => a.childCpuSeconds)));
+  const nats = perCreate((x) => sum(x.natsCpuSeconds));
+  const client = perCreate((x) => x.clientCpuSeconds ?? NaN);
+  return `${nodes}, ${show(redis + rewrites)} (${show(rewrites)}), ${show(nats)}, ${show(client)}`;
 }
 
 /** The run as Markdown: one row per tenth, then the restart and the rebuild. */

@@ -90,8 +90,9 @@ describe("learner - the replica", () => {
     "replica-get", async () => {
     await createAll(entriesOf("initial", INITIAL_KEYS), 200);
     // A, B and C have no learner: each follows the log only to mark what it reads there as
-    // announced, at once, so its work list empties well before a repair pass could take any
-    // key (at least 3 s old): in steady state the repair has nothing to do.
+    // announced (every MARK_ANNOUNCED_EVERY_MS, 500 ms), so its work list empties well before
+    // a repair pass could take any key (at least 3 s old): in steady state the repair has
+    // nothing to do.
     await poll("the acceptors' work lists to drop the initial keys", async () => {
       const left = await Promise.all(cluster.acceptors.map(async (id) =>
         (await redis.client(id).zrange(`${cluster.prefix}:acc:${id}:~unannounced`, 0, -1))

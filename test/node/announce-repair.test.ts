@@ -4,9 +4,11 @@
  * quorum read) or else the one a quorum read finds, and only once this node's follower of the
  * log has read past those keys.
  */
-import { expect, it } from "vitest";
+import { expect, it, vi } from "vitest";
 import type { ChosenLog } from "../../src/adapters/jetstream/chosen-log.js";
-import { AnnouncementRepair, type LogSight } from "../../src/node/repair/announce-repair.js";
+import {
+  AnnouncedBatcher, AnnouncementRepair, MARK_ANNOUNCED_EVERY_MS, type LogSight,
+} from "../../src/node/repair/announce-repair.js";
 import type { Learned } from "../../src/node/roles/learner-role.js";
 import { createLogger } from "../../src/node/infrastructure/logger.js";
 import type { ChosenEvent } from "../../src/protocol/replies.js";
@@ -71,3 +73,27 @@ it("repair: a key whose announcement fails stays on the work list for the next p
     expect(await t.repair.pass()).toBe(0);
     expect([...t.work].sort()).toEqual(["k1", "k2", "k3"]);
   });
+
+it("batcher: keys seen within one interval reach the store in one call; stop sends what is " +
+  "gathered at once (the store closes next)", async () => {
+  vi.useFakeTimers();
+  try {
+    const calls: string[][] = [];
+    const batcher = new AnnouncedBatcher({
+      markAnnounced: (keys: readonly string[]) => Promise.resolve(void calls.push([...keys])),
+    }, createLogger("T", "silent"));
+    batcher.add("a");
+    batcher.add("b");
+    await vi.advanceTimersByTimeAsync(MARK_ANNOUNCED_EVERY_MS - 1);
+    expect(calls).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(calls).toEqual([["a", "b"]]);
+    batcher.add("c");
+    await batcher.stop();
+    expect(calls).toEqual([["a", "b"], ["c"]]);
+    await vi.advanceTimersByTimeAsync(MARK_ANNOUNCED_EVERY_MS);
+    expect(calls).toEqual([["a", "b"], ["c"]]); // nothing twice, nothing empty
+  } finally {
+    vi.useRealTimers();
+  }
+});

@@ -46,6 +46,8 @@ type ScriptName = "paxoskvPrepare" | "paxoskvAccept";
 type ScriptArgs = (string | number)[];
 /** A pipeline with the scripts registered (each call queues; `exec` sends them at once). */
 type ScriptedPipeline = ChainableCommander & Record<ScriptName, (...args: ScriptArgs) => unknown>;
+/** Queues one bucket's command on a pipeline, or sends it on its own (to the cluster). */
+type PerBucketSend = (to: ScriptedCluster | ScriptedPipeline) => unknown;
 
 /** Errors of a call that met a slot moving between primaries: sent again on its own. */
 const REDIRECTED = /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN)\b/;
@@ -224,45 +226,62 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
     return replies;
   }
 
-  /**
-   * Runs one script call per bucket: the calls for buckets on one primary in one pipeline,
-   * one write, which Redis reads, runs and fsyncs together (one fsync for all of them under
-   * appendfsync always). A call that met a moving slot (a reshard) goes again on its own,
-   * following the cluster's redirections.
-   */
+  /** One script call per bucket (see #perPrimary). */
   async #scriptPerBucket(calls: readonly [number, ScriptName, ScriptArgs][]):
     Promise<PromiseSettledResult<ScriptReply[]>[]> {
-    const direct = (name: ScriptName, args: ScriptArgs) =>
-      this.#cluster[name](...args) as Promise<ScriptReply[]>;
+    return this.#perPrimary(calls.map(([bucket, name, args]) =>
+      [bucket, (to) => to[name](...args)]));
+  }
+
+  /**
+   * Sends one command per bucket: those for buckets on one primary in one pipeline, one
+   * write, which Redis reads, runs and fsyncs together (one fsync for all of them under
+   * appendfsync always). A command that met a moving slot (a reshard) goes again on its own,
+   * following the cluster's redirections.
+   */
+  async #perPrimary<T>(calls: readonly (readonly [bucket: number, send: PerBucketSend])[]):
+    Promise<PromiseSettledResult<T>[]> {
+    const direct = (i: number) =>
+      settle((calls[i] as [number, PerBucketSend])[1](this.#cluster) as Promise<T>);
     const byPrimary = new Map<string, number[]>();
     for (const [i, [bucket]] of calls.entries()) {
       const nodes = this.#cluster.slots[this.#slot(bucket)];
       const primary = nodes === undefined || nodes.length === 0 ? `unknown ${i}` : nodes.join(",");
-      byPrimary.set(primary, [...byPrimary.get(primary) ?? [], i]);
+      const indexes = byPrimary.get(primary) ?? [];
+      indexes.push(i);
+      byPrimary.set(primary, indexes);
     }
-    const results: PromiseSettledResult<ScriptReply[]>[] = [];
+    const results: PromiseSettledResult<T>[] = [];
     await Promise.all([...byPrimary.values()].map(async (indexes) => {
       if (indexes.length === 1) {
-        const [, name, args] = calls[indexes[0] as number] ?? [];
-        results[indexes[0] as number] = await settle(direct(name as ScriptName, args ?? []));
+        results[indexes[0] as number] = await direct(indexes[0] as number);
         return;
       }
       const pipeline = this.#cluster.pipeline() as ScriptedPipeline;
-      for (const i of indexes) {
-        const [, name, args] = calls[i] as [number, ScriptName, ScriptArgs];
-        pipeline[name](...args);
-      }
+      for (const i of indexes) (calls[i] as [number, PerBucketSend])[1](pipeline);
       const replies = await pipeline.exec().catch((err: unknown) => indexes.map(() => [err]));
       await Promise.all(indexes.map(async (i, j) => {
         const [err, value] = replies?.[j] ?? [new Error("no reply in the pipeline")];
-        const [, name, args] = calls[i] as [number, ScriptName, ScriptArgs];
         results[i] = err === null || err === undefined
-          ? { status: "fulfilled", value: value as ScriptReply[] }
+          ? { status: "fulfilled", value: value as T }
           : err instanceof Error && REDIRECTED.test(err.message)
-            ? await settle(direct(name, args)) : { status: "rejected", reason: err };
+            ? await direct(i) : { status: "rejected", reason: err };
       }));
     }));
     return results;
+  }
+
+  /**
+   * #perPrimary for commands that must all succeed: it waits for every one and then fails if
+   * any did (the others took effect).
+   */
+  async #allPerPrimary<T>(operation: string,
+    calls: readonly (readonly [bucket: number, send: PerBucketSend])[]): Promise<T[]> {
+    const settled = await this.#perPrimary<T>(calls);
+    return settled.map((result) => {
+      if (result.status === "rejected") throw new RedisStoreError(operation, null, result.reason);
+      return result.value;
+    });
   }
 
   async read(key: string): Promise<AcceptorState | null> {
@@ -313,6 +332,8 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
   async unannounced(minAgeSeconds: number, offset: number, count: number): Promise<string[]> {
     const [seconds] = await this.#call("TIME", () => this.#cluster.time());
     const max = Number(seconds) - minAgeSeconds;
+    // One command each, not a pipeline: ioredis retries a pipeline of reads that met a moved
+    // slot as a whole, which then fails (its slots no longer share a primary).
     const sizes = await this.#call("ZCOUNT", () => Promise.all(BUCKETS.map((b) =>
       this.#cluster.zcount(this.#unannouncedKey(b), "-inf", max))));
     // The work list is the buckets' sets one after the other; the page is a window on it.
@@ -337,9 +358,14 @@ export class RedisClusterAcceptorStore implements AcceptorStore {
 
   async markAnnounced(keys: readonly string[]): Promise<void> {
     const groups = new Map<number, string[]>();
-    for (const key of keys) groups.set(bucketOf(key), [...groups.get(bucketOf(key)) ?? [], key]);
-    await this.#call("ZREM", () => Promise.all([...groups].map(([b, members]) =>
-      this.#cluster.zrem(this.#unannouncedKey(b), ...members))));
+    for (const key of keys) {
+      const bucket = bucketOf(key);
+      const group = groups.get(bucket) ?? [];
+      group.push(key);
+      groups.set(bucket, group);
+    }
+    await this.#allPerPrimary("ZREM", [...groups].map(([b, members]) =>
+      [b, (to) => to.zrem(this.#unannouncedKey(b), ...members)]));
   }
 
   async holdsState(): Promise<boolean> {

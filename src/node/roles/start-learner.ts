@@ -58,6 +58,7 @@ export function startLearner(deps: LearnerDeps): RunningLearner {
       reads.close();
       await deps.proposalsSettled();
       role.stop();
+      await seen?.stop();
       replica.close();
     },
   };
