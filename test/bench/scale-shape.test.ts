@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  readScale, shapeViolations, type ScaleResult, type ScaleSample,
+  formatScale, readScale, shapeViolations, type ScaleResult, type ScaleSample,
 } from "../../src/bench/scale.js";
 import { scaleSvg } from "../../src/bench/scale-graph.js";
 
@@ -65,6 +65,23 @@ describe("scale shape", () => {
     for (const label of ["node A RSS", "node C V8 live heap", "nats-server RSS", "creates/s"]) {
       expect(svg).toContain(label);
     }
+  });
+
+  it("scale - each tenth shows the CPU per create of every kind of process; a run recorded " +
+    "before (nodes only) still shows the nodes'", () => {
+    const flat = run(() => 26, () => 150);
+    // Per tenth of 10,000 creates: nodes 3 x 2 s, Redis 1.5 s + 0.5 s of rewrites, NATS 0.3 s,
+    // the bench client 0.4 s.
+    const measured: ScaleResult = { ...flat, samples: flat.samples.map((sample, i) => ({
+      ...sample,
+      acceptors: sample.acceptors.map((a) => ({ ...a, cpuSeconds: 1.5 * i, childCpuSeconds: 0.5 * i })),
+      natsCpuSeconds: [0.3 * i], clientCpuSeconds: 0.4 * i,
+    })) };
+    const row = (r: ScaleResult, keys: string) =>
+      formatScale(r).split("\n").find((line) => line.startsWith(`| ${keys} |`))?.split(" | ")[4];
+    expect(row(measured, "20,000")).toBe("600, 200 (50), 30, 40");
+    expect(row(flat, "20,000")).toBe("600");
+    expect(row(measured, "0")).toBe("");
   });
 
   it("scale - --from reads a run back, and refuses what is not one with the reason", () => {
