@@ -74,7 +74,8 @@ describe("scale shape", () => {
     // the bench client 0.4 s.
     const measured: ScaleResult = { ...flat, samples: flat.samples.map((sample, i) => ({
       ...sample,
-      acceptors: sample.acceptors.map((a) => ({ ...a, cpuSeconds: 1.5 * i, childCpuSeconds: 0.5 * i })),
+      acceptors: sample.acceptors.map((a) =>
+        ({ ...a, cpuSeconds: 1.5 * i, childCpuSeconds: 0.5 * i })),
       natsCpuSeconds: [0.3 * i], clientCpuSeconds: 0.4 * i,
     })) };
     const row = (r: ScaleResult, keys: string) =>

@@ -8,13 +8,6 @@ import { OperatorCode } from "../../protocol/codes.js";
 /** The on-disk format this code reads and writes; another one is refused, never rewritten. */
 export const REPLICA_FORMAT = "1";
 export const REPLICA_FILE = "replica.db";
-/**
- * SQLite's page cache in this process, in KiB (its default is 2 MiB). A lookup walks the
- * B-tree from the root; past a few million keys the tree's inner pages outgrow 2 MiB and every
- * lookup read them again from the OS (a system call and a copy each). 32 MiB holds the inner
- * pages of a replica of about 50 million keys: a bound, not a cost per key.
- */
-export const REPLICA_CACHE_KIB = 32_768;
 
 /** The data directory cannot hold a replica: named, with why. */
 export class ReplicaStoreError extends Error {
@@ -71,7 +64,7 @@ export class SqliteReplicaStore implements ReplicaStore {
     try {
       db = new DatabaseSync(path, { timeout: 0 });
       db.exec(`PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;
-        PRAGMA synchronous = NORMAL; PRAGMA cache_size = -${REPLICA_CACHE_KIB};`);
+        PRAGMA synchronous = NORMAL;`);
       // Takes the write lock now and keeps it (exclusive mode), before anything is read.
       db.exec(`BEGIN IMMEDIATE;
         CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)
