@@ -543,7 +543,7 @@ const range = (xs: readonly number[]) => {
 };
 
 const HEAD = ["keys", "creates/s", "p50 / p99 ms", "errors",
-  "CPU µs per create: nodes, Redis incl. (AOF rewrites), NATS, bench client", "node RSS MB",
+  "CPU µs per create: nodes, Redis (of which AOF rewrites), NATS, bench client", "node RSS MB",
   "node heap used / live MB", "replica on disk MB", "acceptor Redis MB", "B per key (Redis)",
   "NATS RSS MB"];
 
