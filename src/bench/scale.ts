@@ -427,7 +427,7 @@ async function redisUsage(url: string): Promise<RedisUsage> {
   const redis = new Redis(url, { lazyConnect: true });
   try {
     await redis.connect();
-    const info = `${await redis.info("memory")}${await redis.info("cpu")}`;
+    const info = await redis.info("memory", "cpu");
     const field = (name: string) =>
       Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? NaN);
     return {
